@@ -1,0 +1,1 @@
+//! Pure decisions for urunc-rs (filled in by the runtime-core work).

@@ -1,0 +1,1 @@
+//! Test harness: private containerd, guest builders, namespace fixtures.
