@@ -1,0 +1,162 @@
+//! attach: wire a container's tap to the sandbox's eth0 with tc redirects.
+
+use runtime_core::GuestNetwork;
+
+use crate::detach::teardown;
+use crate::error::{NetnsError, Result};
+use crate::identity::NetnsIdentity;
+use crate::record::{NetRecord, FILTER_PRIORITY};
+use crate::rtnl::{Link, Rtnl};
+use crate::tap::{first_free_tap_name, TapDevice};
+
+/// The interface a CNI gives a pod; its traffic becomes the guest's.
+pub const UPLINK: &str = "eth0";
+
+/// Persists a record before anything in it exists (invariant 3). It runs on
+/// the worker thread; an error aborts the attach with nothing created.
+pub type PersistRecord = Box<dyn FnOnce(&NetRecord) -> std::io::Result<()> + Send>;
+
+/// What a container asks of its sandbox's network.
+pub struct AttachRequest {
+    pub container_id: String,
+    /// Owner of the tap, so the VMM can open it without privilege.
+    pub owner_uid: u32,
+    pub owner_gid: u32,
+    pub persist: PersistRecord,
+}
+
+impl std::fmt::Debug for AttachRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttachRequest")
+            .field("container_id", &self.container_id)
+            .field("owner_uid", &self.owner_uid)
+            .field("owner_gid", &self.owner_gid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The result of an attach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttachOutcome {
+    /// The tap exists and is redirected; `guest` is what the VMM plan needs.
+    Attached {
+        record: NetRecord,
+        guest: GuestNetwork,
+    },
+    /// The namespace has no eth0 (a plain `ctr run`): the guest runs offline.
+    NoNetwork,
+}
+
+/// Runs on the worker of `identity`'s namespace.
+pub(crate) async fn attach(
+    rtnl: &Rtnl,
+    identity: &NetnsIdentity,
+    request: AttachRequest,
+) -> Result<AttachOutcome> {
+    let Some(uplink) = rtnl.link_by_name(UPLINK).await? else {
+        return Ok(AttachOutcome::NoNetwork);
+    };
+    let (ipv4, prefix_len) = rtnl
+        .ipv4_of(&uplink)
+        .await?
+        .ok_or_else(|| NetnsError::NoIpv4 {
+            path: identity.path.clone(),
+            device: uplink.name.clone(),
+        })?;
+    let gateway = rtnl.default_gateway().await?;
+    if let Some(redirect) = rtnl
+        .ingress_filters(&uplink)
+        .await?
+        .into_iter()
+        .find(|f| f.redirects_to.is_some() || f.priority == FILTER_PRIORITY)
+    {
+        return Err(NetnsError::AlreadyRedirected {
+            path: identity.path.clone(),
+            device: uplink.name.clone(),
+            filter: redirect.to_string(),
+        });
+    }
+    let uplink_has_ingress = rtnl.ingress_qdisc_kind(&uplink).await?.is_some();
+    let links = rtnl.links().await?;
+    let tap_name = first_free_tap_name(links.iter().map(|l| l.name.as_str()));
+
+    let record = NetRecord {
+        container_id: request.container_id.clone(),
+        netns: identity.clone(),
+        tap: tap_name.clone(),
+        uplink: uplink.name.clone(),
+        uplink_qdisc_added: !uplink_has_ingress,
+        filter_priority: FILTER_PRIORITY,
+    };
+    (request.persist)(&record).map_err(|source| NetnsError::Persist {
+        container_id: request.container_id.clone(),
+        source,
+    })?;
+
+    let tap = TapDevice {
+        name: tap_name,
+        owner_uid: request.owner_uid,
+        owner_gid: request.owner_gid,
+    };
+    match create(rtnl, identity, &record, &tap, &uplink).await {
+        Ok(()) => {}
+        Err(cause) => {
+            return Err(match teardown(rtnl, &record).await {
+                Ok(()) => cause,
+                Err(rollback) => NetnsError::RollbackFailed {
+                    cause: Box::new(cause),
+                    rollback: Box::new(rollback),
+                },
+            })
+        }
+    }
+    let guest = GuestNetwork {
+        tap: record.tap.clone(),
+        mac: format_mac(uplink.mac.unwrap_or_default()),
+        ipv4,
+        prefix_len,
+        gateway,
+        mtu: uplink.mtu,
+    };
+    Ok(AttachOutcome::Attached { record, guest })
+}
+
+/// Creates, in order, everything `record` lists. The caller rolls back.
+async fn create(
+    rtnl: &Rtnl,
+    identity: &NetnsIdentity,
+    record: &NetRecord,
+    tap: &TapDevice,
+    uplink: &Link,
+) -> Result<()> {
+    tap.create().map_err(|(step, errno)| NetnsError::Tap {
+        path: identity.path.clone(),
+        tap: tap.name.clone(),
+        step,
+        errno,
+    })?;
+    let tap_link = rtnl
+        .link_by_name(&tap.name)
+        .await?
+        .ok_or_else(|| NetnsError::Leftovers {
+            path: identity.path.clone(),
+            leftovers: vec![format!("tap {} vanished right after creation", tap.name)],
+        })?;
+    rtnl.set_mtu_and_up(&tap_link, uplink.mtu).await?;
+    rtnl.add_ingress_qdisc(&tap_link).await?;
+    if record.uplink_qdisc_added {
+        rtnl.add_ingress_qdisc(uplink).await?;
+    }
+    rtnl.add_redirect_filter(&tap_link, uplink, record.filter_priority)
+        .await?;
+    rtnl.add_redirect_filter(uplink, &tap_link, record.filter_priority)
+        .await?;
+    Ok(())
+}
+
+fn format_mac(mac: [u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}

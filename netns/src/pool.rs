@@ -1,0 +1,216 @@
+//! The pool of netns workers, keyed by namespace identity.
+//!
+//! The pool is owned by whoever serves containers (the shim's service); it is
+//! not a global. Its lock guards only the map and is never held across an
+//! `.await` or any I/O beyond spawning a thread.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::oneshot;
+
+use crate::attach::{AttachOutcome, AttachRequest};
+use crate::error::{NetnsError, Result};
+use crate::identity::{open_netns, NetnsIdentity};
+use crate::record::NetRecord;
+use crate::sweep::SweepReport;
+use crate::worker::{Request, Worker};
+
+type Key = (u64, u64);
+
+/// The netns workers of one process.
+#[derive(Clone, Default)]
+pub struct NetnsPool {
+    workers: Arc<Mutex<HashMap<Key, Entry>>>,
+}
+
+struct Entry {
+    worker: Worker,
+    /// Containers whose network lives in this namespace (attached or attaching).
+    members: HashSet<String>,
+    /// Requests sent and not yet answered.
+    in_flight: usize,
+}
+
+impl NetnsPool {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Creates the container's tap and redirects in the namespace at
+    /// `netns_path`. The record is persisted (by `request.persist`) before
+    /// anything is created; on error nothing is left.
+    pub async fn attach(&self, netns_path: &Path, request: AttachRequest) -> Result<AttachOutcome> {
+        let (netns, identity) = open_netns(netns_path)?;
+        let container_id = request.container_id.clone();
+        let key = identity.key();
+        {
+            let mut workers = self.lock();
+            if workers
+                .get(&key)
+                .is_some_and(|e| e.members.contains(&container_id))
+            {
+                return Err(NetnsError::AlreadyAttached {
+                    container_id,
+                    path: identity.path,
+                });
+            }
+            let entry = Self::entry(&mut workers, key, netns, identity)?;
+            entry.members.insert(container_id.clone());
+        }
+        let (reply, answer) = oneshot::channel();
+        let outcome = self
+            .call(key, Request::Attach(request, reply), answer)
+            .await;
+        let stays = matches!(outcome, Ok(AttachOutcome::Attached { .. }));
+        self.finish(key, (!stays).then_some(&container_id)).await;
+        outcome
+    }
+
+    /// Removes what `record` lists and verifies the namespace is clean. Works
+    /// from the record alone (a new process after a crash). When the
+    /// namespace no longer exists, there is nothing left to remove: Ok.
+    pub async fn detach(&self, record: &NetRecord) -> Result<()> {
+        let key = record.netns.key();
+        if !self.join_existing(key) {
+            match open_netns(&record.netns.path) {
+                Ok((netns, identity)) if identity.key() == key => {
+                    let mut workers = self.lock();
+                    Self::entry(&mut workers, key, netns, identity)?;
+                }
+                Ok(_) | Err(NetnsError::NotFound { .. }) => {
+                    tracing::info!(
+                        container_id = record.container_id,
+                        netns = ?record.netns.path,
+                        "sandbox namespace is gone; its devices went with it"
+                    );
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let (reply, answer) = oneshot::channel();
+        let result = self
+            .call(key, Request::Detach(record.clone(), reply), answer)
+            .await;
+        let result = match result {
+            Err(NetnsError::WorkerGone { .. }) if self.tore_down(key, &record.container_id) => {
+                Ok(())
+            }
+            other => other,
+        };
+        self.finish(key, Some(&record.container_id)).await;
+        result
+    }
+
+    /// Removes every urunc tap and redirect in the namespace (recovery).
+    pub async fn sweep(&self, netns_path: &Path) -> Result<SweepReport> {
+        let (netns, identity) = open_netns(netns_path)?;
+        let key = identity.key();
+        {
+            let mut workers = self.lock();
+            Self::entry(&mut workers, key, netns, identity)?;
+        }
+        let (reply, answer) = oneshot::channel();
+        let result = self.call(key, Request::Sweep(reply), answer).await;
+        self.finish(key, None).await;
+        result
+    }
+
+    /// How many workers (threads) are alive.
+    pub fn live_workers(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<Key, Entry>> {
+        // The map stays consistent even if a holder panicked: each critical
+        // section is a single insert/remove/counter update.
+        self.workers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The entry for `key`, spawning its worker; counts one request in flight.
+    fn entry(
+        workers: &mut HashMap<Key, Entry>,
+        key: Key,
+        netns: std::os::fd::OwnedFd,
+        identity: NetnsIdentity,
+    ) -> Result<&mut Entry> {
+        let entry = match workers.entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(Entry {
+                worker: Worker::spawn(netns, identity)?,
+                members: HashSet::new(),
+                in_flight: 0,
+            }),
+        };
+        entry.in_flight += 1;
+        Ok(entry)
+    }
+
+    /// Counts a request in flight on an existing worker, if there is one.
+    fn join_existing(&self, key: Key) -> bool {
+        match self.lock().get_mut(&key) {
+            Some(entry) => {
+                entry.in_flight += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn tore_down(&self, key: Key, container_id: &str) -> bool {
+        self.lock()
+            .get(&key)
+            .is_some_and(|e| e.worker.tore_down(container_id))
+    }
+
+    async fn call<T>(
+        &self,
+        key: Key,
+        request: Request,
+        answer: oneshot::Receiver<Result<T>>,
+    ) -> Result<T> {
+        let (sender, path) = {
+            let workers = self.lock();
+            let entry = workers.get(&key).expect("counted in flight, so present");
+            (entry.worker.sender(), entry.worker.identity().path.clone())
+        };
+        if sender.send(request).is_err() {
+            return Err(NetnsError::WorkerGone { path });
+        }
+        drop(sender);
+        answer.await.unwrap_or(Err(NetnsError::WorkerGone { path }))
+    }
+
+    /// Ends a request: drops `leaving` from the members and retires the
+    /// worker when nothing is attached or in flight. Waits for the thread to
+    /// end, so the namespace is released when this returns.
+    async fn finish(&self, key: Key, leaving: Option<&String>) {
+        let retired = {
+            let mut workers = self.lock();
+            let Some(entry) = workers.get_mut(&key) else {
+                return;
+            };
+            entry.in_flight -= 1;
+            if let Some(container_id) = leaving {
+                entry.members.remove(container_id);
+            }
+            if entry.in_flight == 0 && entry.members.is_empty() {
+                workers.remove(&key)
+            } else {
+                None
+            }
+        };
+        let Some(entry) = retired else { return };
+        let path = entry.worker.identity().path.clone();
+        let thread = entry.worker.retire();
+        match tokio::task::spawn_blocking(move || thread.join()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => tracing::error!(netns = ?path, "netns worker panicked"),
+            Err(e) => tracing::error!(netns = ?path, error = %e, "joining netns worker failed"),
+        }
+    }
+}
