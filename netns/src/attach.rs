@@ -7,7 +7,8 @@ use crate::error::{NetnsError, Result};
 use crate::identity::NetnsIdentity;
 use crate::record::{NetRecord, FILTER_PRIORITY};
 use crate::rtnl::{Link, Rtnl};
-use crate::tap::{first_free_tap_name, TapDevice};
+use crate::static_nat::STATIC_TAP_IP;
+use crate::tap::{first_free_tap_name, format_mac, TapDevice};
 
 /// The interface a CNI gives a pod; its traffic becomes the guest's.
 pub const UPLINK: &str = "eth0";
@@ -35,7 +36,22 @@ impl std::fmt::Debug for AttachRequest {
     }
 }
 
+/// How the guest gets the pod's network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NetworkMode {
+    /// urunc's dynamic mode: the guest takes over eth0's address; all of
+    /// eth0's traffic is redirected to the tap and back (tc mirred).
+    #[default]
+    Redirect,
+    /// urunc's static mode (Knative `user-container`): the guest is
+    /// 172.16.1.2 behind the tap, masqueraded out of eth0.
+    StaticNat,
+}
+
 /// The result of an attach.
+// Made once per container and moved straight into its state: boxing the
+// large variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttachOutcome {
     /// The tap exists and is redirected; `guest` is what the VMM plan needs.
@@ -64,18 +80,7 @@ pub(crate) async fn attach(
             device: uplink.name.clone(),
         })?;
     let gateway = rtnl.default_gateway().await?;
-    if let Some(redirect) = rtnl
-        .ingress_filters(&uplink)
-        .await?
-        .into_iter()
-        .find(|f| f.redirects_to.is_some() || f.priority == FILTER_PRIORITY)
-    {
-        return Err(NetnsError::AlreadyRedirected {
-            path: identity.path.clone(),
-            device: uplink.name.clone(),
-            filter: redirect.to_string(),
-        });
-    }
+    ensure_no_guest_network(rtnl, identity, &uplink).await?;
     let uplink_has_ingress = rtnl.ingress_qdisc_kind(&uplink).await?.is_some();
     let links = rtnl.links().await?;
     let tap_name = first_free_tap_name(links.iter().map(|l| l.name.as_str()));
@@ -87,6 +92,7 @@ pub(crate) async fn attach(
         uplink: uplink.name.clone(),
         uplink_qdisc_added: !uplink_has_ingress,
         filter_priority: FILTER_PRIORITY,
+        static_nat: None,
     };
     (request.persist)(&record).map_err(|source| NetnsError::Persist {
         container_id: request.container_id.clone(),
@@ -121,6 +127,34 @@ pub(crate) async fn attach(
     Ok(AttachOutcome::Attached { record, guest })
 }
 
+/// One pod IP cannot serve two guests: refuse when eth0 is already
+/// redirected (dynamic mode) or the static network is in use.
+pub(crate) async fn ensure_no_guest_network(
+    rtnl: &Rtnl,
+    identity: &NetnsIdentity,
+    uplink: &Link,
+) -> Result<()> {
+    if let Some(redirect) = rtnl
+        .ingress_filters(uplink)
+        .await?
+        .into_iter()
+        .find(|f| f.redirects_to.is_some() || f.priority == FILTER_PRIORITY)
+    {
+        return Err(NetnsError::AlreadyRedirected {
+            path: identity.path.clone(),
+            device: uplink.name.clone(),
+            filter: redirect.to_string(),
+        });
+    }
+    if rtnl.has_ipv4(STATIC_TAP_IP).await? {
+        return Err(NetnsError::StaticInUse {
+            path: identity.path.clone(),
+            address: STATIC_TAP_IP,
+        });
+    }
+    Ok(())
+}
+
 /// Creates, in order, everything `record` lists. The caller rolls back.
 async fn create(
     rtnl: &Rtnl,
@@ -152,11 +186,4 @@ async fn create(
     rtnl.add_redirect_filter(uplink, &tap_link, record.filter_priority)
         .await?;
     Ok(())
-}
-
-fn format_mac(mac: [u8; 6]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }

@@ -32,6 +32,9 @@ pub(crate) async fn teardown(rtnl: &Rtnl, record: &NetRecord) -> Result<()> {
             problems.push(e.to_string());
         }
     }
+    if let Some(nat) = &record.static_nat {
+        crate::static_nat::remove(&record.netns, nat, &mut problems);
+    }
     problems.extend(leftovers(rtnl, record).await?);
     if problems.is_empty() {
         Ok(())
@@ -62,6 +65,9 @@ pub(crate) async fn leftovers(rtnl: &Rtnl, record: &NetRecord) -> Result<Vec<Str
                 found.push(format!("{kind} qdisc on {}", uplink.name));
             }
         }
+    }
+    if let Some(nat) = &record.static_nat {
+        found.extend(crate::static_nat::leftovers(&record.netns, nat)?);
     }
     Ok(found)
 }

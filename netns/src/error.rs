@@ -40,6 +40,21 @@ pub enum NetnsError {
         filter: String,
     },
 
+    #[error(
+        "netns {path:?}: the static network ({address}) is already in use by another unikernel"
+    )]
+    StaticInUse {
+        path: PathBuf,
+        address: std::net::Ipv4Addr,
+    },
+
+    #[error("netns {path:?}: {command} failed: {output}")]
+    Iptables {
+        path: PathBuf,
+        command: String,
+        output: String,
+    },
+
     #[error("netns {path:?}: {device} has no IPv4 address to give the guest")]
     NoIpv4 { path: PathBuf, device: String },
 
@@ -57,13 +72,6 @@ pub enum NetnsError {
         op: String,
         #[source]
         source: rtnetlink::Error,
-    },
-
-    #[error("netns {path:?}: {op} timed out after {seconds}s")]
-    Timeout {
-        path: PathBuf,
-        op: String,
-        seconds: u64,
     },
 
     #[error("persisting the network record of container {container_id:?} failed: {source}")]

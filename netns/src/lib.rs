@@ -12,6 +12,9 @@
 //! - [`NetnsPool::attach`] creates a container's tap (`tap<N>_urunc`) and the
 //!   tc redirect between it and `eth0`, persisting a [`NetRecord`] first.
 //! - [`NetnsPool::detach`] removes exactly what a record lists and verifies.
+//! - [`NetnsPool::attach_in_mode`] with [`NetworkMode::StaticNat`] is
+//!   urunc's static mode for Knative: tap 172.16.1.1/24, guest 172.16.1.2,
+//!   forwarding and masquerade out of eth0, all recorded and all removed.
 //! - [`NetnsPool::sweep`] removes every urunc tap and redirect (recovery).
 
 mod attach;
@@ -20,19 +23,22 @@ mod detach;
 mod error;
 mod identity;
 mod pool;
+mod program;
 mod record;
 mod rtnl;
+mod static_nat;
 mod sweep;
 mod tap;
 mod worker;
 
-pub use attach::{AttachOutcome, AttachRequest, PersistRecord, UPLINK};
+pub use attach::{AttachOutcome, AttachRequest, NetworkMode, PersistRecord, UPLINK};
 pub use audit::{netns_inode_of, thread_netns_audit, ThreadNetns};
 pub use error::NetnsError;
 pub use identity::{open_netns, NetnsIdentity};
 pub use pool::NetnsPool;
-pub use record::{NetRecord, FILTER_PRIORITY};
+pub use record::{NetRecord, StaticNat, FILTER_PRIORITY};
 pub use runtime_core::GuestNetwork;
+pub use static_nat::{STATIC_GUEST_IP, STATIC_PREFIX_LEN, STATIC_TAP_IP};
 pub use sweep::SweepReport;
 pub use tap::{is_urunc_tap_name, tap_name};
 pub use worker::THREAD_NAME_PREFIX;

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::oneshot;
 
-use crate::attach::{AttachOutcome, AttachRequest};
+use crate::attach::{AttachOutcome, AttachRequest, NetworkMode};
 use crate::error::{NetnsError, Result};
 use crate::identity::{open_netns, NetnsIdentity};
 use crate::record::NetRecord;
@@ -42,6 +42,17 @@ impl NetnsPool {
     /// `netns_path`. The record is persisted (by `request.persist`) before
     /// anything is created; on error nothing is left.
     pub async fn attach(&self, netns_path: &Path, request: AttachRequest) -> Result<AttachOutcome> {
+        self.attach_in_mode(netns_path, request, NetworkMode::Redirect)
+            .await
+    }
+
+    /// Like [`NetnsPool::attach`], in the given network mode.
+    pub async fn attach_in_mode(
+        &self,
+        netns_path: &Path,
+        request: AttachRequest,
+        mode: NetworkMode,
+    ) -> Result<AttachOutcome> {
         let (netns, identity) = open_netns(netns_path)?;
         let container_id = request.container_id.clone();
         let key = identity.key();
@@ -61,7 +72,7 @@ impl NetnsPool {
         }
         let (reply, answer) = oneshot::channel();
         let outcome = self
-            .call(key, Request::Attach(request, reply), answer)
+            .call(key, Request::Attach(request, mode, reply), answer)
             .await;
         let stays = matches!(outcome, Ok(AttachOutcome::Attached { .. }));
         self.finish(key, (!stays).then_some(&container_id)).await;

@@ -28,4 +28,21 @@ pub struct NetRecord {
     pub uplink_qdisc_added: bool,
     /// The priority of our redirect filter on the uplink's ingress hook.
     pub filter_priority: u16,
+    /// Set in urunc's static mode (Knative): no redirect, the guest is routed
+    /// and masqueraded through the uplink instead.
+    #[serde(default)]
+    pub static_nat: Option<StaticNat>,
+}
+
+/// What urunc's static network mode adds besides the tap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaticNat {
+    /// The tap's own address (the guest's gateway), `172.16.1.1`.
+    pub tap_address: std::net::Ipv4Addr,
+    pub prefix_len: u8,
+    /// The nat-table POSTROUTING rule we append, as iptables arguments
+    /// after `-t nat -A|-C|-D POSTROUTING`.
+    pub masquerade_rule: Vec<String>,
+    /// Whether we switched `net.ipv4.ip_forward` on (and so switch it off).
+    pub enabled_forwarding: bool,
 }

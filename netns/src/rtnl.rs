@@ -138,6 +138,29 @@ impl Rtnl {
         }))
     }
 
+    /// Whether any link of the namespace carries `ip`.
+    pub async fn has_ipv4(&self, ip: Ipv4Addr) -> Result<bool> {
+        let addresses: Vec<_> = self
+            .handle
+            .address()
+            .get()
+            .set_address_filter(IpAddr::V4(ip))
+            .execute()
+            .try_collect()
+            .await
+            .map_err(self.fail("list addresses"))?;
+        Ok(!addresses.is_empty())
+    }
+
+    pub async fn add_ipv4(&self, link: &Link, ip: Ipv4Addr, prefix_len: u8) -> Result<()> {
+        self.handle
+            .address()
+            .add(link.index, IpAddr::V4(ip), prefix_len)
+            .execute()
+            .await
+            .map_err(self.fail(format!("add {ip}/{prefix_len} to {}", link.name)))
+    }
+
     /// The IPv4 default route's gateway, if the namespace has one.
     pub async fn default_gateway(&self) -> Result<Option<Ipv4Addr>> {
         let routes: Vec<_> = self

@@ -79,6 +79,14 @@ pub fn tap_name(n: u32) -> String {
     format!("tap{n}_urunc")
 }
 
+/// `aa:bb:cc:dd:ee:ff`, as guests and VMM arguments spell a MAC.
+pub fn format_mac(mac: [u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
 /// Whether `name` is one of our taps (`tap<digits>_urunc`).
 pub fn is_urunc_tap_name(name: &str) -> bool {
     name.strip_prefix("tap")

@@ -15,12 +15,13 @@ use nix::errno::Errno;
 use nix::sched::{setns, CloneFlags};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::attach::{attach, AttachOutcome, AttachRequest};
+use crate::attach::{attach, AttachOutcome, AttachRequest, NetworkMode};
 use crate::detach::teardown;
 use crate::error::{NetnsError, Result};
 use crate::identity::NetnsIdentity;
 use crate::record::NetRecord;
 use crate::rtnl::Rtnl;
+use crate::static_nat::attach_static;
 use crate::sweep::{sweep, SweepReport};
 
 /// Workers are named `ns-<inode>` so `ps -T` shows which namespace each serves.
@@ -31,7 +32,11 @@ const VANISH_CHECK: Duration = Duration::from_millis(500);
 const STACK_SIZE: usize = 256 * 1024;
 
 pub(crate) enum Request {
-    Attach(AttachRequest, oneshot::Sender<Result<AttachOutcome>>),
+    Attach(
+        AttachRequest,
+        NetworkMode,
+        oneshot::Sender<Result<AttachOutcome>>,
+    ),
     Detach(NetRecord, oneshot::Sender<Result<()>>),
     Sweep(oneshot::Sender<Result<SweepReport>>),
 }
@@ -162,8 +167,11 @@ async fn handle_request(
     request: Request,
 ) {
     match request {
-        Request::Attach(request, reply) => {
-            let outcome = attach(rtnl, identity, request).await;
+        Request::Attach(request, mode, reply) => {
+            let outcome = match mode {
+                NetworkMode::Redirect => attach(rtnl, identity, request).await,
+                NetworkMode::StaticNat => attach_static(rtnl, identity, request).await,
+            };
             if let Ok(AttachOutcome::Attached { record, .. }) = &outcome {
                 attached.insert(record.container_id.clone(), record.clone());
             }
@@ -215,7 +223,7 @@ fn refuse_all(
     while let Some(request) = requests.blocking_recv() {
         // A send fails only when the caller stopped waiting: nobody to tell.
         let _ = match request {
-            Request::Attach(_, reply) => reply.send(Err(error())).is_ok(),
+            Request::Attach(_, _, reply) => reply.send(Err(error())).is_ok(),
             Request::Detach(_, reply) => reply.send(Err(error())).is_ok(),
             Request::Sweep(reply) => reply.send(Err(error())).is_ok(),
         };
