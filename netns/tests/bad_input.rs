@@ -274,3 +274,37 @@ fn sweep_removes_leaked_taps_and_redirects() {
     });
     assert_eq!(sandbox.snapshot().unwrap(), before);
 }
+
+#[test]
+fn an_attach_failing_halfway_removes_what_it_created() {
+    if !require_root("an_attach_failing_halfway_removes_what_it_created") {
+        return;
+    }
+    let sandbox = SandboxNetns::create().unwrap();
+    // A tap's MTU tops out at 65521: copying eth0's 65535 fails after the
+    // tap exists, so the rollback has something to remove.
+    run(
+        "ip",
+        &["-n", sandbox.name(), "link", "set", "eth0", "mtu", "65535"],
+    )
+    .unwrap();
+    let before = sandbox.snapshot().unwrap();
+    let persisted = Persisted::default();
+    let pool = NetnsPool::new();
+    let err = runtime()
+        .block_on(pool.attach(&sandbox.path(), persisted.request(&sandbox, "half")))
+        .unwrap_err();
+    assert!(matches!(err, NetnsError::Netlink { .. }), "{err}");
+    assert!(err.to_string().contains("set mtu 65535"), "{err}");
+    assert_eq!(
+        persisted.records.lock().unwrap().len(),
+        1,
+        "recorded before creating"
+    );
+    assert_eq!(
+        sandbox.snapshot().unwrap(),
+        before,
+        "the half-made tap was removed"
+    );
+    assert_no_workers(&pool);
+}
