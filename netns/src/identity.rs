@@ -32,6 +32,39 @@ impl NetnsIdentity {
     }
 }
 
+/// Where bind-mounted namespaces live (`ip netns`, CNI, CRI).
+const NETNS_DIRS: [&str; 2] = ["/run/netns", "/var/run/netns"];
+
+impl NetnsIdentity {
+    /// Another path to this same namespace when `self.path` no longer names
+    /// it: a bind mount under /run/netns, or any process still inside it.
+    /// containerd hands containers `/proc/<pause pid>/ns/net`, which
+    /// vanishes with the pause process while CRI still pins the namespace.
+    pub fn find_other_path(&self) -> Option<PathBuf> {
+        let same = |path: &Path| {
+            std::fs::metadata(path).is_ok_and(|m| m.dev() == self.dev && m.ino() == self.ino)
+        };
+        let pinned = NETNS_DIRS
+            .iter()
+            .filter_map(|dir| std::fs::read_dir(dir).ok())
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path());
+        let processes = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+            })
+            .map(|e| e.path().join("ns/net"));
+        pinned.chain(processes).find(|path| same(path))
+    }
+}
+
 // NS_GET_NSTYPE = _IO(0xb7, 0x3): which kind of namespace an nsfs fd is.
 nix::ioctl_none_bad!(ns_get_nstype, nix::request_code_none!(0xb7, 0x3));
 

@@ -85,21 +85,30 @@ impl NetnsPool {
     pub async fn detach(&self, record: &NetRecord) -> Result<()> {
         let key = record.netns.key();
         if !self.join_existing(key) {
-            match open_netns(&record.netns.path) {
-                Ok((netns, identity)) if identity.key() == key => {
-                    let mut workers = self.lock();
-                    Self::entry(&mut workers, key, netns, identity)?;
-                }
-                Ok(_) | Err(NetnsError::NotFound { .. }) => {
-                    tracing::info!(
-                        container_id = record.container_id,
-                        netns = ?record.netns.path,
-                        "sandbox namespace is gone; its devices went with it"
-                    );
-                    return Ok(());
-                }
-                Err(e) => return Err(e),
+            // No worker: a new process finishing a dead one's work. Reach the
+            // namespace by the recorded path, or by any other path to it.
+            let path = Some(record.netns.path.clone())
+                .filter(|_| record.netns.path_still_names_it())
+                .or_else(|| record.netns.find_other_path());
+            let Some(path) = path else {
+                tracing::info!(
+                    container_id = record.container_id,
+                    netns = ?record.netns.path,
+                    "sandbox namespace is gone; its devices went with it"
+                );
+                return Ok(());
+            };
+            let (netns, identity) = open_netns(&path)?;
+            if identity.key() != key {
+                tracing::warn!(
+                    container_id = record.container_id,
+                    netns = ?path,
+                    "the path to the sandbox namespace was replaced while detaching; ours is gone"
+                );
+                return Ok(());
             }
+            let mut workers = self.lock();
+            Self::entry(&mut workers, key, netns, identity)?;
         }
         let (reply, answer) = oneshot::channel();
         let result = self
