@@ -1,0 +1,268 @@
+//! Footprint and latency of our shim next to containerd's Go runc shim, in
+//! one run on one machine (these machines are noisy: read the ratios).
+//!
+//!     cargo build --release -p urunc-shim
+//!     sudo URUNC_SHIM_BIN=$PWD/target/release/containerd-shim-urunc-v2 \
+//!         cargo run --release -p urunc-tests --example shim_bench
+//!
+//! Prints: RSS and PSS of `containerd-shim-urunc-v2` serving one running
+//! unikernel (a PVH guest under qemu/TCG in a pod-like netns) and of
+//! `containerd-shim-runc-v2` serving one running busybox container; then,
+//! over several rounds, the time from `ctr run` (Create) to the VMM's exec,
+//! and from the VMM's death (SIGKILL) to the TaskExit event.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use urunc_tests::guests::PvhBehaviour;
+use urunc_tests::images::busybox_image;
+use urunc_tests::sandbox::SandboxNetns;
+use urunc_tests::unikernel_images::pvh_image;
+use urunc_tests::PrivateContainerd;
+
+const ROUNDS: usize = 10;
+const UNIKERNEL_IMAGE: &str = "docker.io/library/bench-pvh:latest";
+const BUSYBOX_IMAGE: &str = "docker.io/library/bench-busybox:latest";
+
+fn main() -> Result<()> {
+    anyhow::ensure!(nix::unistd::geteuid().is_root(), "shim_bench needs root");
+    let dir = tempfile::tempdir()?;
+    let ctrd = PrivateContainerd::start()?;
+    ctrd.import(&pvh_image(
+        dir.path(),
+        UNIKERNEL_IMAGE,
+        PvhBehaviour::HaltForever,
+        "bench",
+    )?)?;
+    ctrd.import(&busybox_image(dir.path(), BUSYBOX_IMAGE)?)?;
+    let sandbox = SandboxNetns::create()?;
+    let with_ns = format!("network:{}", sandbox.path().display());
+
+    // Footprint: one running container each.
+    ctrd.ctr_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        "io.containerd.urunc.v2",
+        "--with-ns",
+        &with_ns,
+        UNIKERNEL_IMAGE,
+        "mem-u",
+    ])?;
+    ctrd.ctr_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        "io.containerd.runc.v2",
+        BUSYBOX_IMAGE,
+        "mem-r",
+        "sleep",
+        "3600",
+    ])?;
+    std::thread::sleep(Duration::from_secs(2));
+    let ours_pid = shim_pid(&ctrd, "containerd-shim-urunc-v2", "mem-u")?;
+    let go_pid = shim_pid(&ctrd, "containerd-shim-runc-v2", "mem-r")?;
+    let (ours, go) = (memory_of(&ours_pid)?, memory_of(&go_pid)?);
+    println!("shim memory with one running container (KiB):");
+    println!(
+        "  containerd-shim-urunc-v2 (unikernel): RSS {:>6}  PSS {:>6}",
+        ours.0, ours.1
+    );
+    println!(
+        "  containerd-shim-runc-v2  (busybox):   RSS {:>6}  PSS {:>6}",
+        go.0, go.1
+    );
+    println!(
+        "  ratio urunc-rs / Go runc shim: RSS {:.2}  PSS {:.2}",
+        ours.0 as f64 / go.0 as f64,
+        ours.1 as f64 / go.1 as f64
+    );
+    if let Ok(seconds) = std::env::var("SHIM_BENCH_HOLD").map(|s| s.parse::<u64>()) {
+        // Time to look at /proc/<pid>/smaps by hand.
+        println!("holding {:?}s: shim pids {} (ours), {} (Go)", seconds, ours_pid, go_pid);
+        std::thread::sleep(Duration::from_secs(seconds.unwrap_or(60)));
+    }
+    for id in ["mem-u", "mem-r"] {
+        remove(&ctrd, id)?;
+    }
+
+    // Latency, over several rounds of one unikernel.
+    let events = EventStream::start(&ctrd)?;
+    let (mut to_exec, mut to_exit) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let id = format!("lat{round}");
+        let started = Instant::now();
+        ctrd.ctr_ok(&[
+            "run",
+            "-d",
+            "--runtime",
+            "io.containerd.urunc.v2",
+            "--with-ns",
+            &with_ns,
+            UNIKERNEL_IMAGE,
+            &id,
+        ])?;
+        let vmm = vmm_pid(&ctrd, &id)?;
+        let exec_seen = exec_time(vmm, started)?;
+        to_exec.push(exec_seen);
+        let killed = Instant::now();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(vmm),
+            nix::sys::signal::Signal::SIGKILL,
+        )?;
+        events.wait_exit(&id, Duration::from_secs(30))?;
+        to_exit.push(killed.elapsed());
+        remove(&ctrd, &id)?;
+    }
+    print_latency("Create (ctr run) -> VMM exec", &mut to_exec);
+    print_latency("VMM SIGKILL -> TaskExit event", &mut to_exit);
+    Ok(())
+}
+
+fn remove(ctrd: &PrivateContainerd, id: &str) -> Result<()> {
+    // The task may already have exited; a failed kill is then expected.
+    let _ = ctrd.ctr(&["task", "kill", "-s", "SIGKILL", id]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ctrd.ctr(&["task", "delete", id])?.status.code() != Some(0) {
+        if !ctrd.ctr_ok(&["task", "ls", "-q"])?.lines().any(|l| l == id) {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("task {id} would not go away");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    ctrd.ctr_ok(&["container", "rm", id])?;
+    Ok(())
+}
+
+fn print_latency(label: &str, samples: &mut [Duration]) {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "{label}: median {:.1} ms, min {:.1} ms, max {:.1} ms ({} rounds)",
+        ms(samples[samples.len() / 2]),
+        ms(samples[0]),
+        ms(samples[samples.len() - 1]),
+        samples.len()
+    );
+}
+
+/// The pid of the shim daemon of `binary` serving container `id` in this namespace.
+fn shim_pid(ctrd: &PrivateContainerd, binary: &str, id: &str) -> Result<i32> {
+    let namespace = format!("-namespace {} ", ctrd.namespace());
+    for entry in std::fs::read_dir("/proc")?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if text.contains(binary)
+            && text.contains(&namespace)
+            && text.contains(&format!("-id {id} "))
+        {
+            return Ok(pid);
+        }
+    }
+    bail!("no {binary} serving {id} in namespace {}", ctrd.namespace())
+}
+
+/// (RSS, PSS) in KiB from smaps_rollup.
+fn memory_of(pid: &i32) -> Result<(u64, u64)> {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))?;
+    let field = |name: &str| -> Result<u64> {
+        rollup
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .with_context(|| format!("no {name} in smaps_rollup of {pid}"))
+    };
+    Ok((field("Rss:")?, field("Pss:")?))
+}
+
+/// The task's pid (the VMM) as containerd reports it.
+fn vmm_pid(ctrd: &PrivateContainerd, id: &str) -> Result<i32> {
+    let listing = ctrd.ctr_ok(&["task", "ls"])?;
+    listing
+        .lines()
+        .find_map(|l| {
+            let mut cols = l.split_whitespace();
+            (cols.next() == Some(id)).then(|| cols.next()?.parse().ok())?
+        })
+        .with_context(|| format!("task {id} not in {listing}"))
+}
+
+/// When the VMM's exec happened, relative to `since`: the process start time
+/// (field 22 of /proc/pid/stat, in clock ticks since boot) against the boot-
+/// relative time of `since`.
+fn exec_time(pid: i32, since: Instant) -> Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after_comm = stat.rsplit_once(')').context("malformed stat")?.1;
+    let start_ticks: u64 = after_comm
+        .split_whitespace()
+        .nth(19)
+        .context("no starttime")?
+        .parse()?;
+    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)?.context("CLK_TCK")? as f64;
+    let started_since_boot = Duration::from_secs_f64(start_ticks as f64 / ticks);
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")?
+        .split_whitespace()
+        .next()
+        .context("uptime")?
+        .parse()?;
+    let since_since_boot = Duration::from_secs_f64(uptime).saturating_sub(since.elapsed());
+    Ok(started_since_boot.saturating_sub(since_since_boot))
+}
+
+/// `ctr events`, read on a thread, so TaskExit arrivals can be awaited.
+struct EventStream {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl EventStream {
+    fn start(ctrd: &PrivateContainerd) -> Result<Self> {
+        let mut child = ctrd
+            .ctr_command(&["events"])
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().context("ctr events stdout")?;
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(Self { child, lines })
+    }
+
+    fn wait_exit(&self, id: &str, limit: Duration) -> Result<()> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .with_context(|| format!("no TaskExit for {id}"))?;
+            if line.contains("/tasks/exit") && line.contains(id) {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        if let Err(e) = self.child.kill().and_then(|_| self.child.wait().map(drop)) {
+            eprintln!("stopping ctr events: {e}");
+        }
+    }
+}
