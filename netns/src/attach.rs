@@ -94,28 +94,23 @@ pub(crate) async fn attach(
         filter_priority: FILTER_PRIORITY,
         static_nat: None,
     };
-    (request.persist)(&record).map_err(|source| NetnsError::Persist {
-        container_id: request.container_id.clone(),
-        source,
-    })?;
-
     let tap = TapDevice {
         name: tap_name,
         owner_uid: request.owner_uid,
         owner_gid: request.owner_gid,
     };
-    match create(rtnl, identity, &record, &tap, &uplink).await {
-        Ok(()) => {}
-        Err(cause) => {
-            return Err(match teardown(rtnl, &record).await {
-                Ok(()) => cause,
-                Err(rollback) => NetnsError::RollbackFailed {
-                    cause: Box::new(cause),
-                    rollback: Box::new(rollback),
-                },
-            })
+    persist_then_create(rtnl, &record, request.persist, async {
+        let tap_link = create_tap(rtnl, identity, &tap, uplink.mtu).await?;
+        rtnl.add_ingress_qdisc(&tap_link).await?;
+        if record.uplink_qdisc_added {
+            rtnl.add_ingress_qdisc(&uplink).await?;
         }
-    }
+        rtnl.add_redirect_filter(&tap_link, &uplink, record.filter_priority)
+            .await?;
+        rtnl.add_redirect_filter(&uplink, &tap_link, record.filter_priority)
+            .await
+    })
+    .await?;
     let guest = GuestNetwork {
         tap: record.tap.clone(),
         mac: format_mac(uplink.mac.unwrap_or_default()),
@@ -155,35 +150,50 @@ pub(crate) async fn ensure_no_guest_network(
     Ok(())
 }
 
-/// Creates, in order, everything `record` lists. The caller rolls back.
-async fn create(
+/// Persists `record` (invariant 3), then runs `create`; when creating fails
+/// halfway, removes whatever of the record exists before returning the error.
+pub(crate) async fn persist_then_create(
+    rtnl: &Rtnl,
+    record: &NetRecord,
+    persist: PersistRecord,
+    create: impl std::future::Future<Output = Result<()>>,
+) -> Result<()> {
+    persist(record).map_err(|source| NetnsError::Persist {
+        container_id: record.container_id.clone(),
+        source,
+    })?;
+    let Err(cause) = create.await else {
+        return Ok(());
+    };
+    Err(match teardown(rtnl, record).await {
+        Ok(()) => cause,
+        Err(rollback) => NetnsError::RollbackFailed {
+            cause: Box::new(cause),
+            rollback: Box::new(rollback),
+        },
+    })
+}
+
+/// Creates the tap and brings it up with the uplink's MTU.
+pub(crate) async fn create_tap(
     rtnl: &Rtnl,
     identity: &NetnsIdentity,
-    record: &NetRecord,
     tap: &TapDevice,
-    uplink: &Link,
-) -> Result<()> {
+    mtu: u32,
+) -> Result<Link> {
     tap.create().map_err(|(step, errno)| NetnsError::Tap {
         path: identity.path.clone(),
         tap: tap.name.clone(),
         step,
         errno,
     })?;
-    let tap_link = rtnl
+    let link = rtnl
         .link_by_name(&tap.name)
         .await?
         .ok_or_else(|| NetnsError::Leftovers {
             path: identity.path.clone(),
             leftovers: vec![format!("tap {} vanished right after creation", tap.name)],
         })?;
-    rtnl.set_mtu_and_up(&tap_link, uplink.mtu).await?;
-    rtnl.add_ingress_qdisc(&tap_link).await?;
-    if record.uplink_qdisc_added {
-        rtnl.add_ingress_qdisc(uplink).await?;
-    }
-    rtnl.add_redirect_filter(&tap_link, uplink, record.filter_priority)
-        .await?;
-    rtnl.add_redirect_filter(uplink, &tap_link, record.filter_priority)
-        .await?;
-    Ok(())
+    rtnl.set_mtu_and_up(&link, mtu).await?;
+    Ok(link)
 }

@@ -9,8 +9,9 @@ use std::net::Ipv4Addr;
 
 use runtime_core::GuestNetwork;
 
-use crate::attach::{ensure_no_guest_network, AttachOutcome, AttachRequest, UPLINK};
-use crate::detach::teardown;
+use crate::attach::{
+    create_tap, ensure_no_guest_network, persist_then_create, AttachOutcome, AttachRequest, UPLINK,
+};
 use crate::error::{NetnsError, Result};
 use crate::identity::NetnsIdentity;
 use crate::program::{find_program, run_in_current_netns};
@@ -49,24 +50,22 @@ pub(crate) async fn attach_static(
             enabled_forwarding: !forwarding_enabled(identity)?,
         }),
     };
-    (request.persist)(&record).map_err(|source| NetnsError::Persist {
-        container_id: request.container_id.clone(),
-        source,
-    })?;
     let tap = TapDevice {
         name: record.tap.clone(),
         owner_uid: request.owner_uid,
         owner_gid: request.owner_gid,
     };
-    if let Err(cause) = create(rtnl, identity, &record, &tap, uplink.mtu).await {
-        return Err(match teardown(rtnl, &record).await {
-            Ok(()) => cause,
-            Err(rollback) => NetnsError::RollbackFailed {
-                cause: Box::new(cause),
-                rollback: Box::new(rollback),
-            },
-        });
-    }
+    persist_then_create(rtnl, &record, request.persist, async {
+        let nat = record.static_nat.as_ref().expect("a static record");
+        let tap_link = create_tap(rtnl, identity, &tap, uplink.mtu).await?;
+        rtnl.add_ipv4(&tap_link, nat.tap_address, nat.prefix_len)
+            .await?;
+        if nat.enabled_forwarding {
+            set_forwarding(identity, true)?;
+        }
+        iptables(identity, "-A", &nat.masquerade_rule)
+    })
+    .await?;
     let guest = GuestNetwork {
         tap: record.tap.clone(),
         mac: format_mac(uplink.mac.unwrap_or_default()),
@@ -76,37 +75,6 @@ pub(crate) async fn attach_static(
         mtu: uplink.mtu,
     };
     Ok(AttachOutcome::Attached { record, guest })
-}
-
-async fn create(
-    rtnl: &Rtnl,
-    identity: &NetnsIdentity,
-    record: &NetRecord,
-    tap: &TapDevice,
-    mtu: u32,
-) -> Result<()> {
-    let nat = record.static_nat.as_ref().expect("a static record");
-    tap.create().map_err(|(step, errno)| NetnsError::Tap {
-        path: identity.path.clone(),
-        tap: tap.name.clone(),
-        step,
-        errno,
-    })?;
-    let tap_link = rtnl
-        .link_by_name(&tap.name)
-        .await?
-        .ok_or_else(|| NetnsError::Leftovers {
-            path: identity.path.clone(),
-            leftovers: vec![format!("tap {} vanished right after creation", tap.name)],
-        })?;
-    rtnl.set_mtu_and_up(&tap_link, mtu).await?;
-    rtnl.add_ipv4(&tap_link, nat.tap_address, nat.prefix_len)
-        .await?;
-    if nat.enabled_forwarding {
-        set_forwarding(identity, true)?;
-    }
-    iptables(identity, "-A", &nat.masquerade_rule)?;
-    Ok(())
 }
 
 /// Removes the static parts of a record (the tap goes with the common part).
