@@ -1,1 +1,29 @@
-//! Pure decisions for urunc-rs (filled in by the runtime-core work).
+//! Pure decisions for urunc-rs: the urunc configuration and what the shim
+//! found on the host go in, the VMM invocation comes out, as plain data. No
+//! function here spawns, writes, or reads the filesystem.
+
+mod config;
+mod decode;
+mod drivers;
+mod error;
+mod kinds;
+mod net;
+mod paths;
+mod spec_resources;
+mod vmm;
+
+pub use config::{
+    Hypervisor, UnikernelType, UruncConfig, ALL_KEYS, ANNOT_BINARY, ANNOT_BLK_MNT_POINT,
+    ANNOT_BLOCK, ANNOT_CMDLINE, ANNOT_HYPERVISOR, ANNOT_INITRD, ANNOT_MOUNT_ROOTFS, ANNOT_TYPE,
+    ANNOT_USE_DM_BLOCK, ANNOT_VERSION,
+};
+pub use decode::decode_value;
+pub use error::CoreError;
+pub use kinds::supports_block;
+pub use net::GuestNetwork;
+pub use paths::rootfs_relative;
+pub use spec_resources::{memory_limit_from_spec, seccomp_requested, vcpus_from_spec};
+pub use vmm::{
+    plan_vmm, supported_pairs, Accel, Arch, GracefulStop, PlanFile, VmmInput, VmmPlan,
+    DEFAULT_MEMORY_MIB, MAX_MEMORY_MIB, MAX_VCPUS, MIN_MEMORY_MIB,
+};

@@ -82,7 +82,10 @@ fn main() -> Result<()> {
     );
     if let Ok(seconds) = std::env::var("SHIM_BENCH_HOLD").map(|s| s.parse::<u64>()) {
         // Time to look at /proc/<pid>/smaps by hand.
-        println!("holding {:?}s: shim pids {} (ours), {} (Go)", seconds, ours_pid, go_pid);
+        println!(
+            "holding {:?}s: shim pids {} (ours), {} (Go)",
+            seconds, ours_pid, go_pid
+        );
         std::thread::sleep(Duration::from_secs(seconds.unwrap_or(60)));
     }
     for id in ["mem-u", "mem-r"] {

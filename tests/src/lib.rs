@@ -1,1 +1,21 @@
-//! Test harness: private containerd, guest builders, namespace fixtures.
+//! Test harness of urunc-rs: a private containerd, images packed with
+//! urunc-pack (busybox for the runc path, unikernels), guests built from
+//! bytes (a PVH ELF) or from Debian's kernel (a Linux guest with a busybox
+//! initramfs), and namespace fixtures.
+
+pub mod command;
+pub mod containerd;
+pub mod cri;
+pub mod error;
+pub mod guests;
+pub mod host_processes;
+pub mod host_tools;
+pub mod images;
+pub mod mounts;
+pub mod sandbox;
+pub mod shim_binary;
+pub mod unikernel_images;
+
+pub use containerd::{ContainerdOptions, PrivateContainerd};
+pub use error::{HarnessError, Result};
+pub use images::busybox_image;

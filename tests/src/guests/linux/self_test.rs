@@ -5,8 +5,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{
-    kernel_cmdline, linux_guest, microvm_qemu_args as qemu_args, GuestNetwork, HTTP_ANSWER, HTTP_PORT,
-    READY_MARKER,
+    kernel_cmdline, linux_guest, microvm_qemu_args as qemu_args, GuestNetwork, HTTP_ANSWER,
+    HTTP_PORT, READY_MARKER,
 };
 use crate::command;
 use crate::guests::{ConsoleWatcher, KillOnDrop};

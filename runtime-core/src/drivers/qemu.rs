@@ -1,0 +1,184 @@
+//! qemu.
+//!
+//! Machine: a Linux guest on x86_64 gets `-M microvm` (no PCI, no firmware:
+//! the fastest boot qemu has; virtio devices are `virtio-*-device` on
+//! virtio-mmio); the other kinds get `-M pc` with virtio-pci devices, which
+//! is what their images expect (urunc uses qemu's default `pc` machine);
+//! aarch64 gets `-M virt`. Departures from urunc, each for a reason:
+//!
+//! * `-accel tcg` with `-cpu max` when KVM is not usable; KVM uses `-cpu host`
+//!   (urunc's choice, the fastest guest). On nested, paravirtual KVM such as
+//!   these test machines, `-cpu host` aborts at the first vCPU reset ("failed
+//!   to set MSR 0x10a"); hiding `arch-capabilities` would avoid that but makes
+//!   every Linux guest on real Intel hardware assume it is vulnerable and turn
+//!   on costly mitigations, so the caller decides: it should call KVM usable
+//!   only after `qemu-system-x86_64 -M microvm -accel kvm -cpu host -S` has
+//!   survived a moment, and use TCG otherwise.
+//! * `-nodefaults -no-user-config -nographic -serial stdio`: no default
+//!   devices or config files, the serial console on the container's stdio.
+//! * `-no-reboot` for every kind, so a guest reboot (or a Linux panic with
+//!   `panic=-1`) ends the VMM and the container exits.
+//! * `-m <MiB>M` with the exact limit (urunc: MB read as MiB).
+//! * `-netdev tap,...,vnet_hdr=on`: the tap is created with a vnet header.
+//!   The guest MAC is eth0's, so frames the tc redirect brings are accepted;
+//!   `host_mtu` tells the guest eth0's MTU when it is not 1500.
+//! * Block device paths are escaped for qemu's option parser (`,` → `,,`).
+//! * `-qmp unix:<socket>,server=on,wait=off` when the shim wants a graceful
+//!   stop: QMP `system_powerdown` presses the ACPI power button.
+
+use super::MachineTraits;
+use crate::config::UnikernelType;
+use crate::vmm::{Accel, Arch, GracefulStop, PreparedGuest, VmmInput, VmmPlan};
+
+const SECCOMP_SANDBOX: &str =
+    "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Machine {
+    Microvm,
+    Pc,
+    Virt,
+}
+
+impl Machine {
+    fn for_guest(kind: &UnikernelType, arch: Arch) -> Machine {
+        match (arch, kind) {
+            (Arch::Aarch64, _) => Machine::Virt,
+            (Arch::X86_64, UnikernelType::Linux) => Machine::Microvm,
+            (Arch::X86_64, _) => Machine::Pc,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Machine::Microvm => "microvm",
+            Machine::Pc => "pc",
+            Machine::Virt => "virt",
+        }
+    }
+
+    /// microvm's virtio-mmio transport or PCI.
+    fn device_suffix(self) -> &'static str {
+        match self {
+            Machine::Microvm => "device",
+            Machine::Pc | Machine::Virt => "pci",
+        }
+    }
+}
+
+pub(super) fn machine(kind: &UnikernelType, arch: Arch) -> MachineTraits {
+    match Machine::for_guest(kind, arch) {
+        // microvm has neither ACPI reset nor a keyboard controller a Linux
+        // reboot could use: a triple fault is the reset it does have.
+        Machine::Microvm => MachineTraits {
+            console: "ttyS0",
+            kernel_params: &["reboot=t"],
+        },
+        Machine::Pc => MachineTraits {
+            console: "ttyS0",
+            kernel_params: &[],
+        },
+        Machine::Virt => MachineTraits {
+            console: "ttyAMA0",
+            kernel_params: &[],
+        },
+    }
+}
+
+pub(super) fn plan(input: &VmmInput, guest: &PreparedGuest) -> VmmPlan {
+    let kind = &input.config.unikernel_type;
+    let machine = Machine::for_guest(kind, input.arch);
+    let program = match input.arch {
+        Arch::X86_64 => "qemu-system-x86_64",
+        Arch::Aarch64 => "qemu-system-aarch64",
+    };
+    let (accel, cpu) = match input.accel {
+        Accel::Kvm => ("kvm", "host"),
+        Accel::Tcg => ("tcg", "max"),
+    };
+    let mut args: Vec<String> = ["-M", machine.name(), "-accel", accel, "-cpu", cpu]
+        .map(String::from)
+        .to_vec();
+    args.extend([
+        "-m".into(),
+        format!("{}M", guest.memory_mib),
+        "-smp".into(),
+        guest.vcpus.to_string(),
+    ]);
+    args.extend(
+        [
+            "-nodefaults",
+            "-no-user-config",
+            "-nographic",
+            "-no-reboot",
+            "-serial",
+            "stdio",
+        ]
+        .map(String::from),
+    );
+    args.extend(["-kernel".into(), input.kernel.display().to_string()]);
+    if let Some(initrd) = &input.initrd {
+        args.extend(["-initrd".into(), initrd.display().to_string()]);
+    }
+    args.extend(["-append".into(), guest.guest_cmdline.clone()]);
+    if let Some(net) = &input.network {
+        args.extend([
+            "-netdev".into(),
+            format!(
+                "tap,id=n0,ifname={},script=no,downscript=no,vnet_hdr=on",
+                net.tap
+            ),
+        ]);
+        let mut device = format!(
+            "virtio-net-{},netdev=n0,mac={}",
+            machine.device_suffix(),
+            net.mac
+        );
+        if *kind == UnikernelType::Mewz {
+            // Mewz drives only a modern (virtio 1.0) device, as urunc configures it.
+            device.push_str(",disable-legacy=on,disable-modern=off");
+        }
+        if net.mtu != 1500 {
+            device.push_str(&format!(",host_mtu={}", net.mtu));
+        }
+        args.extend(["-device".into(), device]);
+    }
+    if let Some(block) = &input.block {
+        let escaped = block.display().to_string().replace(',', ",,");
+        args.extend([
+            "-drive".into(),
+            format!("file={escaped},if=none,id=d0,format=raw"),
+            "-device".into(),
+            format!("virtio-blk-{},drive=d0", machine.device_suffix()),
+        ]);
+    }
+    if *kind == UnikernelType::Mewz {
+        // Mewz powers off by writing to this port, as urunc configures it.
+        args.extend([
+            "-device".into(),
+            "isa-debug-exit,iobase=0x501,iosize=2".into(),
+        ]);
+    }
+    let graceful_stop = match &input.control_socket {
+        Some(socket) => {
+            args.extend([
+                "-qmp".into(),
+                format!("unix:{},server=on,wait=off", socket.display()),
+            ]);
+            GracefulStop::QmpPowerdown {
+                socket: socket.clone(),
+            }
+        }
+        None => GracefulStop::Signal,
+    };
+    if input.seccomp {
+        args.extend(["-sandbox".into(), SECCOMP_SANDBOX.into()]);
+    }
+    VmmPlan {
+        program: program.into(),
+        args,
+        files: Vec::new(),
+        graceful_stop,
+        guest_cmdline: guest.guest_cmdline.clone(),
+    }
+}

@@ -1,0 +1,72 @@
+//! solo5-hvt and solo5-spt (urunc's hvt.go / spt.go):
+//!
+//! ```text
+//! solo5-hvt --mem=<MiB> [--net:<name>=<tap> --net-mac:<name>=<mac>]
+//!           [--block:<name>=<path>] <kernel> [<guest cmdline>]
+//! ```
+//!
+//! Device names are the ones each unikernel was built with: rumprun `tap`
+//! and `rootfs`, MirageOS `service` and `storage` (urunc's MonitorNetCli /
+//! MonitorBlockCli). `--net-mac` is ours: the guest must answer as eth0, with
+//! eth0's MAC, for the tc redirect to deliver the pod's traffic to it.
+//! The guest command line is one argv element: solo5 joins everything after
+//! the kernel with spaces, so this gives the guest the same string urunc's
+//! space-split gave it, and solo5 stops parsing options at the kernel path
+//! (always absolute), so a guest argument starting with `-` stays the guest's.
+//! solo5 guests have one vCPU; the spec's vCPU count is not applicable.
+//! Seccomp: spt always confines itself; for hvt the shim installs the filter
+//! (urunc does it in-process before exec), nothing goes on the argv.
+
+use crate::config::{Hypervisor, UnikernelType};
+use crate::error::CoreError;
+use crate::vmm::{GracefulStop, PreparedGuest, VmmInput, VmmPlan};
+
+struct DeviceNames {
+    net: &'static str,
+    block: &'static str,
+}
+
+fn device_names(kind: &UnikernelType) -> Result<DeviceNames, CoreError> {
+    match kind {
+        UnikernelType::Rumprun => Ok(DeviceNames {
+            net: "tap",
+            block: "rootfs",
+        }),
+        UnikernelType::Mirage => Ok(DeviceNames {
+            net: "service",
+            block: "storage",
+        }),
+        other => Err(CoreError::UnsupportedPair {
+            unikernel_type: other.as_str().into(),
+            hypervisor: "hvt/spt".into(),
+            reason: "only rumprun and mirage are built for solo5".into(),
+        }),
+    }
+}
+
+pub(super) fn plan(input: &VmmInput, guest: &PreparedGuest) -> Result<VmmPlan, CoreError> {
+    let names = device_names(&input.config.unikernel_type)?;
+    let program = match input.config.hypervisor {
+        Hypervisor::Spt => "solo5-spt",
+        _ => "solo5-hvt",
+    };
+    let mut args = vec![format!("--mem={}", guest.memory_mib)];
+    if let Some(net) = &input.network {
+        args.push(format!("--net:{}={}", names.net, net.tap));
+        args.push(format!("--net-mac:{}={}", names.net, net.mac));
+    }
+    if let Some(block) = &input.block {
+        args.push(format!("--block:{}={}", names.block, block.display()));
+    }
+    args.push(input.kernel.display().to_string());
+    if !guest.guest_cmdline.is_empty() {
+        args.push(guest.guest_cmdline.clone());
+    }
+    Ok(VmmPlan {
+        program: program.into(),
+        args,
+        files: Vec::new(),
+        graceful_stop: GracefulStop::Signal,
+        guest_cmdline: guest.guest_cmdline.clone(),
+    })
+}

@@ -1,0 +1,93 @@
+//! Unikernel kinds: each one turns the container's configuration into the
+//! command line its guest parses, in the format urunc builds
+//! (pkg/unikontainers/unikernels/*.go).
+
+mod linux;
+mod mewz;
+mod mirage;
+mod rumprun;
+mod unikraft;
+mod words;
+
+use crate::config::{UnikernelType, UruncConfig, ANNOT_CMDLINE};
+use crate::error::CoreError;
+use crate::net::GuestNetwork;
+
+/// Where the guest's root filesystem comes from, as urunc's `RootFSType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GuestRootfs {
+    /// The guest lives in its kernel image (or brings its own storage).
+    None,
+    Initrd,
+    /// A virtio block device; wins over an initrd, as in urunc.
+    Block,
+}
+
+/// One argument of the guest's program with the spec field it came from, so
+/// that a refusal can name `process.args[2]` or the cmdline annotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct GuestArg {
+    pub field: String,
+    pub value: String,
+}
+
+/// Everything a kind needs from the plan to write its command line.
+#[derive(Debug, Clone)]
+pub(crate) struct GuestContext<'a> {
+    pub config: &'a UruncConfig,
+    pub network: Option<&'a GuestNetwork>,
+    pub env: &'a [String],
+    pub args: Vec<GuestArg>,
+    pub rootfs: GuestRootfs,
+    /// The serial console device the VMM's machine provides (`ttyS0`,
+    /// `ttyAMA0`); only Linux needs to be told.
+    pub console: &'static str,
+    /// Kernel parameters the machine needs (e.g. how to reboot); Linux only.
+    pub machine_params: &'static [&'static str],
+    /// Parameters the shim measured (e.g. `tsc_early_khz=`); Linux only, as
+    /// they are Linux kernel parameters.
+    pub extra_kernel_args: &'a [String],
+}
+
+/// The guest's arguments as urunc takes them: the spec's `process.args` when
+/// there are any, otherwise the cmdline annotation split on whitespace.
+pub(crate) fn guest_args(process_args: &[String], config: &UruncConfig) -> Vec<GuestArg> {
+    if !process_args.is_empty() {
+        return process_args
+            .iter()
+            .enumerate()
+            .map(|(i, value)| GuestArg {
+                field: format!("process.args[{i}]"),
+                value: value.clone(),
+            })
+            .collect();
+    }
+    config
+        .cmdline
+        .split_whitespace()
+        .map(|word| GuestArg {
+            field: ANNOT_CMDLINE.to_owned(),
+            value: word.to_owned(),
+        })
+        .collect()
+}
+
+/// Builds the guest command line for the configured kind.
+pub(crate) fn guest_cmdline(ctx: &GuestContext<'_>) -> Result<String, CoreError> {
+    match ctx.config.unikernel_type {
+        UnikernelType::Linux => linux::cmdline(ctx),
+        UnikernelType::Unikraft => unikraft::cmdline(ctx),
+        UnikernelType::Rumprun => rumprun::cmdline(ctx),
+        UnikernelType::Mirage => mirage::cmdline(ctx),
+        UnikernelType::Mewz => Ok(mewz::cmdline(ctx)),
+    }
+}
+
+/// Whether the kind can use a block device (urunc's `SupportsBlock`). The
+/// shim asks before it offers the container rootfs as a block device.
+pub fn supports_block(kind: &UnikernelType) -> bool {
+    match kind {
+        UnikernelType::Linux | UnikernelType::Rumprun | UnikernelType::Mirage => true,
+        UnikernelType::Unikraft | UnikernelType::Mewz => false,
+    }
+}

@@ -1,0 +1,266 @@
+//! The container's cgroup, for the VMM the shim spawns itself: cgroup v1 (one directory per
+//! mounted hierarchy, as on this hybrid machine) and v2 (one unified directory).
+//!
+//! The spawned child moves itself in by writing "0" to every `cgroup.procs` before it execs, so
+//! the VMM never runs a single instruction outside its cgroup.
+
+use std::ffi::CString;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{Result, ShimError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupVersion {
+    V1,
+    V2,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cgroup {
+    pub version: CgroupVersion,
+    /// One directory per hierarchy (v1) or the single unified directory (v2).
+    pub dirs: Vec<PathBuf>,
+}
+
+impl Cgroup {
+    /// Resolves the spec's `linux.cgroupsPath` on the host's hierarchies.
+    pub fn from_spec_path(cgroups_path: &str) -> Result<Self> {
+        let relative = relative_path(cgroups_path)?;
+        let mounts = fs::read_to_string("/proc/self/mounts")
+            .map_err(|e| ShimError::io("read /proc/self/mounts", e))?;
+        let v1: Vec<PathBuf> = mounts
+            .lines()
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                (fields.len() > 3 && fields[2] == "cgroup").then(|| PathBuf::from(fields[1]))
+            })
+            .collect();
+        if !v1.is_empty() {
+            return Ok(Cgroup {
+                version: CgroupVersion::V1,
+                dirs: v1.iter().map(|mount| mount.join(&relative)).collect(),
+            });
+        }
+        let unified = mounts.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.len() > 3 && fields[2] == "cgroup2").then(|| PathBuf::from(fields[1]))
+        });
+        match unified {
+            Some(mount) => Ok(Cgroup {
+                version: CgroupVersion::V2,
+                dirs: vec![mount.join(&relative)],
+            }),
+            None => Err(ShimError::Cgroup {
+                path: PathBuf::from("/proc/self/mounts"),
+                reason: "no cgroup hierarchy is mounted".to_string(),
+            }),
+        }
+    }
+
+    /// The directories recorded in a persisted state (for removal only).
+    pub fn from_dirs(dirs: Vec<PathBuf>) -> Self {
+        let version = if dirs.len() == 1 {
+            CgroupVersion::V2
+        } else {
+            CgroupVersion::V1
+        };
+        Cgroup { version, dirs }
+    }
+
+    pub fn create(&self) -> Result<()> {
+        for dir in &self.dirs {
+            fs::create_dir_all(dir)
+                .map_err(|e| ShimError::io(format!("create cgroup {}", dir.display()), e))?;
+            if self.version == CgroupVersion::V1 && dir.join("cpuset.cpus").exists() {
+                inherit_cpuset(dir)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The `cgroup.procs` files, ready for the forked child (which must not allocate).
+    pub fn procs_files(&self) -> Result<Vec<CString>> {
+        self.dirs
+            .iter()
+            .map(|dir| {
+                let file = dir.join("cgroup.procs");
+                CString::new(file.as_os_str().as_bytes()).map_err(|_| {
+                    ShimError::invalid(
+                        "cgroupsPath",
+                        file.display().to_string(),
+                        "contains a NUL byte",
+                    )
+                })
+            })
+            .collect()
+    }
+
+    pub fn pids(&self) -> Result<Vec<u32>> {
+        let Some(dir) = self.dirs.first() else {
+            return Ok(Vec::new());
+        };
+        let file = dir.join("cgroup.procs");
+        let text = match fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(ShimError::io(format!("read {}", file.display()), e)),
+        };
+        text.lines()
+            .map(|line| {
+                line.trim().parse().map_err(|_| ShimError::Cgroup {
+                    path: file.clone(),
+                    reason: format!("not a pid: {line:?}"),
+                })
+            })
+            .collect()
+    }
+
+    pub fn set_frozen(&self, frozen: bool) -> Result<()> {
+        let (file, value) = match self.version {
+            CgroupVersion::V1 => {
+                let dir = self
+                    .dirs
+                    .iter()
+                    .find(|dir| dir.starts_with("/sys/fs/cgroup/freezer"))
+                    .ok_or_else(|| ShimError::Cgroup {
+                        path: PathBuf::from("/sys/fs/cgroup/freezer"),
+                        reason: "the freezer hierarchy is not mounted".to_string(),
+                    })?;
+                (
+                    dir.join("freezer.state"),
+                    if frozen { "FROZEN" } else { "THAWED" },
+                )
+            }
+            CgroupVersion::V2 => (
+                self.dirs[0].join("cgroup.freeze"),
+                if frozen { "1" } else { "0" },
+            ),
+        };
+        fs::write(&file, value)
+            .map_err(|e| ShimError::io(format!("write {value} to {}", file.display()), e))
+    }
+
+    /// Whether the kernel's OOM killer killed a task of this cgroup (v1 `memory.oom_control`,
+    /// v2 `memory.events`: the `oom_kill` counter).
+    pub fn oom_killed(&self) -> bool {
+        let file = match self.version {
+            CgroupVersion::V1 => self
+                .dirs
+                .iter()
+                .find(|dir| dir.starts_with("/sys/fs/cgroup/memory"))
+                .map(|dir| dir.join("memory.oom_control")),
+            CgroupVersion::V2 => self.dirs.first().map(|dir| dir.join("memory.events")),
+        };
+        let Some(text) = file.and_then(|f| fs::read_to_string(f).ok()) else {
+            return false;
+        };
+        text.lines().any(|line| {
+            line.strip_prefix("oom_kill ")
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .is_some_and(|n| n > 0)
+        })
+    }
+
+    /// Removes the directories; a cgroup whose last task just died can stay busy for a moment.
+    pub fn remove(&self) -> Result<()> {
+        let mut failures = Vec::new();
+        for dir in &self.dirs {
+            if let Err(error) = remove_dir_retrying(dir) {
+                failures.push(ShimError::io(
+                    format!("remove cgroup {}", dir.display()),
+                    error,
+                ));
+            }
+        }
+        ShimError::from_cleanup(failures)
+    }
+}
+
+/// A new v1 cpuset cgroup starts with no CPUs and no memory nodes, and the kernel refuses tasks
+/// (ENOSPC) until both are set: copy them down from the nearest ancestor, level by level.
+fn inherit_cpuset(dir: &Path) -> Result<()> {
+    let mut chain: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|d| d.join("cpuset.cpus").exists())
+        .collect();
+    chain.reverse();
+    for pair in chain.windows(2) {
+        let (parent, child) = (pair[0], pair[1]);
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            let current = fs::read_to_string(child.join(file))
+                .map_err(|e| ShimError::io(format!("read {}", child.join(file).display()), e))?;
+            if current.trim().is_empty() {
+                let inherited = fs::read_to_string(parent.join(file)).map_err(|e| {
+                    ShimError::io(format!("read {}", parent.join(file).display()), e)
+                })?;
+                fs::write(child.join(file), inherited.trim()).map_err(|e| {
+                    ShimError::io(format!("write {}", child.join(file).display()), e)
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn remove_dir_retrying(dir: &Path) -> std::io::Result<()> {
+    let mut attempt = 0;
+    loop {
+        match fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 50 => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `cgroupsPath` as a path relative to a hierarchy's root: cgroupfs form (`/a/b`) as is, the
+/// systemd form (`slice:prefix:name`) as systemd lays it out (`slice/prefix-name.scope`).
+fn relative_path(cgroups_path: &str) -> Result<PathBuf> {
+    let refuse = |reason: &str| ShimError::invalid("linux.cgroupsPath", cgroups_path, reason);
+    let relative = if cgroups_path.starts_with('/') {
+        PathBuf::from(cgroups_path.trim_start_matches('/'))
+    } else {
+        let parts: Vec<&str> = cgroups_path.split(':').collect();
+        let [slice, prefix, name] = parts[..] else {
+            return Err(refuse("expected /path or slice:prefix:name"));
+        };
+        PathBuf::from(slice).join(format!("{prefix}-{name}.scope"))
+    };
+    if relative.as_os_str().is_empty()
+        || relative
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(refuse(
+            "must name a cgroup below the hierarchy root, without `..`",
+        ));
+    }
+    Ok(relative)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroupfs_and_systemd_paths() {
+        assert_eq!(
+            relative_path("/default/c1").expect("ok"),
+            PathBuf::from("default/c1")
+        );
+        assert_eq!(
+            relative_path("kubepods.slice:cri-containerd:abc").expect("ok"),
+            PathBuf::from("kubepods.slice/cri-containerd-abc.scope")
+        );
+        for bad in ["/", "/a/../../etc", "nocolon", ""] {
+            assert!(relative_path(bad).is_err(), "{bad} accepted");
+        }
+    }
+}

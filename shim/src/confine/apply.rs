@@ -1,0 +1,422 @@
+//! Applying a [`ConfinePlan`] in the forked VMM child, between fork and exec.
+//!
+//! [`Confinement::prepare`] runs in the shim and allocates everything (paths as C strings,
+//! masks, group lists); [`Confinement::apply`] runs in the child of a multi-threaded process,
+//! so it makes raw system calls only: no allocation, no locks. A failing step writes one line
+//! naming the step and the path to the child's stderr (the container's stderr) and returns the
+//! errno, which `Command::spawn` hands back to the shim.
+//!
+//! Order matters: mounts need CAP_SYS_ADMIN, so they come first; the bounding set is dropped
+//! while CAP_SETPCAP is still effective; ids change with KEEPCAPS so the permitted set survives
+//! the switch to a non-root uid; capset and the ambient set come last, then no_new_privs.
+
+use std::collections::BTreeSet;
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::plan::{Access, CapabilitySets, ConfinePlan, Rlimit};
+use crate::error::{Result, ShimError};
+
+/// The tmpfs holds mount points only.
+const TMPFS_OPTIONS: &CStr = c"mode=0755,size=1m";
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+struct PreparedMount {
+    source: CString,
+    target: CString,
+    directory: bool,
+    remount_flags: libc::c_ulong,
+}
+
+/// A plan turned into what the child needs, allocated before the fork.
+pub struct Confinement {
+    new_root: CString,
+    /// Inside the tmpfs, parents first.
+    directories: Vec<CString>,
+    mounts: Vec<PreparedMount>,
+    proc_target: CString,
+    uid: libc::uid_t,
+    gid: libc::gid_t,
+    groups: Vec<libc::gid_t>,
+    capabilities: CapabilitySets,
+    last_capability: u32,
+    rlimits: Vec<Rlimit>,
+}
+
+impl Confinement {
+    pub fn prepare(plan: &ConfinePlan) -> Result<Self> {
+        let inside = |path: &Path| -> Result<CString> {
+            let relative = path.strip_prefix("/").unwrap_or(path);
+            c_path(&plan.new_root.join(relative))
+        };
+        let mut directories = BTreeSet::new();
+        let mut mounts = Vec::with_capacity(plan.mounts.len());
+        for mount in &plan.mounts {
+            let parents = mount
+                .path
+                .ancestors()
+                .skip(1)
+                .filter(|p| *p != Path::new("/"));
+            directories.extend(parents.map(Path::to_path_buf));
+            if mount.directory {
+                directories.insert(mount.path.clone());
+            }
+            mounts.push(PreparedMount {
+                source: c_path(&mount.path)?,
+                target: inside(&mount.path)?,
+                directory: mount.directory,
+                remount_flags: remount_flags(mount.access),
+            });
+        }
+        directories.insert(PathBuf::from("/proc"));
+        Ok(Confinement {
+            new_root: c_path(&plan.new_root)?,
+            // BTreeSet order puts every parent before its children.
+            directories: directories
+                .iter()
+                .map(|d| inside(d))
+                .collect::<Result<_>>()?,
+            mounts,
+            proc_target: inside(Path::new("/proc"))?,
+            uid: plan.user.uid,
+            gid: plan.user.gid,
+            groups: plan.user.additional_gids.clone(),
+            capabilities: plan.capabilities,
+            last_capability: plan.last_capability,
+            rlimits: plan.rlimits.clone(),
+        })
+    }
+
+    /// Makes the child of `command` confine itself just before exec, after the hooks registered
+    /// earlier (joining namespaces and the cgroup must happen while still privileged).
+    pub fn install(self, command: &mut Command) {
+        // SAFETY: `apply` makes only raw system calls on memory allocated before the fork.
+        unsafe {
+            command.pre_exec(move || self.apply());
+        }
+    }
+
+    /// In the forked child only.
+    fn apply(&self) -> io::Result<()> {
+        self.build_root()?;
+        self.enter_root()?;
+        self.set_limits()?;
+        self.set_identity()
+    }
+
+    fn build_root(&self) -> io::Result<()> {
+        let none: *const libc::c_char = std::ptr::null();
+        // SAFETY (every block below): raw system calls on NUL-terminated strings owned by self.
+        check(
+            unsafe { libc::unshare(libc::CLONE_NEWNS) },
+            "unshare the mount namespace",
+            c"",
+        )?;
+        check(
+            unsafe {
+                libc::mount(
+                    none,
+                    c"/".as_ptr(),
+                    none,
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                )
+            },
+            "make the mounts private",
+            c"/",
+        )?;
+        check(
+            unsafe {
+                libc::mount(
+                    c"tmpfs".as_ptr(),
+                    self.new_root.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV,
+                    TMPFS_OPTIONS.as_ptr().cast(),
+                )
+            },
+            "mount the tmpfs root on",
+            &self.new_root,
+        )?;
+        for dir in &self.directories {
+            if unsafe { libc::mkdir(dir.as_ptr(), 0o755) } < 0 && errno() != libc::EEXIST {
+                return Err(failure("create the directory", dir));
+            }
+        }
+        for mount in &self.mounts {
+            if !mount.directory {
+                let fd = unsafe {
+                    libc::open(
+                        mount.target.as_ptr(),
+                        libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+                        0o600,
+                    )
+                };
+                check(fd, "create the mount point", &mount.target)?;
+                unsafe { libc::close(fd) };
+            }
+            check(
+                unsafe {
+                    libc::mount(
+                        mount.source.as_ptr(),
+                        mount.target.as_ptr(),
+                        none,
+                        libc::MS_BIND | libc::MS_REC,
+                        std::ptr::null(),
+                    )
+                },
+                "bind-mount",
+                &mount.source,
+            )?;
+            check(
+                unsafe {
+                    libc::mount(
+                        none,
+                        mount.target.as_ptr(),
+                        none,
+                        libc::MS_BIND | libc::MS_REMOUNT | mount.remount_flags,
+                        std::ptr::null(),
+                    )
+                },
+                "restrict the mount of",
+                &mount.source,
+            )?;
+        }
+        check(
+            unsafe {
+                libc::mount(
+                    c"proc".as_ptr(),
+                    self.proc_target.as_ptr(),
+                    c"proc".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    std::ptr::null(),
+                )
+            },
+            "mount proc on",
+            &self.proc_target,
+        )
+    }
+
+    /// pivot_root(".", ".") stacks the old root on the new one; detaching it leaves only the
+    /// tmpfs, which is then made read-only.
+    fn enter_root(&self) -> io::Result<()> {
+        let none: *const libc::c_char = std::ptr::null();
+        // SAFETY (every block below): raw system calls on NUL-terminated strings.
+        check(
+            unsafe { libc::chdir(self.new_root.as_ptr()) },
+            "chdir to",
+            &self.new_root,
+        )?;
+        let pivoted = unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) };
+        check(pivoted as libc::c_int, "pivot_root into", &self.new_root)?;
+        check(
+            unsafe { libc::umount2(c".".as_ptr(), libc::MNT_DETACH) },
+            "detach the old root",
+            c"/",
+        )?;
+        check(unsafe { libc::chdir(c"/".as_ptr()) }, "chdir to", c"/")?;
+        check(
+            unsafe {
+                libc::mount(
+                    none,
+                    c"/".as_ptr(),
+                    none,
+                    libc::MS_BIND
+                        | libc::MS_REMOUNT
+                        | libc::MS_RDONLY
+                        | libc::MS_NOSUID
+                        | libc::MS_NODEV,
+                    std::ptr::null(),
+                )
+            },
+            "make the root read-only",
+            c"/",
+        )
+    }
+
+    fn set_limits(&self) -> io::Result<()> {
+        for limit in &self.rlimits {
+            let value = libc::rlimit {
+                rlim_cur: limit.soft,
+                rlim_max: limit.hard,
+            };
+            // SAFETY: prlimit on this process with a stack value.
+            let set = unsafe {
+                libc::syscall(
+                    libc::SYS_prlimit64,
+                    0,
+                    limit.resource as libc::c_long,
+                    &value,
+                    std::ptr::null::<libc::rlimit>(),
+                )
+            };
+            check(set as libc::c_int, "set an rlimit", c"")?;
+        }
+        Ok(())
+    }
+
+    fn set_identity(&self) -> io::Result<()> {
+        let caps = self.capabilities;
+        // SAFETY (every block below): prctl, setgroups, setres[ug]id and capset with values and
+        // buffers owned by self or on the stack.
+        for cap in 0..=self.last_capability {
+            if caps.bounding & (1 << cap) == 0 {
+                let dropped =
+                    unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
+                check(dropped, "drop a capability from the bounding set", c"")?;
+            }
+        }
+        check(
+            unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) },
+            "keep capabilities",
+            c"",
+        )?;
+        check(
+            unsafe { libc::setgroups(self.groups.len(), self.groups.as_ptr()) },
+            "set the additional groups",
+            c"",
+        )?;
+        check(
+            unsafe { libc::setresgid(self.gid, self.gid, self.gid) },
+            "set the gid",
+            c"",
+        )?;
+        check(
+            unsafe { libc::setresuid(self.uid, self.uid, self.uid) },
+            "set the uid",
+            c"",
+        )?;
+        check(
+            unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) },
+            "stop keeping capabilities",
+            c"",
+        )?;
+        let header = CapHeader {
+            version: LINUX_CAPABILITY_VERSION_3,
+            pid: 0,
+        };
+        let data = [CapData::from_masks(caps, 0), CapData::from_masks(caps, 32)];
+        let set = unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) };
+        check(set as libc::c_int, "set the capabilities", c"")?;
+        let cleared = unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+                0,
+                0,
+                0,
+            )
+        };
+        check(cleared, "clear the ambient capabilities", c"")?;
+        for cap in 0..=self.last_capability {
+            if caps.ambient & (1 << cap) != 0 {
+                let raised = unsafe {
+                    libc::prctl(
+                        libc::PR_CAP_AMBIENT,
+                        libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                        cap as libc::c_ulong,
+                        0,
+                        0,
+                    )
+                };
+                check(raised, "raise an ambient capability", c"")?;
+            }
+        }
+        // A VMM never needs to gain privileges through exec, whatever the spec says.
+        check(
+            unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) },
+            "set no_new_privs",
+            c"",
+        )
+    }
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+impl CapData {
+    fn from_masks(caps: CapabilitySets, shift: u32) -> Self {
+        CapData {
+            effective: (caps.effective >> shift) as u32,
+            permitted: (caps.permitted >> shift) as u32,
+            inheritable: (caps.inheritable >> shift) as u32,
+        }
+    }
+}
+
+fn remount_flags(access: Access) -> libc::c_ulong {
+    match access {
+        Access::Exec => libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+        Access::ReadOnly => libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        Access::ReadWrite => libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        Access::Device => libc::MS_NOSUID | libc::MS_NOEXEC,
+    }
+}
+
+fn c_path(path: &Path) -> Result<CString> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+        ShimError::invalid(
+            "confine path",
+            path.display().to_string(),
+            "contains a NUL byte",
+        )
+    })
+}
+
+fn errno() -> libc::c_int {
+    io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+fn check(result: libc::c_int, step: &str, path: &CStr) -> io::Result<()> {
+    if result < 0 {
+        Err(failure(step, path))
+    } else {
+        Ok(())
+    }
+}
+
+/// Reports a failed step on the child's stderr and returns its errno. Async-signal-safe: the
+/// message is written piecewise from static and pre-allocated bytes, the number from the stack.
+fn failure(step: &str, path: &CStr) -> io::Error {
+    let code = errno();
+    let mut digits = [0u8; 12];
+    let mut at = digits.len();
+    let mut rest = code.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for part in [
+        b"urunc-rs: confining the VMM: ".as_slice(),
+        step.as_bytes(),
+        b" ",
+        path.to_bytes(),
+        b": errno ",
+        &digits[at..],
+        b"\n",
+    ] {
+        // SAFETY: write(2) to stderr from a live buffer; a failed diagnostic cannot be reported.
+        unsafe { libc::write(libc::STDERR_FILENO, part.as_ptr().cast(), part.len()) };
+    }
+    io::Error::from_raw_os_error(code)
+}

@@ -1,0 +1,78 @@
+//! Confining the VMM like a container process.
+//!
+//! The forked VMM child, after joining the container's namespaces and cgroup, gets its own
+//! mount namespace whose root is a read-only tmpfs holding only the VMM program, its libraries,
+//! its data directories, the guest's files and a minimal `/dev` (null, zero, urandom, kvm when
+//! KVM is used, net/tun when networked, the block device), each bind-mounted at its host path;
+//! then the spec's rlimits, groups, gid, uid and capabilities, and no_new_privs. Seccomp is the
+//! VMM's own (qemu's `-sandbox`, chosen by runtime-core's driver when the spec has seccomp).
+//!
+//! * [`host_files`]: what the VMM program needs from the host (ELF closure, data dirs), read in
+//!   the shim before the fork.
+//! * [`plan`]: the confinement as data (pure).
+//! * [`apply`]: prepared in the shim, applied in the child between fork and exec.
+// wired by the shim's Start/Kill path next
+#![allow(dead_code)]
+
+mod apply;
+mod elf;
+mod host_files;
+mod plan;
+
+#[cfg(test)]
+mod confined_run_tests;
+#[cfg(test)]
+pub(crate) mod test_reaper;
+
+use std::path::Path;
+
+use oci_spec::runtime::Process;
+use runtime_core::Accel;
+
+pub use apply::Confinement;
+pub use host_files::discover;
+pub use plan::{plan, ConfineInput, ConfinePlan, GuestFiles};
+
+use crate::error::{Result, ShimError};
+
+const CAP_LAST_CAP: &str = "/proc/sys/kernel/cap_last_cap";
+
+/// Everything the shim knows at Start about the VMM it is about to confine.
+pub struct ConfineRequest<'a> {
+    /// The VMM plan's program (a name looked up in `search_path`, or an absolute path).
+    pub program: &'a str,
+    pub search_path: &'a str,
+    /// An empty directory the shim created for this container (removed at Delete).
+    pub new_root: &'a Path,
+    pub guest: &'a GuestFiles,
+    pub accel: Accel,
+    pub networked: bool,
+    pub process: Option<&'a Process>,
+}
+
+/// Finds the VMM's host files, plans and prepares the confinement. The caller execs
+/// `plan.program` (absolute) and calls [`Confinement::install`] on its command after the
+/// namespace and cgroup setup.
+pub fn prepare(request: &ConfineRequest) -> Result<(ConfinePlan, Confinement)> {
+    let host = discover(request.program, request.search_path)?;
+    let plan = plan(&ConfineInput {
+        new_root: request.new_root,
+        host: &host,
+        guest: request.guest,
+        accel: request.accel,
+        networked: request.networked,
+        process: request.process,
+        last_capability: kernel_last_capability()?,
+    })?;
+    let confinement = Confinement::prepare(&plan)?;
+    Ok((plan, confinement))
+}
+
+/// The highest capability number this kernel knows.
+pub fn kernel_last_capability() -> Result<u32> {
+    let text = std::fs::read_to_string(CAP_LAST_CAP)
+        .map_err(|e| ShimError::io(format!("read {CAP_LAST_CAP}"), e))?;
+    text.trim()
+        .parse()
+        .map_err(|_| ShimError::invalid(CAP_LAST_CAP, text.trim(), "not a number"))
+}

@@ -1,0 +1,570 @@
+//! The confinement of one VMM, as data: what its root contains, who it runs as, what it may do.
+//!
+//! Pure: the host files were found by `host_files`, the guest's files were resolved inside the
+//! rootfs by the shim. Every mount appears in the new root at the same absolute path it has on
+//! the host, so the VMM's argv (which names host paths) needs no rewriting; nothing else of the
+//! host, and nothing else of the container rootfs, is visible.
+
+use std::collections::HashSet;
+use std::path::{Component, Path, PathBuf};
+
+use oci_spec::runtime::{Capability, LinuxCapabilities, PosixRlimitType, Process};
+use runtime_core::Accel;
+
+use super::host_files::HostFiles;
+use crate::error::{Result, ShimError};
+
+/// How a path is exposed in the new root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Read-only, executable (the program and its libraries, qemu's modules).
+    Exec,
+    /// Read-only, not executable (firmware, kernel, initrd, config files).
+    ReadOnly,
+    /// Writable, not executable (the block image, the control socket's directory).
+    ReadWrite,
+    /// A device node: writable, no exec.
+    Device,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindMount {
+    /// Host path; also the path inside the new root.
+    pub path: PathBuf,
+    pub directory: bool,
+    pub access: Access,
+}
+
+/// The guest's files, already resolved inside the rootfs by the shim.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GuestFiles {
+    pub kernel: PathBuf,
+    pub initrd: Option<PathBuf>,
+    /// A block image in the rootfs, or the rootfs block device.
+    pub block: Option<PathBuf>,
+    pub block_is_device: bool,
+    /// Files the VMM reads (its config file).
+    pub read_only: Vec<PathBuf>,
+    /// Directories the VMM writes (where it creates its control socket).
+    pub writable_dirs: Vec<PathBuf>,
+}
+
+pub struct ConfineInput<'a> {
+    /// An empty directory owned by the shim; the VMM's tmpfs root is mounted on it, in the
+    /// VMM's own mount namespace only.
+    pub new_root: &'a Path,
+    pub host: &'a HostFiles,
+    pub guest: &'a GuestFiles,
+    pub accel: Accel,
+    pub networked: bool,
+    /// The spec's `process` (user, capabilities, rlimits); `None` runs as root without
+    /// capabilities.
+    pub process: Option<&'a Process>,
+    /// `/proc/sys/kernel/cap_last_cap` of this host.
+    pub last_capability: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct User {
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+}
+
+/// Capability sets as bit masks (bit n = capability number n).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CapabilitySets {
+    pub bounding: u64,
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+    pub ambient: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    /// A `libc::RLIMIT_*` number.
+    pub resource: u32,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfinePlan {
+    pub new_root: PathBuf,
+    /// The absolute program path to exec (visible at the same path in the new root).
+    pub program: PathBuf,
+    /// Parents before children; no path lies inside a mounted directory.
+    pub mounts: Vec<BindMount>,
+    pub user: User,
+    pub capabilities: CapabilitySets,
+    pub rlimits: Vec<Rlimit>,
+    /// All capability numbers this kernel knows, for dropping the bounding set.
+    pub last_capability: u32,
+}
+
+/// Device nodes every VMM gets: qemu and firecracker read randomness and map zero pages.
+const BASE_DEVICES: [&str; 3] = ["/dev/null", "/dev/zero", "/dev/urandom"];
+
+pub fn plan(input: &ConfineInput) -> Result<ConfinePlan> {
+    checked_path("confine.new_root", input.new_root)?;
+    let mut mounts = Vec::new();
+    let mut add = |path: &Path, directory: bool, access: Access, field: &str| -> Result<()> {
+        checked_path(field, path)?;
+        mounts.push(BindMount {
+            path: path.to_path_buf(),
+            directory,
+            access,
+        });
+        Ok(())
+    };
+    let host = input.host;
+    add(&host.program, false, Access::Exec, "VMM program")?;
+    for library in &host.libraries {
+        add(library, false, Access::Exec, "VMM library")?;
+    }
+    for dir in &host.data_dirs {
+        add(dir, true, Access::Exec, "VMM data directory")?;
+    }
+    if let Some(cache) = &host.loader_cache {
+        add(cache, false, Access::ReadOnly, "loader cache")?;
+    }
+    let guest = input.guest;
+    add(
+        &guest.kernel,
+        false,
+        Access::ReadOnly,
+        "com.urunc.unikernel.binary",
+    )?;
+    if let Some(initrd) = &guest.initrd {
+        add(
+            initrd,
+            false,
+            Access::ReadOnly,
+            "com.urunc.unikernel.initrd",
+        )?;
+    }
+    if let Some(block) = &guest.block {
+        let access = if guest.block_is_device {
+            Access::Device
+        } else {
+            Access::ReadWrite
+        };
+        add(block, false, access, "com.urunc.unikernel.block")?;
+    }
+    for file in &guest.read_only {
+        add(file, false, Access::ReadOnly, "VMM config file")?;
+    }
+    for dir in &guest.writable_dirs {
+        add(dir, true, Access::ReadWrite, "VMM writable directory")?;
+    }
+    for device in BASE_DEVICES {
+        add(Path::new(device), false, Access::Device, "device")?;
+    }
+    if input.accel == Accel::Kvm {
+        add(Path::new("/dev/kvm"), false, Access::Device, "device")?;
+    }
+    if input.networked {
+        add(Path::new("/dev/net/tun"), false, Access::Device, "device")?;
+    }
+    for mount in &mounts {
+        if input.new_root.starts_with(&mount.path) || mount.path.starts_with(input.new_root) {
+            return Err(ShimError::invalid(
+                "confine.new_root",
+                input.new_root.display().to_string(),
+                format!("overlaps the mounted path {}", mount.path.display()),
+            ));
+        }
+    }
+
+    let process = input.process;
+    Ok(ConfinePlan {
+        new_root: input.new_root.to_path_buf(),
+        program: host.program.clone(),
+        mounts: without_covered(mounts),
+        user: process.map(user_of).unwrap_or_default(),
+        capabilities: match process.and_then(|p| p.capabilities().as_ref()) {
+            Some(caps) => capability_sets(caps, input.last_capability),
+            None => CapabilitySets::default(),
+        },
+        rlimits: match process.and_then(|p| p.rlimits().as_ref()) {
+            Some(limits) => limits
+                .iter()
+                .map(|l| rlimit(l.typ(), l.soft(), l.hard()))
+                .collect::<Result<_>>()?,
+            None => Vec::new(),
+        },
+        last_capability: input.last_capability,
+    })
+}
+
+/// Absolute, normal components only: the shim resolved every path, so `..` means a bug or an
+/// attack, and `/` itself would expose the whole host.
+fn checked_path(field: &str, path: &Path) -> Result<()> {
+    let normal = path.is_absolute()
+        && path
+            .components()
+            .skip(1)
+            .all(|c| matches!(c, Component::Normal(_)));
+    if !normal || path == Path::new("/") {
+        return Err(ShimError::invalid(
+            field,
+            path.display().to_string(),
+            "must be an absolute path without `.` or `..`, and not `/`",
+        ));
+    }
+    Ok(())
+}
+
+/// Drops duplicates and paths inside a mounted directory (already visible through it, and a
+/// mount point there would have to be created in the host directory), then orders parents
+/// before children.
+fn without_covered(mounts: Vec<BindMount>) -> Vec<BindMount> {
+    let dirs: Vec<PathBuf> = mounts
+        .iter()
+        .filter(|m| m.directory)
+        .map(|m| m.path.clone())
+        .collect();
+    let mut seen = HashSet::new();
+    let mut kept: Vec<BindMount> = mounts
+        .into_iter()
+        .filter(|m| !dirs.iter().any(|d| m.path != *d && m.path.starts_with(d)))
+        .filter(|m| seen.insert(m.path.clone()))
+        .collect();
+    kept.sort_by(|a, b| a.path.cmp(&b.path));
+    kept
+}
+
+fn user_of(process: &Process) -> User {
+    let user = process.user();
+    User {
+        uid: user.uid(),
+        gid: user.gid(),
+        additional_gids: user.additional_gids().clone().unwrap_or_default(),
+    }
+}
+
+fn capability_sets(caps: &LinuxCapabilities, last: u32) -> CapabilitySets {
+    let mask = |set: &Option<oci_spec::runtime::Capabilities>| {
+        set.iter()
+            .flatten()
+            .filter_map(|cap| capability_number(*cap, last))
+            .fold(0u64, |mask, n| mask | (1 << n))
+    };
+    CapabilitySets {
+        bounding: mask(caps.bounding()),
+        effective: mask(caps.effective()),
+        permitted: mask(caps.permitted()),
+        inheritable: mask(caps.inheritable()),
+        ambient: mask(caps.ambient()),
+    }
+}
+
+/// The kernel's number for a capability; one this kernel does not know is left out with a
+/// warning, as runc does (specs are written for many kernels).
+fn capability_number(cap: Capability, last: u32) -> Option<u32> {
+    let name = serde_json::to_value(cap)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    let number = CAPABILITY_NAMES
+        .iter()
+        .position(|known| *known == name)
+        .map(|n| n as u32);
+    match number {
+        Some(n) if n <= last => Some(n),
+        _ => {
+            tracing::warn!(capability = %name, last_known = last, "capability unknown to this kernel; not granted");
+            None
+        }
+    }
+}
+
+/// Capability names by number (linux/capability.h).
+const CAPABILITY_NAMES: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+fn rlimit(kind: PosixRlimitType, soft: u64, hard: u64) -> Result<Rlimit> {
+    let name = kind.to_string();
+    if soft > hard {
+        return Err(ShimError::invalid(
+            format!("process.rlimits[{name}]"),
+            format!("soft {soft} hard {hard}"),
+            "the soft limit exceeds the hard limit",
+        ));
+    }
+    let resource = match kind {
+        PosixRlimitType::RlimitCpu => libc::RLIMIT_CPU,
+        PosixRlimitType::RlimitFsize => libc::RLIMIT_FSIZE,
+        PosixRlimitType::RlimitData => libc::RLIMIT_DATA,
+        PosixRlimitType::RlimitStack => libc::RLIMIT_STACK,
+        PosixRlimitType::RlimitCore => libc::RLIMIT_CORE,
+        PosixRlimitType::RlimitRss => libc::RLIMIT_RSS,
+        PosixRlimitType::RlimitNproc => libc::RLIMIT_NPROC,
+        PosixRlimitType::RlimitNofile => libc::RLIMIT_NOFILE,
+        PosixRlimitType::RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        PosixRlimitType::RlimitAs => libc::RLIMIT_AS,
+        PosixRlimitType::RlimitLocks => libc::RLIMIT_LOCKS,
+        PosixRlimitType::RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        PosixRlimitType::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        PosixRlimitType::RlimitNice => libc::RLIMIT_NICE,
+        PosixRlimitType::RlimitRtprio => libc::RLIMIT_RTPRIO,
+        PosixRlimitType::RlimitRttime => libc::RLIMIT_RTTIME,
+    };
+    Ok(Rlimit {
+        resource,
+        soft,
+        hard,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::ProcessBuilder;
+
+    fn host() -> HostFiles {
+        HostFiles {
+            program: "/usr/bin/qemu-system-x86_64".into(),
+            libraries: vec![
+                "/lib64/ld-linux-x86-64.so.2".into(),
+                "/lib/x86_64-linux-gnu/libc.so.6".into(),
+                "/usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so".into(),
+            ],
+            data_dirs: vec![
+                "/usr/share/qemu".into(),
+                "/usr/lib/x86_64-linux-gnu/qemu".into(),
+            ],
+            loader_cache: Some("/etc/ld.so.cache".into()),
+        }
+    }
+
+    fn guest() -> GuestFiles {
+        GuestFiles {
+            kernel: "/run/c/rootfs/kernel".into(),
+            initrd: Some("/run/c/rootfs/initrd".into()),
+            block: Some("/dev/mapper/thin-1".into()),
+            block_is_device: true,
+            read_only: vec![],
+            writable_dirs: vec!["/run/urunc/c".into()],
+        }
+    }
+
+    fn process() -> Process {
+        serde_json::from_value(serde_json::json!({
+            "user": {"uid": 1000, "gid": 1000, "additionalGids": [1001, 1002]},
+            "cwd": "/",
+            "capabilities": {
+                "bounding": ["CAP_NET_BIND_SERVICE", "CAP_KILL"],
+                "effective": ["CAP_NET_BIND_SERVICE"],
+                "permitted": ["CAP_NET_BIND_SERVICE"],
+                "ambient": ["CAP_NET_BIND_SERVICE"]
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 4096}]
+        }))
+        .expect("process")
+    }
+
+    fn plan_for(accel: Accel, networked: bool, process: Option<&Process>) -> Result<ConfinePlan> {
+        let (host, guest) = (host(), guest());
+        plan(&ConfineInput {
+            new_root: Path::new("/run/urunc/c-root"),
+            host: &host,
+            guest: &guest,
+            accel,
+            networked,
+            process,
+            last_capability: 40,
+        })
+    }
+
+    #[test]
+    fn mounts_cover_the_vmm_the_guest_and_only_the_devices_asked_for() {
+        let process = process();
+        let plan = plan_for(Accel::Tcg, true, Some(&process)).expect("plan");
+        let paths: Vec<&str> = plan
+            .mounts
+            .iter()
+            .map(|m| m.path.to_str().unwrap_or("?"))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "/dev/mapper/thin-1",
+                "/dev/net/tun",
+                "/dev/null",
+                "/dev/urandom",
+                "/dev/zero",
+                "/etc/ld.so.cache",
+                "/lib/x86_64-linux-gnu/libc.so.6",
+                "/lib64/ld-linux-x86-64.so.2",
+                "/run/c/rootfs/initrd",
+                "/run/c/rootfs/kernel",
+                "/run/urunc/c",
+                "/usr/bin/qemu-system-x86_64",
+                // the module library is covered by its directory
+                "/usr/lib/x86_64-linux-gnu/qemu",
+                "/usr/share/qemu",
+            ]
+        );
+        let access = |p: &str| {
+            plan.mounts
+                .iter()
+                .find(|m| m.path == Path::new(p))
+                .map(|m| m.access)
+        };
+        assert_eq!(access("/run/c/rootfs/kernel"), Some(Access::ReadOnly));
+        assert_eq!(access("/dev/mapper/thin-1"), Some(Access::Device));
+        assert_eq!(access("/usr/bin/qemu-system-x86_64"), Some(Access::Exec));
+        assert_eq!(access("/run/urunc/c"), Some(Access::ReadWrite));
+
+        let with_kvm = plan_for(Accel::Kvm, false, None).expect("plan");
+        let devices: Vec<_> = with_kvm
+            .mounts
+            .iter()
+            .filter(|m| m.path.starts_with("/dev/") && !m.path.starts_with("/dev/mapper"))
+            .map(|m| m.path.display().to_string())
+            .collect();
+        assert_eq!(
+            devices,
+            ["/dev/kvm", "/dev/null", "/dev/urandom", "/dev/zero"]
+        );
+    }
+
+    #[test]
+    fn the_user_capabilities_and_rlimits_come_from_the_spec() {
+        let process = process();
+        let plan = plan_for(Accel::Tcg, false, Some(&process)).expect("plan");
+        assert_eq!(
+            plan.user,
+            User {
+                uid: 1000,
+                gid: 1000,
+                additional_gids: vec![1001, 1002]
+            }
+        );
+        let net_bind = 1 << 10;
+        assert_eq!(plan.capabilities.bounding, net_bind | (1 << 5));
+        assert_eq!(plan.capabilities.effective, net_bind);
+        assert_eq!(plan.capabilities.ambient, net_bind);
+        assert_eq!(plan.capabilities.inheritable, 0);
+        assert_eq!(
+            plan.rlimits,
+            [Rlimit {
+                resource: libc::RLIMIT_NOFILE,
+                soft: 1024,
+                hard: 4096
+            }]
+        );
+        let bare = plan_for(Accel::Tcg, false, None).expect("plan");
+        assert_eq!(bare.user, User::default());
+        assert_eq!(bare.capabilities, CapabilitySets::default());
+    }
+
+    #[test]
+    fn capabilities_unknown_to_the_kernel_are_left_out() {
+        let process = process();
+        let (host, guest) = (host(), guest());
+        let plan = plan(&ConfineInput {
+            new_root: Path::new("/run/urunc/c-root"),
+            host: &host,
+            guest: &guest,
+            accel: Accel::Tcg,
+            networked: false,
+            process: Some(&process),
+            last_capability: 9,
+        })
+        .expect("plan");
+        assert_eq!(plan.capabilities.bounding, 1 << 5);
+    }
+
+    #[test]
+    fn hostile_paths_are_refused_naming_the_field() {
+        let (host, mut guest) = (host(), guest());
+        guest.kernel = "/run/c/rootfs/../../etc/shadow".into();
+        let error = plan(&ConfineInput {
+            new_root: Path::new("/run/urunc/c-root"),
+            host: &host,
+            guest: &guest,
+            accel: Accel::Tcg,
+            networked: false,
+            process: None,
+            last_capability: 40,
+        })
+        .expect_err("dot-dot");
+        assert!(
+            error.to_string().contains("com.urunc.unikernel.binary"),
+            "{error}"
+        );
+
+        let guest = GuestFiles {
+            kernel: "/run/c/rootfs/kernel".into(),
+            ..GuestFiles::default()
+        };
+        let error = plan(&ConfineInput {
+            new_root: Path::new("/usr/share/qemu/root"),
+            host: &host,
+            guest: &guest,
+            accel: Accel::Tcg,
+            networked: false,
+            process: None,
+            last_capability: 40,
+        })
+        .expect_err("root inside a mounted directory");
+        assert!(error.to_string().contains("confine.new_root"), "{error}");
+    }
+
+    #[test]
+    fn an_inverted_rlimit_is_refused() {
+        let process: Process = ProcessBuilder::default()
+            .rlimits(vec![serde_json::from_value(
+                serde_json::json!({"type": "RLIMIT_CORE", "soft": 10, "hard": 1}),
+            )
+            .expect("rlimit")])
+            .build()
+            .expect("process");
+        let error = plan_for(Accel::Tcg, false, Some(&process)).expect_err("soft > hard");
+        assert!(error.to_string().contains("RLIMIT_CORE"), "{error}");
+    }
+}

@@ -1,0 +1,99 @@
+//! The first steps of every Create, before the shim knows what kind of container it is: the
+//! state is written, then the rootfs is mounted. Undoing them is the last step of every
+//! teardown.
+
+use std::path::PathBuf;
+
+use containerd_shim_protos::api::Mount;
+use oci_spec::runtime::Spec;
+
+use crate::error::{Result, ShimError};
+use crate::mounts;
+use crate::state::{ContainerKind, ContainerState, StateStore};
+use crate::stdio::StdioPaths;
+
+/// A container whose state exists and whose rootfs is mounted.
+pub struct Prepared {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub spec: Spec,
+    pub stdio: StdioPaths,
+    pub store: StateStore,
+    pub state: ContainerState,
+}
+
+impl Prepared {
+    /// Reads the bundle's spec, records the state, mounts `mounts` on `<bundle>/rootfs`.
+    pub fn new(
+        namespace: &str,
+        id: &str,
+        bundle: PathBuf,
+        mounts: &[Mount],
+        stdio: StdioPaths,
+    ) -> Result<Self> {
+        let config = bundle.join("config.json");
+        let spec = Spec::load(&config).map_err(|e| {
+            ShimError::invalid("bundle config", config.display().to_string(), e.to_string())
+        })?;
+        let store = StateStore::new(namespace, id)?;
+        let rootfs = bundle.join("rootfs");
+        let mut state = ContainerState::new(namespace, id, &bundle, ContainerKind::Pending);
+        if !mounts.is_empty() {
+            state.rootfs_mount = Some(rootfs.clone());
+        }
+        // Recorded before mounting, so a crashed shim's `delete` knows what to undo.
+        store
+            .write(&state)
+            .map_err(|e| ShimError::io(format!("write state in {}", store.dir().display()), e))?;
+        if !mounts.is_empty() {
+            if let Err(error) = mounts::mount_rootfs(mounts, &rootfs) {
+                return match store.remove() {
+                    Ok(()) => Err(error),
+                    Err(cleanup) => Err(ShimError::Cleanup(vec![error, cleanup])),
+                };
+            }
+        }
+        Ok(Prepared {
+            id: id.to_string(),
+            bundle,
+            rootfs,
+            spec,
+            stdio,
+            store,
+            state,
+        })
+    }
+
+    pub fn persist(&self) -> Result<()> {
+        self.store
+            .write(&self.state)
+            .map_err(|e| ShimError::io(format!("write state in {}", self.store.dir().display()), e))
+    }
+
+    /// Unmounts the rootfs and removes the state; both are attempted, both failures reported.
+    pub fn undo(&self) -> Result<()> {
+        let mut failures = Vec::new();
+        if let Some(rootfs) = &self.state.rootfs_mount {
+            if let Err(error) = mounts::unmount_rootfs(rootfs) {
+                failures.push(error);
+            }
+        }
+        if let Err(error) = self.store.remove() {
+            failures.push(error);
+        }
+        ShimError::from_cleanup(failures)
+    }
+
+    pub fn bundle_text(&self) -> String {
+        self.bundle.display().to_string()
+    }
+}
+
+/// Runs `undo` after `error`, keeping both when the undo fails too.
+pub fn with_undo(error: ShimError, undo: Result<()>) -> ShimError {
+    match undo {
+        Ok(()) => error,
+        Err(cleanup) => ShimError::Cleanup(vec![error, cleanup]),
+    }
+}

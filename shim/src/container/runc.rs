@@ -1,0 +1,360 @@
+//! A container without urunc configuration (the Kubernetes pause container, sidecars, plain
+//! images), run by the `runc` CLI with containerd's runc-shim lifecycle: create, start, exec,
+//! kill, delete. The init and exec'd processes are reparented to the shim (a subreaper) when
+//! runc exits, and the shim's one reaper reports their exits.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use containerd_shim_protos::api::{ExecProcessRequest, ProcessInfo, UpdateTaskRequest};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tokio::sync::oneshot;
+
+use super::prepared::{with_undo, Prepared};
+use super::process::{Phase, Process};
+use super::{Container, ShimContext};
+use crate::console::ConsoleSocket;
+use crate::error::{Result, ShimError};
+use crate::events::ExitReport;
+use crate::reaper::ExitCode;
+use crate::runc::{Runc, RuncIo};
+use crate::state::ContainerKind;
+use crate::stdio::StdioPaths;
+
+pub struct RuncContainer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: String,
+    bundle_text: String,
+    runc: Runc,
+    context: ShimContext,
+    prepared: Prepared,
+    init: Arc<Process>,
+    execs: Mutex<HashMap<String, Exec>>,
+}
+
+struct Exec {
+    process: Arc<Process>,
+    /// The OCI process JSON containerd sent, handed to `runc exec --process`.
+    spec: Vec<u8>,
+}
+
+impl RuncContainer {
+    /// `runc create` on the prepared bundle. On failure nothing is left: not runc's container,
+    /// not the mount, not the state.
+    pub async fn create(context: ShimContext, mut prepared: Prepared) -> Result<Self> {
+        prepared.state.kind = ContainerKind::Runc;
+        if let Err(error) = prepared.persist() {
+            return Err(with_undo(error, prepared.undo()));
+        }
+        let inner = Inner {
+            id: prepared.id.clone(),
+            bundle_text: prepared.bundle_text(),
+            runc: Runc::new(&context.namespace, &prepared.bundle, context.router.clone()),
+            context,
+            init: Arc::new(Process::new("", prepared.stdio.clone())),
+            prepared,
+            execs: Mutex::new(HashMap::new()),
+        };
+        let created = inner.create_init().await;
+        if created.is_err() {
+            inner.init.close_stdin();
+        }
+        match created {
+            Ok(exit) => {
+                let inner = Arc::new(inner);
+                inner.watch_exit(inner.init.clone(), exit);
+                Ok(RuncContainer { inner })
+            }
+            Err(error) => Err(with_undo(error, inner.undo().await)),
+        }
+    }
+}
+
+impl Inner {
+    async fn create_init(&self) -> Result<oneshot::Receiver<ExitCode>> {
+        let (io, console) = process_io(&self.id, &self.init)?;
+        let pid_file = self.prepared.bundle.join("init.pid");
+        self.runc
+            .create(&self.id, &self.prepared.bundle, &pid_file, io)
+            .await?;
+        attach_console(&self.id, &self.init, console)?;
+        let pid = read_pid(&pid_file)?;
+        self.init.set_pid(pid);
+        Ok(self.context.router.watch(pid as i32))
+    }
+
+    /// Reports the exit of `process` once the reaper sees it.
+    fn watch_exit(self: &Arc<Self>, process: Arc<Process>, exit: oneshot::Receiver<ExitCode>) {
+        let inner = Arc::clone(self);
+        tokio::spawn(async move {
+            // A dropped sender means the reaper is gone; report the process as lost.
+            let status = exit.await.unwrap_or(255);
+            let pid = process.snapshot().pid;
+            let exit = process.set_stopped(status);
+            tracing::info!(id = %inner.id, exec_id = %process.exec_id, pid, status, "process exited");
+            inner.context.events.task_exit(&ExitReport {
+                container_id: inner.id.clone(),
+                exec_id: process.exec_id.clone(),
+                pid,
+                exit_status: status,
+                exited_at: exit.at,
+            });
+        });
+    }
+
+    /// Removes what create made: runc's container, the rootfs mount, the state.
+    async fn undo(&self) -> Result<()> {
+        let mut failures = Vec::new();
+        if let Err(error) = self.runc.delete(&self.id, true).await {
+            // runc answers an error when the container never got created: only log that case.
+            if !is_missing_container(&error) {
+                failures.push(error);
+            }
+        }
+        if let Err(error) = self.prepared.undo() {
+            failures.push(error);
+        }
+        ShimError::from_cleanup(failures)
+    }
+
+    fn exec_process(&self, exec_id: &str) -> Result<Arc<Process>> {
+        self.execs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(exec_id)
+            .map(|exec| exec.process.clone())
+            .ok_or_else(|| ShimError::ProcessNotFound {
+                id: self.id.clone(),
+                exec_id: exec_id.to_string(),
+            })
+    }
+
+    async fn start_exec(self: &Arc<Self>, exec_id: &str) -> Result<u32> {
+        let (process, spec) = {
+            let execs = self.execs.lock().unwrap_or_else(|p| p.into_inner());
+            let exec = execs
+                .get(exec_id)
+                .ok_or_else(|| ShimError::ProcessNotFound {
+                    id: self.id.clone(),
+                    exec_id: exec_id.to_string(),
+                })?;
+            (exec.process.clone(), exec.spec.clone())
+        };
+        let process_json = self.prepared.bundle.join(format!("exec-{exec_id}.json"));
+        std::fs::write(&process_json, spec)
+            .map_err(|e| ShimError::io(format!("write {}", process_json.display()), e))?;
+        let pid_file = self.prepared.bundle.join(format!("exec-{exec_id}.pid"));
+        let (io, console) = process_io(&format!("{}-{exec_id}", self.id), &process)?;
+        let ran = self.runc.exec(&self.id, &process_json, &pid_file, io).await;
+        let removed = std::fs::remove_file(&process_json);
+        if ran.is_err() {
+            process.close_stdin();
+        }
+        ran?;
+        attach_console(&self.id, &process, console)?;
+        removed.map_err(|e| ShimError::io(format!("remove {}", process_json.display()), e))?;
+        let pid = read_pid(&pid_file)?;
+        std::fs::remove_file(&pid_file)
+            .map_err(|e| ShimError::io(format!("remove {}", pid_file.display()), e))?;
+        let exit = self.context.router.watch(pid as i32);
+        process.set_running(pid);
+        self.watch_exit(process, exit);
+        Ok(pid)
+    }
+}
+
+/// Where runc's console sockets live: short paths (a socket path has at most 107 bytes).
+const CONSOLE_SOCKET_DIR: &str = "/run/urunc-rs/.console";
+
+/// The FIFOs for a process without a terminal; a console socket for runc otherwise.
+fn process_io(name: &str, process: &Process) -> Result<(RuncIo, Option<ConsoleSocket>)> {
+    if !process.stdio.terminal {
+        let (stdio, stdin) = process.stdio.open(name)?;
+        process.set_stdin(stdin);
+        return Ok((RuncIo::Fifos(stdio), None));
+    }
+    let socket = ConsoleSocket::bind(Path::new(CONSOLE_SOCKET_DIR), &short_name(name))?;
+    Ok((RuncIo::Terminal(socket.path().to_path_buf()), Some(socket)))
+}
+
+/// Takes the pty master runc sent and starts copying it to and from the FIFOs.
+fn attach_console(id: &str, process: &Process, socket: Option<ConsoleSocket>) -> Result<()> {
+    let Some(socket) = socket else {
+        return Ok(());
+    };
+    let console = socket.receive()?;
+    process.set_stdin(console.start_copying(id, &process.stdio)?);
+    process.set_console(console);
+    Ok(())
+}
+
+/// A short, stable file name for `name` (container and exec ids can be 64+ characters).
+fn short_name(name: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut hasher);
+    format!("{}-{:016x}", std::process::id(), hasher.finish())
+}
+
+fn is_missing_container(error: &ShimError) -> bool {
+    matches!(error, ShimError::Runc { stderr, .. } if stderr.contains("does not exist"))
+}
+
+fn read_pid(pid_file: &Path) -> Result<u32> {
+    let text = std::fs::read_to_string(pid_file)
+        .map_err(|e| ShimError::io(format!("read {}", pid_file.display()), e))?;
+    text.trim().parse().map_err(|_| {
+        ShimError::invalid(
+            "pid file",
+            text.trim(),
+            format!("{} holds no pid", pid_file.display()),
+        )
+    })
+}
+
+#[async_trait]
+impl Container for RuncContainer {
+    fn bundle(&self) -> &str {
+        &self.inner.bundle_text
+    }
+
+    fn process(&self, exec_id: &str) -> Result<Arc<Process>> {
+        if exec_id.is_empty() {
+            Ok(self.inner.init.clone())
+        } else {
+            self.inner.exec_process(exec_id)
+        }
+    }
+
+    async fn start(&self, exec_id: &str) -> Result<u32> {
+        if !exec_id.is_empty() {
+            return self.inner.start_exec(exec_id).await;
+        }
+        let init = &self.inner.init;
+        if init.snapshot().phase != Phase::Created {
+            return Err(ShimError::precondition(
+                &self.inner.id,
+                "the container was already started",
+            ));
+        }
+        self.inner.runc.start(&self.inner.id).await?;
+        let pid = init.snapshot().pid;
+        init.set_running(pid);
+        Ok(pid)
+    }
+
+    async fn kill(&self, exec_id: &str, signal: u32, all: bool) -> Result<()> {
+        let process = self.process(exec_id)?;
+        let snapshot = process.snapshot();
+        if snapshot.phase == Phase::Stopped {
+            return Err(ShimError::ProcessNotFound {
+                id: self.inner.id.clone(),
+                exec_id: format!("{exec_id} (process already finished)"),
+            });
+        }
+        if exec_id.is_empty() {
+            return self.inner.runc.kill(&self.inner.id, signal, all).await;
+        }
+        let signal = Signal::try_from(signal as i32)
+            .map_err(|_| ShimError::invalid("signal", signal.to_string(), "not a signal"))?;
+        kill(Pid::from_raw(snapshot.pid as i32), signal)
+            .map_err(|e| ShimError::sys(format!("kill exec {exec_id} pid {}", snapshot.pid), e))
+    }
+
+    async fn exec(&self, request: &ExecProcessRequest) -> Result<()> {
+        let mut execs = self.inner.execs.lock().unwrap_or_else(|p| p.into_inner());
+        if execs.contains_key(&request.exec_id) {
+            return Err(ShimError::AlreadyExists {
+                id: format!("{}/{}", self.inner.id, request.exec_id),
+            });
+        }
+        let stdio = StdioPaths {
+            stdin: request.stdin.clone(),
+            stdout: request.stdout.clone(),
+            stderr: request.stderr.clone(),
+            terminal: request.terminal,
+        };
+        execs.insert(
+            request.exec_id.clone(),
+            Exec {
+                process: Arc::new(Process::new(&request.exec_id, stdio)),
+                spec: request.spec.value.clone(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn delete_exec(&self, exec_id: &str) -> Result<()> {
+        let mut execs = self.inner.execs.lock().unwrap_or_else(|p| p.into_inner());
+        match execs.get(exec_id).map(|e| e.process.snapshot().phase) {
+            None => Err(ShimError::ProcessNotFound {
+                id: self.inner.id.clone(),
+                exec_id: exec_id.to_string(),
+            }),
+            Some(Phase::Running) | Some(Phase::Paused) => Err(ShimError::precondition(
+                &self.inner.id,
+                format!("exec {exec_id} is still running"),
+            )),
+            Some(_) => {
+                execs.remove(exec_id);
+                Ok(())
+            }
+        }
+    }
+
+    async fn teardown(&self) -> Result<()> {
+        self.inner.undo().await
+    }
+
+    async fn pause(&self) -> Result<()> {
+        self.inner.runc.pause(&self.inner.id).await?;
+        self.inner.init.set_paused(true);
+        Ok(())
+    }
+
+    async fn resume(&self) -> Result<()> {
+        self.inner.runc.resume(&self.inner.id).await?;
+        self.inner.init.set_paused(false);
+        Ok(())
+    }
+
+    async fn pids(&self) -> Result<Vec<ProcessInfo>> {
+        let pids = self.inner.runc.ps(&self.inner.id).await?;
+        Ok(pids
+            .into_iter()
+            .map(|pid| ProcessInfo {
+                pid,
+                ..Default::default()
+            })
+            .collect())
+    }
+
+    async fn update(&self, request: &UpdateTaskRequest) -> Result<()> {
+        let Some(resources) = request.resources.as_ref() else {
+            return Ok(());
+        };
+        // containerd sends the OCI LinuxResources as JSON (typeurl's encoding of a Go struct).
+        let file = self.inner.prepared.bundle.join("update-resources.json");
+        std::fs::write(&file, &resources.value)
+            .map_err(|e| ShimError::io(format!("write {}", file.display()), e))?;
+        let updated = self.inner.runc.update(&self.inner.id, &file).await;
+        let removed = std::fs::remove_file(&file)
+            .map_err(|e| ShimError::io(format!("remove {}", file.display()), e));
+        updated.and(removed)
+    }
+
+    async fn close_io(&self, exec_id: &str) -> Result<()> {
+        self.process(exec_id)?.close_stdin();
+        Ok(())
+    }
+
+    async fn resize_pty(&self, exec_id: &str, width: u32, height: u32) -> Result<()> {
+        self.process(exec_id)?.resize(&self.inner.id, width, height)
+    }
+}

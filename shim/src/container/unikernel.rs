@@ -1,0 +1,496 @@
+//! A unikernel container: the shim itself runs the VMM as the container's process.
+//!
+//! Create resolves the urunc configuration's files beneath the rootfs, records the state,
+//! attaches the network through the sandbox's netns worker and builds the VMM plan. Start
+//! spawns the VMM in the container's namespaces and cgroup. When the VMM exits, for whatever
+//! reason, its network is detached (and verified clean) before TaskExit is published.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use containerd_shim_protos::api::{ExecProcessRequest, ProcessInfo, UpdateTaskRequest};
+use netns::{AttachOutcome, AttachRequest, NetRecord};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use runtime_core::{GuestNetwork, UnikernelType, UruncConfig, VmmInput, VmmPlan};
+use tokio::sync::oneshot;
+
+use super::prepared::{with_undo, Prepared};
+use super::process::{Phase, Process};
+use super::{Container, ShimContext};
+use crate::cgroup::Cgroup;
+use crate::console::Console;
+use crate::error::{Result, ShimError};
+use crate::events::ExitReport;
+use crate::reaper::ExitCode;
+use crate::spawn::{container_command, network_path, ChildSetup, NamespacePlan};
+use crate::state::{ContainerKind, ProcessIdentity};
+use crate::stdio::ProcessStdio;
+use crate::{host, rootfs_file};
+
+pub struct UnikernelContainer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: String,
+    bundle_text: String,
+    context: ShimContext,
+    plan: VmmPlan,
+    cgroup: Option<Cgroup>,
+    init: Arc<Process>,
+    /// The prepared container, with the state as last persisted.
+    prepared: Mutex<Prepared>,
+    created_at: Instant,
+}
+
+impl UnikernelContainer {
+    pub async fn create(
+        context: ShimContext,
+        prepared: Prepared,
+        config: UruncConfig,
+    ) -> Result<Self> {
+        let created_at = Instant::now();
+        let prepared = Mutex::new(prepared);
+        match plan(&context, &prepared, config).await {
+            Ok((plan, cgroup)) => {
+                let (id, bundle_text, stdio) = {
+                    let p = lock(&prepared);
+                    (p.id.clone(), p.bundle_text(), p.stdio.clone())
+                };
+                tracing::info!(%id, program = %plan.program, args = ?plan.args, "VMM planned");
+                Ok(UnikernelContainer {
+                    inner: Arc::new(Inner {
+                        id,
+                        bundle_text,
+                        context,
+                        plan,
+                        cgroup,
+                        init: Arc::new(Process::new("", stdio)),
+                        prepared,
+                        created_at,
+                    }),
+                })
+            }
+            Err(error) => {
+                let undo = undo(&context, &prepared).await;
+                Err(with_undo(error, undo))
+            }
+        }
+    }
+}
+
+fn lock(prepared: &Mutex<Prepared>) -> MutexGuard<'_, Prepared> {
+    prepared.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Everything Create does after the rootfs is mounted. On error the caller undoes it all.
+async fn plan(
+    context: &ShimContext,
+    prepared: &Mutex<Prepared>,
+    config: UruncConfig,
+) -> Result<(VmmPlan, Option<Cgroup>)> {
+    let (id, rootfs, spec, store) = {
+        let mut p = lock(prepared);
+        p.state.kind = ContainerKind::Unikernel;
+        p.persist()?;
+        (
+            p.id.clone(),
+            p.rootfs.clone(),
+            p.spec.clone(),
+            p.store.clone(),
+        )
+    };
+    let kernel = rootfs_file::resolve(&rootfs, runtime_core::ANNOT_BINARY, &config.binary)?;
+    let initrd = config
+        .initrd
+        .as_deref()
+        .map(|value| rootfs_file::resolve(&rootfs, runtime_core::ANNOT_INITRD, value))
+        .transpose()?;
+    let block = config
+        .block
+        .as_deref()
+        .map(|value| rootfs_file::resolve(&rootfs, runtime_core::ANNOT_BLOCK, value))
+        .transpose()?;
+
+    let linux = spec.linux().clone().unwrap_or_default();
+    let namespaces = linux.namespaces().clone().unwrap_or_default();
+    let cgroup = match linux.cgroups_path() {
+        Some(path) => Some(create_cgroup(prepared, &path.display().to_string())?),
+        None => None,
+    };
+    let network = match network_path(&namespaces) {
+        Some(netns_path) => attach_network(context, prepared, &spec, &netns_path).await?,
+        None => {
+            tracing::info!(%id, "no network namespace path: the guest runs without network");
+            None
+        }
+    };
+
+    let accel = host::accelerator()?;
+    tracing::info!(%id, ?accel, "accelerator");
+    let process = spec.process().clone().unwrap_or_default();
+    let extra_kernel_args = match config.unikernel_type {
+        UnikernelType::Linux => host::tsc_early_khz_arg().into_iter().collect(),
+        _ => Vec::new(),
+    };
+    let input = VmmInput {
+        memory_limit_bytes: runtime_core::memory_limit_from_spec(&spec),
+        vcpus: runtime_core::vcpus_from_spec(&spec)?,
+        env: process.env().clone().unwrap_or_default(),
+        args: process.args().clone().unwrap_or_default(),
+        accel,
+        arch: host::arch(),
+        seccomp: runtime_core::seccomp_requested(&spec),
+        control_socket: None,
+        work_dir: store.dir().to_path_buf(),
+        extra_kernel_args,
+        config,
+        kernel,
+        initrd,
+        block,
+        network: network.clone(),
+    };
+    let plan = runtime_core::plan_vmm(&input)?;
+    for file in &plan.files {
+        write_private(&file.path, &file.contents)?;
+    }
+    log_network(&id, network.as_ref());
+    Ok((plan, cgroup))
+}
+
+/// Records the cgroup's directories in the state, then creates them.
+fn create_cgroup(prepared: &Mutex<Prepared>, cgroups_path: &str) -> Result<Cgroup> {
+    let cgroup = Cgroup::from_spec_path(cgroups_path)?;
+    {
+        let mut p = lock(prepared);
+        p.state.cgroup_dirs = cgroup.dirs.clone();
+        p.persist()?;
+    }
+    cgroup.create()?;
+    Ok(cgroup)
+}
+
+/// Creates the tap and redirect in the sandbox at `netns_path` through its netns worker. The
+/// worker persists the record (through the state store) before it creates anything.
+async fn attach_network(
+    context: &ShimContext,
+    prepared: &Mutex<Prepared>,
+    spec: &oci_spec::runtime::Spec,
+    netns_path: &std::path::Path,
+) -> Result<Option<GuestNetwork>> {
+    let (id, store, mut state) = {
+        let p = lock(prepared);
+        (p.id.clone(), p.store.clone(), p.state.clone())
+    };
+    let (uid, gid) = spec
+        .process()
+        .as_ref()
+        .map_or((0, 0), |p| (p.user().uid(), p.user().gid()));
+    let request = AttachRequest {
+        container_id: id.clone(),
+        owner_uid: uid,
+        owner_gid: gid,
+        persist: Box::new(move |record: &NetRecord| {
+            state.net = Some(record.clone());
+            store.write(&state)
+        }),
+    };
+    match context.pool.attach(netns_path, request).await? {
+        AttachOutcome::Attached { record, guest } => {
+            lock(prepared).state.net = Some(record);
+            Ok(Some(guest))
+        }
+        AttachOutcome::NoNetwork => {
+            tracing::info!(%id, netns = %netns_path.display(), "sandbox has no eth0: the guest runs without network");
+            Ok(None)
+        }
+    }
+}
+
+fn log_network(id: &str, network: Option<&GuestNetwork>) {
+    if let Some(net) = network {
+        tracing::info!(%id, tap = %net.tap, ip = %net.ipv4, prefix = net.prefix_len, mac = %net.mac, "guest network");
+    }
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| ShimError::io(format!("create plan file {}", path.display()), e))?;
+    file.write_all(contents.as_bytes())
+        .map_err(|e| ShimError::io(format!("write plan file {}", path.display()), e))
+}
+
+/// Detaches the network if attached, removes the cgroup, unmounts, removes the state. Every
+/// step is attempted; every failure is reported.
+async fn undo(context: &ShimContext, prepared: &Mutex<Prepared>) -> Result<()> {
+    let mut failures = Vec::new();
+    if let Err(error) = detach_network(context, prepared).await {
+        failures.push(error);
+    }
+    let cgroup_dirs = lock(prepared).state.cgroup_dirs.clone();
+    if !cgroup_dirs.is_empty() {
+        if let Err(error) = Cgroup::from_dirs(cgroup_dirs).remove() {
+            failures.push(error);
+        }
+    }
+    if let Err(error) = lock(prepared).undo() {
+        failures.push(error);
+    }
+    ShimError::from_cleanup(failures)
+}
+
+/// Detaches (and verifies) the container's network; forgets the record once it is gone.
+async fn detach_network(context: &ShimContext, prepared: &Mutex<Prepared>) -> Result<()> {
+    let record = lock(prepared).state.net.clone();
+    let Some(record) = record else {
+        return Ok(());
+    };
+    context.pool.detach(&record).await?;
+    let mut p = lock(prepared);
+    p.state.net = None;
+    p.persist()
+}
+
+impl Inner {
+    fn watch_exit(self: &Arc<Self>, exit: oneshot::Receiver<ExitCode>) {
+        let inner = Arc::clone(self);
+        tokio::spawn(async move {
+            // A dropped sender means the reaper is gone; report the VMM as lost.
+            let status = exit.await.unwrap_or(255);
+            let died_at = Instant::now();
+            let pid = inner.init.snapshot().pid;
+            // Invariant 2: the network is gone (and verified) before TaskExit.
+            if let Err(error) = detach_network(&inner.context, &inner.prepared).await {
+                tracing::error!(id = %inner.id, %error, "network teardown after VMM exit failed; Delete will retry");
+            }
+            if inner.cgroup.as_ref().is_some_and(Cgroup::oom_killed) {
+                inner.context.events.task_oom(&inner.id);
+            }
+            let exit = inner.init.set_stopped(status);
+            tracing::info!(
+                id = %inner.id,
+                pid,
+                status,
+                exit_to_event_us = died_at.elapsed().as_micros() as u64,
+                "VMM exited"
+            );
+            inner.context.events.task_exit(&ExitReport {
+                container_id: inner.id.clone(),
+                exec_id: String::new(),
+                pid,
+                exit_status: status,
+                exited_at: exit.at,
+            });
+        });
+    }
+
+    fn start_vmm(self: &Arc<Self>) -> Result<u32> {
+        let (stdio, namespaces) = {
+            let p = lock(&self.prepared);
+            let namespaces = p
+                .spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.namespaces().clone())
+                .unwrap_or_default();
+            let stdio = if p.stdio.terminal {
+                let (console, slave) = Console::open()?;
+                self.init
+                    .set_stdin(console.start_copying(&self.id, &p.stdio)?);
+                self.init.set_console(console);
+                ProcessStdio::terminal(slave)?
+            } else {
+                let (stdio, stdin) = p.stdio.open(&self.id)?;
+                self.init.set_stdin(stdin);
+                stdio
+            };
+            (stdio, namespaces)
+        };
+        let setup = ChildSetup {
+            namespaces: NamespacePlan::from_spec(&namespaces)?,
+            cgroup_procs: match &self.cgroup {
+                Some(cgroup) => cgroup.procs_files()?,
+                None => Vec::new(),
+            },
+        };
+        let path =
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".to_string());
+        let env = vec![("PATH".to_string(), path)];
+        let mut command =
+            container_command(&self.plan.program, &self.plan.args, &env, stdio, setup);
+        let spawned = self.context.router.spawn(&mut command);
+        if spawned.is_err() {
+            self.init.close_stdin();
+        }
+        let (child, exit) =
+            spawned.map_err(|e| ShimError::io(format!("start VMM {}", self.plan.program), e))?;
+        let pid = child.id();
+        tracing::info!(
+            id = %self.id,
+            pid,
+            create_to_exec_us = self.created_at.elapsed().as_micros() as u64,
+            "VMM started"
+        );
+        self.init.set_running(pid);
+        self.watch_exit(exit);
+        {
+            let mut p = lock(&self.prepared);
+            p.state.vmm = ProcessIdentity::of(pid as i32);
+            p.persist()?;
+        }
+        Ok(pid)
+    }
+}
+
+#[async_trait]
+impl Container for UnikernelContainer {
+    fn bundle(&self) -> &str {
+        &self.inner.bundle_text
+    }
+
+    fn process(&self, exec_id: &str) -> Result<Arc<Process>> {
+        if exec_id.is_empty() {
+            Ok(self.inner.init.clone())
+        } else {
+            Err(ShimError::ProcessNotFound {
+                id: self.inner.id.clone(),
+                exec_id: exec_id.to_string(),
+            })
+        }
+    }
+
+    async fn start(&self, exec_id: &str) -> Result<u32> {
+        if !exec_id.is_empty() {
+            return Err(unikernel_exec());
+        }
+        if self.inner.init.snapshot().phase != Phase::Created {
+            return Err(ShimError::precondition(
+                &self.inner.id,
+                "the unikernel was already started",
+            ));
+        }
+        self.inner.start_vmm()
+    }
+
+    async fn kill(&self, exec_id: &str, signal: u32, all: bool) -> Result<()> {
+        let process = self.process(exec_id)?;
+        let snapshot = process.snapshot();
+        if matches!(snapshot.phase, Phase::Stopped | Phase::Created) {
+            return Err(ShimError::ProcessNotFound {
+                id: self.inner.id.clone(),
+                exec_id: format!("{exec_id} (the VMM is not running)"),
+            });
+        }
+        let signal = Signal::try_from(signal as i32)
+            .map_err(|_| ShimError::invalid("signal", signal.to_string(), "not a signal"))?;
+        let mut pids = vec![snapshot.pid];
+        if all {
+            if let Some(cgroup) = &self.inner.cgroup {
+                pids.extend(
+                    cgroup
+                        .pids()?
+                        .into_iter()
+                        .filter(|pid| *pid != snapshot.pid),
+                );
+            }
+        }
+        for pid in pids {
+            match kill(Pid::from_raw(pid as i32), signal) {
+                Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+                Err(error) => {
+                    return Err(ShimError::sys(
+                        format!("kill VMM pid {pid} with {signal}"),
+                        error,
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn exec(&self, _request: &ExecProcessRequest) -> Result<()> {
+        Err(unikernel_exec())
+    }
+
+    async fn delete_exec(&self, exec_id: &str) -> Result<()> {
+        Err(ShimError::ProcessNotFound {
+            id: self.inner.id.clone(),
+            exec_id: exec_id.to_string(),
+        })
+    }
+
+    async fn teardown(&self) -> Result<()> {
+        undo(&self.inner.context, &self.inner.prepared).await
+    }
+
+    async fn pause(&self) -> Result<()> {
+        self.freezer(true)
+    }
+
+    async fn resume(&self) -> Result<()> {
+        self.freezer(false)
+    }
+
+    async fn pids(&self) -> Result<Vec<ProcessInfo>> {
+        let pid = self.inner.init.snapshot().pid;
+        let pids = match &self.inner.cgroup {
+            Some(cgroup) => cgroup.pids()?,
+            None if pid != 0 => vec![pid],
+            None => Vec::new(),
+        };
+        Ok(pids
+            .into_iter()
+            .map(|pid| ProcessInfo {
+                pid,
+                ..Default::default()
+            })
+            .collect())
+    }
+
+    async fn update(&self, request: &UpdateTaskRequest) -> Result<()> {
+        if request.resources.is_none() && request.annotations.is_empty() {
+            return Ok(());
+        }
+        Err(ShimError::precondition(
+            &self.inner.id,
+            "a running VMM's memory and vCPUs are fixed at boot; recreate the container to change its resources",
+        ))
+    }
+
+    async fn close_io(&self, exec_id: &str) -> Result<()> {
+        self.process(exec_id)?.close_stdin();
+        Ok(())
+    }
+
+    async fn resize_pty(&self, exec_id: &str, width: u32, height: u32) -> Result<()> {
+        self.process(exec_id)?.resize(&self.inner.id, width, height)
+    }
+}
+
+impl UnikernelContainer {
+    fn freezer(&self, frozen: bool) -> Result<()> {
+        let cgroup = self.inner.cgroup.as_ref().ok_or_else(|| {
+            ShimError::precondition(&self.inner.id, "the container has no cgroup to freeze")
+        })?;
+        cgroup.set_frozen(frozen)?;
+        self.inner.init.set_paused(frozen);
+        Ok(())
+    }
+}
+
+fn unikernel_exec() -> ShimError {
+    ShimError::Unimplemented {
+        operation: "Exec",
+        reason: "a unikernel is a single guest image: there is no process inside it to exec into"
+            .to_string(),
+    }
+}

@@ -1,0 +1,22 @@
+//! containerd's shim v2 contract: the `start` and `delete` actions and the serving daemon.
+
+pub mod delete;
+pub mod serve;
+pub mod start;
+
+/// The annotation CRI sets on every container of a pod: containers sharing it share one shim.
+pub const SANDBOX_ID_ANNOTATION: &str = "io.kubernetes.cri.sandbox-id";
+
+/// Environment variable through which `start` tells the daemon which fd is its bound listener.
+pub const LISTENER_FD_ENV: &str = "URUNC_SHIM_LISTENER_FD";
+
+/// The listener's fd number in the daemon.
+pub const LISTENER_FD: i32 = 3;
+
+/// containerd's environment variable carrying its ttrpc address (for events).
+pub const TTRPC_ADDRESS_ENV: &str = "TTRPC_ADDRESS";
+
+/// A `unix://` address as a filesystem path.
+pub fn socket_path(address: &str) -> &str {
+    address.strip_prefix("unix://").unwrap_or(address)
+}

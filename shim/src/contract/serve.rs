@@ -1,0 +1,131 @@
+//! The serving daemon: child subreaper, one reaper, one event publisher, the Task service.
+
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::sync::Arc;
+
+use containerd_shim::Flags;
+use containerd_shim_protos::shim_async::create_task;
+use containerd_shim_protos::ttrpc::r#async::transport::Listener;
+use containerd_shim_protos::ttrpc::r#async::Server;
+use tokio::signal::unix::{signal, SignalKind};
+
+use super::{socket_path, LISTENER_FD, LISTENER_FD_ENV, TTRPC_ADDRESS_ENV};
+use crate::error::{Result, ShimError};
+use crate::events::EventSender;
+use crate::reaper::ExitRouter;
+use crate::service::{ServiceConfig, TaskService};
+
+pub fn run(flags: &Flags) -> Result<()> {
+    if flags.socket.is_empty() {
+        return Err(ShimError::invalid(
+            "-socket",
+            "",
+            "the serving shim needs its address",
+        ));
+    }
+    // The listener first: it must be adopted before any other open could reuse its fd number.
+    let listener = inherited_listener()?;
+    crate::logging::init_fifo(Path::new("log"), flags.debug)?;
+    set_child_subreaper()?;
+
+    // One thread serves everything; blocking work goes to tokio's small blocking pool. The
+    // shim's footprint matters more than parallelism: it mostly waits.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name("shim-blocking")
+        .build()
+        .map_err(|e| ShimError::io("build tokio runtime", e))?;
+    runtime.block_on(serve(flags, listener))
+}
+
+async fn serve(flags: &Flags, listener: UnixListener) -> Result<()> {
+    // The reaper subscribes to SIGCHLD before anything is spawned.
+    let router = ExitRouter::start()?;
+    let ttrpc_address = std::env::var(TTRPC_ADDRESS_ENV).map_err(|_| {
+        ShimError::invalid(TTRPC_ADDRESS_ENV, "", "containerd sets it; it is missing")
+    })?;
+    let events = EventSender::connect(&ttrpc_address, flags.namespace.clone()).await?;
+    let config = ServiceConfig::from_flags(flags);
+    let service = TaskService::new(config, router, events);
+    let shutdown = service.shutdown_signal();
+
+    let listener = Listener::try_from(listener)
+        .map_err(|e| ShimError::io("adopt the inherited listener", e))?;
+    let mut server = Server::new()
+        .add_listener(listener)
+        .register_service(create_task(Arc::new(service)));
+    server
+        .start()
+        .await
+        .map_err(|e| ShimError::Events(format!("start ttrpc server: {e}")))?;
+    tracing::info!(id = %flags.id, namespace = %flags.namespace, pid = std::process::id(), "shim serving");
+
+    let mut sigterm =
+        signal(SignalKind::terminate()).map_err(|e| ShimError::io("subscribe to SIGTERM", e))?;
+    let mut sigpipe =
+        signal(SignalKind::pipe()).map_err(|e| ShimError::io("subscribe to SIGPIPE", e))?;
+    loop {
+        tokio::select! {
+            _ = shutdown.notified() => break,
+            // containerd stops a shim through Shutdown; a stray SIGTERM must not orphan VMMs.
+            _ = sigterm.recv() => tracing::info!("SIGTERM ignored: containerd ends the shim with Shutdown"),
+            _ = sigpipe.recv() => {}
+        }
+    }
+    tracing::info!("shutting down");
+    if let Err(error) = server.shutdown().await {
+        tracing::warn!(%error, "ttrpc server shutdown");
+    }
+    let path = socket_path(&flags.socket);
+    if let Err(error) = std::fs::remove_file(path) {
+        tracing::warn!(%error, path, "removing the shim socket failed");
+    }
+    Ok(())
+}
+
+fn inherited_listener() -> Result<UnixListener> {
+    let declared = std::env::var(LISTENER_FD_ENV).unwrap_or_default();
+    if declared != LISTENER_FD.to_string() {
+        return Err(ShimError::invalid(
+            LISTENER_FD_ENV,
+            declared,
+            "the serving shim is started by `start`, which passes its listener as fd 3",
+        ));
+    }
+    std::env::remove_var(LISTENER_FD_ENV);
+    let is_socket =
+        nix::sys::stat::fstat(unsafe { std::os::fd::BorrowedFd::borrow_raw(LISTENER_FD) })
+            .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK)
+            .unwrap_or(false);
+    if !is_socket {
+        return Err(ShimError::invalid(
+            "fd 3",
+            LISTENER_FD.to_string(),
+            "is not the listening socket `start` passes",
+        ));
+    }
+    // SAFETY: `start` placed the bound listener at this fd just before exec (checked above to be
+    // a socket); nothing else in this process owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(LISTENER_FD) };
+    let listener = UnixListener::from(fd);
+    // Our own children must not inherit the listener.
+    nix::fcntl::fcntl(
+        &listener,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .map_err(|e| ShimError::sys("set FD_CLOEXEC on the listener", e))?;
+    Ok(listener)
+}
+
+fn set_child_subreaper() -> Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } < 0 {
+        return Err(ShimError::io(
+            "become a child subreaper",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}

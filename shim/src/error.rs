@@ -1,0 +1,219 @@
+//! The shim's one error type and its single mapping onto ttrpc status codes.
+//!
+//! Every fallible function of the shim returns [`ShimError`]; the Task service converts it to a
+//! ttrpc status exactly once, in [`From<ShimError> for ttrpc::Error`], by variant (never by
+//! looking at message text), so containerd sees a code that means what happened.
+
+use std::io;
+use std::path::PathBuf;
+
+use containerd_shim_protos::ttrpc::{self, Code};
+
+pub type Result<T, E = ShimError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShimError {
+    /// A request or bundle field holds a value the shim refuses.
+    #[error("invalid {field} {value:?}: {reason}")]
+    InvalidArgument {
+        field: String,
+        value: String,
+        reason: String,
+    },
+
+    #[error("container {id:?} not found")]
+    NotFound { id: String },
+
+    #[error("process {exec_id:?} of container {id:?} not found")]
+    ProcessNotFound { id: String, exec_id: String },
+
+    #[error("container {id:?} already exists")]
+    AlreadyExists { id: String },
+
+    /// The request is valid but the container is not in a state that allows it.
+    #[error("container {id:?}: {reason}")]
+    FailedPrecondition { id: String, reason: String },
+
+    /// An operation a unikernel (or this shim) cannot offer.
+    #[error("{operation} is not supported: {reason}")]
+    Unimplemented {
+        operation: &'static str,
+        reason: String,
+    },
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("{context}: {source}")]
+    Sys {
+        context: String,
+        #[source]
+        source: nix::errno::Errno,
+    },
+
+    #[error("{path}: {source}")]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    #[error("runc {args}: exit status {status}: {stderr}")]
+    Runc {
+        args: String,
+        status: i32,
+        stderr: String,
+    },
+
+    #[error("urunc configuration: {0}")]
+    Core(#[from] runtime_core::CoreError),
+
+    #[error("network: {0}")]
+    Netns(#[from] netns::NetnsError),
+
+    #[error("cgroup {path}: {reason}")]
+    Cgroup { path: PathBuf, reason: String },
+
+    /// Several independent cleanup steps failed; each is reported, none is hidden.
+    #[error("cleanup failed: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Cleanup(Vec<ShimError>),
+
+    #[error("events: {0}")]
+    Events(String),
+}
+
+impl ShimError {
+    pub fn io(context: impl Into<String>, source: io::Error) -> Self {
+        ShimError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub fn sys(context: impl Into<String>, source: nix::errno::Errno) -> Self {
+        ShimError::Sys {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub fn invalid(
+        field: impl Into<String>,
+        value: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        ShimError::InvalidArgument {
+            field: field.into(),
+            value: value.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn precondition(id: &str, reason: impl Into<String>) -> Self {
+        ShimError::FailedPrecondition {
+            id: id.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Turns a list of cleanup failures into one error, or `Ok` when the list is empty.
+    pub fn from_cleanup(errors: Vec<ShimError>) -> Result<()> {
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.into_iter().next().expect("length checked")),
+            _ => Err(ShimError::Cleanup(errors)),
+        }
+    }
+
+    fn code(&self) -> Code {
+        match self {
+            ShimError::InvalidArgument { .. } | ShimError::Core(_) => Code::INVALID_ARGUMENT,
+            ShimError::Netns(
+                netns::NetnsError::NotANetns { .. } | netns::NetnsError::NotFound { .. },
+            ) => Code::INVALID_ARGUMENT,
+            ShimError::Netns(netns::NetnsError::AlreadyRedirected { .. }) => {
+                Code::FAILED_PRECONDITION
+            }
+            ShimError::NotFound { .. } | ShimError::ProcessNotFound { .. } => Code::NOT_FOUND,
+            ShimError::AlreadyExists { .. } => Code::ALREADY_EXISTS,
+            ShimError::FailedPrecondition { .. } => Code::FAILED_PRECONDITION,
+            ShimError::Unimplemented { .. } => Code::UNIMPLEMENTED,
+            ShimError::Netns(_)
+            | ShimError::Io { .. }
+            | ShimError::Sys { .. }
+            | ShimError::Json { .. }
+            | ShimError::Runc { .. }
+            | ShimError::Cgroup { .. }
+            | ShimError::Cleanup(_)
+            | ShimError::Events(_) => Code::INTERNAL,
+        }
+    }
+}
+
+impl From<ShimError> for ttrpc::Error {
+    fn from(error: ShimError) -> Self {
+        ttrpc::Error::RpcStatus(ttrpc::get_status(error.code(), error.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_of(error: ShimError) -> Code {
+        match ttrpc::Error::from(error) {
+            ttrpc::Error::RpcStatus(status) => status.code(),
+            other => panic!("not a status: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn variants_map_to_the_codes_containerd_understands() {
+        assert_eq!(
+            code_of(ShimError::NotFound { id: "c".into() }),
+            Code::NOT_FOUND
+        );
+        assert_eq!(
+            code_of(ShimError::invalid("f", "v", "r")),
+            Code::INVALID_ARGUMENT
+        );
+        assert_eq!(
+            code_of(ShimError::precondition("c", "running")),
+            Code::FAILED_PRECONDITION
+        );
+        assert_eq!(
+            code_of(ShimError::Unimplemented {
+                operation: "Exec",
+                reason: "unikernel".into()
+            }),
+            Code::UNIMPLEMENTED
+        );
+        assert_eq!(
+            code_of(ShimError::AlreadyExists { id: "c".into() }),
+            Code::ALREADY_EXISTS
+        );
+        let not_a_netns = netns::NetnsError::NotANetns {
+            path: "/etc/hostname".into(),
+            reason: "regular file".into(),
+        };
+        assert_eq!(
+            code_of(ShimError::Netns(not_a_netns)),
+            Code::INVALID_ARGUMENT
+        );
+        assert_eq!(
+            code_of(ShimError::io("x", std::io::Error::other("y"))),
+            Code::INTERNAL
+        );
+    }
+
+    #[test]
+    fn messages_name_the_field_and_the_value() {
+        let message =
+            ShimError::invalid("com.urunc.unikernel.binary", "/../x", "escapes").to_string();
+        assert!(message.contains("com.urunc.unikernel.binary") && message.contains("/../x"));
+    }
+}

@@ -1,0 +1,119 @@
+//! The Task service containerd calls over ttrpc. It owns the containers of this shim and routes
+//! each request to the right one; what a container does lives in `container/`.
+
+mod stats;
+mod task_api;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use containerd_shim::Flags;
+use tokio::sync::Notify;
+
+use crate::container::prepared::{with_undo, Prepared};
+use crate::container::runc::RuncContainer;
+use crate::container::unikernel::UnikernelContainer;
+use crate::container::{Container, ShimContext};
+use crate::error::{Result, ShimError};
+use crate::events::EventSender;
+use crate::reaper::ExitRouter;
+use crate::rootfs_file;
+use crate::stdio::StdioPaths;
+
+pub struct ServiceConfig {
+    pub namespace: String,
+}
+
+impl ServiceConfig {
+    pub fn from_flags(flags: &Flags) -> Self {
+        ServiceConfig {
+            namespace: flags.namespace.clone(),
+        }
+    }
+}
+
+pub struct TaskService {
+    context: ShimContext,
+    containers: Mutex<HashMap<String, Arc<dyn Container>>>,
+    shutdown: Arc<Notify>,
+}
+
+impl TaskService {
+    pub fn new(config: ServiceConfig, router: ExitRouter, events: EventSender) -> Self {
+        TaskService {
+            context: ShimContext {
+                namespace: config.namespace,
+                router,
+                events,
+                pool: netns::NetnsPool::new(),
+            },
+            containers: Mutex::new(HashMap::new()),
+            shutdown: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Notified once, when containerd asks the shim to shut down and no container remains.
+    pub fn shutdown_signal(&self) -> Arc<Notify> {
+        self.shutdown.clone()
+    }
+
+    fn table(&self) -> MutexGuard<'_, HashMap<String, Arc<dyn Container>>> {
+        self.containers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn container(&self, id: &str) -> Result<Arc<dyn Container>> {
+        self.table()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ShimError::NotFound { id: id.to_string() })
+    }
+
+    /// Create: mount, decide unikernel or runc, build the container.
+    async fn create_container(
+        &self,
+        id: &str,
+        bundle: PathBuf,
+        mounts: &[containerd_shim_protos::api::Mount],
+        stdio: StdioPaths,
+    ) -> Result<Arc<dyn Container>> {
+        if self.table().contains_key(id) {
+            return Err(ShimError::AlreadyExists { id: id.to_string() });
+        }
+        let prepared = Prepared::new(&self.context.namespace, id, bundle, mounts, stdio)?;
+        let config = match urunc_config(&prepared) {
+            Ok(config) => config,
+            Err(error) => return Err(with_undo(error, prepared.undo())),
+        };
+        let container: Arc<dyn Container> = match config {
+            Some(config) => {
+                tracing::info!(%id, unikernel = config.unikernel_type.as_str(), hypervisor = config.hypervisor.as_str(), "unikernel container");
+                Arc::new(UnikernelContainer::create(self.context.clone(), prepared, config).await?)
+            }
+            None => {
+                tracing::info!(%id, "no urunc configuration: running with runc");
+                Arc::new(RuncContainer::create(self.context.clone(), prepared).await?)
+            }
+        };
+        self.table().insert(id.to_string(), container.clone());
+        Ok(container)
+    }
+}
+
+/// The urunc configuration from the spec's annotations, else `/urunc.json` in the rootfs.
+/// The annotation CRI sets to `sandbox` on a pod's pause container.
+const CRI_CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
+
+fn urunc_config(prepared: &Prepared) -> Result<Option<runtime_core::UruncConfig>> {
+    let annotations = prepared.spec.annotations().clone().unwrap_or_default();
+    // CRI copies the pod's annotations into the sandbox (pause) container's spec too: with
+    // urunc's keys on the pod, the pause container must still run with runc.
+    if annotations.get(CRI_CONTAINER_TYPE).map(String::as_str) == Some("sandbox") {
+        return Ok(None);
+    }
+    let urunc_json = rootfs_file::read_urunc_json(&prepared.rootfs)?;
+    Ok(runtime_core::UruncConfig::resolve(
+        &annotations,
+        urunc_json.as_deref(),
+    )?)
+}

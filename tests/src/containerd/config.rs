@@ -1,0 +1,104 @@
+//! The configuration file of a private containerd.
+
+use std::path::Path;
+
+/// How a private containerd is set up.
+#[derive(Debug, Clone)]
+pub struct ContainerdOptions {
+    /// Put the urunc-rs shim on containerd's PATH (and fail to start when it
+    /// is not built). Off for tests that only need images or runc.
+    pub urunc_shim: bool,
+    /// Keep the CRI plugin (disabled by default: it needs a CNI setup and
+    /// starts watchers tests do not want). Pair it with `extra_config`
+    /// holding the `[plugins."io.containerd.grpc.v1.cri"]` section.
+    pub cri: bool,
+    /// TOML appended verbatim to the generated config.
+    pub extra_config: String,
+    /// Environment added to containerd's (and so to every shim's).
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl Default for ContainerdOptions {
+    fn default() -> Self {
+        ContainerdOptions {
+            urunc_shim: true,
+            cri: false,
+            extra_config: String::new(),
+            extra_env: Vec::new(),
+        }
+    }
+}
+
+/// Where a private containerd keeps everything, all under one folder.
+pub struct ContainerdLayout<'a> {
+    pub root: &'a Path,
+    pub state: &'a Path,
+    pub grpc_socket: &'a Path,
+    pub ttrpc_socket: &'a Path,
+    pub opt: &'a Path,
+}
+
+/// Renders containerd's version-2 config (understood by 1.6 and 1.7).
+pub fn render_config(layout: &ContainerdLayout, options: &ContainerdOptions) -> String {
+    let disabled = if options.cri {
+        ""
+    } else {
+        "\"io.containerd.grpc.v1.cri\""
+    };
+    format!(
+        r#"version = 2
+root = {root:?}
+state = {state:?}
+disabled_plugins = [{disabled}]
+
+[grpc]
+  address = {grpc:?}
+
+[ttrpc]
+  address = {ttrpc:?}
+
+[debug]
+  level = "debug"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = {opt:?}
+{extra}
+"#,
+        root = layout.root.display().to_string(),
+        state = layout.state.display().to_string(),
+        grpc = layout.grpc_socket.display().to_string(),
+        ttrpc = layout.ttrpc_socket.display().to_string(),
+        opt = layout.opt.display().to_string(),
+        extra = options.extra_config,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disables_cri_unless_asked() {
+        let layout = ContainerdLayout {
+            root: Path::new("/t/root"),
+            state: Path::new("/t/state"),
+            grpc_socket: Path::new("/t/c.sock"),
+            ttrpc_socket: Path::new("/t/c.sock.ttrpc"),
+            opt: Path::new("/t/opt"),
+        };
+        let plain = render_config(&layout, &ContainerdOptions::default());
+        assert!(
+            plain.contains(r#"disabled_plugins = ["io.containerd.grpc.v1.cri"]"#),
+            "{plain}"
+        );
+        assert!(plain.contains(r#"address = "/t/c.sock""#), "{plain}");
+        let with_cri = render_config(
+            &layout,
+            &ContainerdOptions {
+                cri: true,
+                ..ContainerdOptions::default()
+            },
+        );
+        assert!(with_cri.contains("disabled_plugins = []"), "{with_cri}");
+    }
+}

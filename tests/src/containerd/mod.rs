@@ -1,0 +1,288 @@
+//! A private containerd (Debian's 1.6.20 here) for one test: its root, state,
+//! sockets and log in one temporary folder, its own containerd namespace, and
+//! the urunc-rs shim on its PATH.
+//!
+//! Create one per test and let it drop; do not keep one in a `static` (statics
+//! are never dropped, so its containerd would outlive the test run).
+
+mod config;
+mod teardown;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub use config::ContainerdOptions;
+
+use crate::command;
+use crate::error::{HarnessError, Result};
+use crate::host_tools::which;
+use crate::shim_binary::locate_shim_binary;
+
+/// The accelerator the shim is told to use unless `$URUNC_RS_ACCEL` says
+/// otherwise: /dev/kvm on these machines runs guests at emulation speed and
+/// `-cpu host` aborts, TCG is reliable.
+pub const TEST_ACCEL: &str = "tcg";
+/// The variable the shim reads its accelerator from.
+pub const ACCEL_ENV: &str = "URUNC_RS_ACCEL";
+/// How long containerd gets to answer after it was started.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+static NEXT_INSTANCE: AtomicU32 = AtomicU32::new(0);
+
+/// A running private containerd. Dropping it kills its tasks, removes its
+/// containers, stops it, kills anything still referring to its folder,
+/// unmounts what is left there and removes the folder and runc's state for
+/// its namespace. [`PrivateContainerd::stop`] does the same and returns the
+/// errors instead of only printing them.
+pub struct PrivateContainerd {
+    dir: Option<tempfile::TempDir>,
+    dir_path: PathBuf,
+    child: Option<Child>,
+    namespace: String,
+    grpc_socket: PathBuf,
+    log_path: PathBuf,
+    shim_binary: Option<PathBuf>,
+}
+
+impl PrivateContainerd {
+    /// Starts a private containerd with the urunc-rs shim on its PATH and
+    /// waits until it answers.
+    pub fn start() -> Result<Self> {
+        Self::start_with(ContainerdOptions::default())
+    }
+
+    /// Starts a private containerd as `options` say and waits until it answers.
+    pub fn start_with(options: ContainerdOptions) -> Result<Self> {
+        let shim_binary = if options.urunc_shim {
+            Some(locate_shim_binary()?)
+        } else {
+            None
+        };
+        which("containerd", "apt-get install containerd")?;
+        which("ctr", "apt-get install containerd")?;
+
+        let dir = tempfile::Builder::new()
+            .prefix("urunc-ctrd-")
+            .tempdir()
+            .map_err(HarnessError::io(
+                "create temporary folder in",
+                std::env::temp_dir(),
+            ))?;
+        let dir_path = dir.path().to_path_buf();
+        let instance = NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed);
+        let namespace = format!("urunc-test-{}-{instance}", std::process::id());
+
+        let root = dir_path.join("root");
+        let state = dir_path.join("state");
+        let opt = dir_path.join("opt");
+        let grpc_socket = dir_path.join("containerd.sock");
+        let ttrpc_socket = dir_path.join("containerd.sock.ttrpc");
+        let log_path = dir_path.join("containerd.log");
+        let config_path = dir_path.join("config.toml");
+        for folder in [&root, &state, &opt] {
+            std::fs::create_dir_all(folder).map_err(HarnessError::io("create", folder))?;
+        }
+        let layout = config::ContainerdLayout {
+            root: &root,
+            state: &state,
+            grpc_socket: &grpc_socket,
+            ttrpc_socket: &ttrpc_socket,
+            opt: &opt,
+        };
+        std::fs::write(&config_path, config::render_config(&layout, &options))
+            .map_err(HarnessError::io("write", &config_path))?;
+
+        let log =
+            std::fs::File::create(&log_path).map_err(HarnessError::io("create", &log_path))?;
+        let log_for_stderr = log
+            .try_clone()
+            .map_err(HarnessError::io("duplicate", &log_path))?;
+        let mut containerd = Command::new("containerd");
+        containerd
+            .arg("--config")
+            .arg(&config_path)
+            .env("PATH", search_path(shim_binary.as_deref()))
+            .env(
+                ACCEL_ENV,
+                std::env::var(ACCEL_ENV).unwrap_or_else(|_| TEST_ACCEL.to_string()),
+            )
+            .envs(options.extra_env.iter().map(|(key, value)| (key, value)))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_for_stderr);
+        let child = containerd.spawn().map_err(|source| HarnessError::Spawn {
+            program: command::describe(&containerd),
+            source,
+        })?;
+
+        let containerd = PrivateContainerd {
+            dir: Some(dir),
+            dir_path,
+            child: Some(child),
+            namespace,
+            grpc_socket,
+            log_path,
+            shim_binary,
+        };
+        containerd.wait_ready()?;
+        Ok(containerd)
+    }
+
+    /// Waits until containerd answers on its socket; fails early, with the
+    /// log's tail, when containerd exited instead.
+    pub fn wait_ready(&self) -> Result<()> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if self.grpc_socket.exists() {
+                let answer = self.ctr_within(&["version"], Duration::from_secs(5));
+                if matches!(&answer, Ok(out) if out.status.success()) {
+                    return Ok(());
+                }
+            }
+            if !self.is_running() {
+                return Err(HarnessError::CommandFailed {
+                    command: "containerd".into(),
+                    status: "exited during startup".into(),
+                    stderr: self.log_tail(30),
+                });
+            }
+            if Instant::now() >= deadline {
+                return Err(HarnessError::Timeout {
+                    what: format!(
+                        "containerd to answer on {:?}; log:\n{}",
+                        self.grpc_socket,
+                        self.log_tail(30)
+                    ),
+                    seconds: READY_TIMEOUT.as_secs(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs `ctr --address <ours> --namespace <ours> args...` and returns its
+    /// output whatever its exit status.
+    pub fn ctr(&self, args: &[&str]) -> Result<Output> {
+        command::output(&mut self.ctr_command(args))
+    }
+
+    /// Like [`ctr`](Self::ctr) but a non-zero exit is an error carrying
+    /// ctr's stderr; returns stdout.
+    pub fn ctr_ok(&self, args: &[&str]) -> Result<String> {
+        command::checked(&mut self.ctr_command(args))
+    }
+
+    /// Like [`ctr`](Self::ctr), killing ctr after `limit`.
+    pub fn ctr_within(&self, args: &[&str], limit: Duration) -> Result<Output> {
+        command::output_within(&mut self.ctr_command(args), limit)
+    }
+
+    /// A `ctr` command aimed at this containerd and namespace, to adjust
+    /// (stdin, env) before running.
+    pub fn ctr_command(&self, args: &[&str]) -> Command {
+        let mut ctr = Command::new("ctr");
+        ctr.arg("--address")
+            .arg(&self.grpc_socket)
+            .arg("--namespace")
+            .arg(&self.namespace)
+            .args(args);
+        ctr
+    }
+
+    /// Imports an OCI archive (from urunc-pack) into this namespace.
+    pub fn import(&self, archive: &Path) -> Result<()> {
+        let archive = archive.to_string_lossy();
+        self.ctr_ok(&["images", "import", &archive]).map(|_| ())
+    }
+
+    /// The containerd namespace of this instance (unique per instance).
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// containerd's gRPC socket.
+    pub fn address(&self) -> &Path {
+        &self.grpc_socket
+    }
+
+    /// The private folder holding root, state, sockets and log.
+    pub fn dir(&self) -> &Path {
+        &self.dir_path
+    }
+
+    /// containerd's state folder (bundles live in
+    /// `state/io.containerd.runtime.v2.task/<namespace>/<id>`).
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir_path.join("state")
+    }
+
+    /// The bundle folder containerd makes for container `id`.
+    pub fn bundle_dir(&self, id: &str) -> PathBuf {
+        self.state_dir()
+            .join("io.containerd.runtime.v2.task")
+            .join(&self.namespace)
+            .join(id)
+    }
+
+    /// containerd's log (its stdout and stderr, at debug level; shim logs
+    /// are forwarded into it).
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// The last `lines` lines of containerd's log, for failure messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        match std::fs::read_to_string(&self.log_path) {
+            Ok(text) => {
+                let all: Vec<&str> = text.lines().collect();
+                all[all.len().saturating_sub(lines)..].join("\n")
+            }
+            Err(error) => format!("(cannot read {:?}: {error})", self.log_path),
+        }
+    }
+
+    /// The shim binary on containerd's PATH, when one was requested.
+    pub fn shim_binary(&self) -> Option<&Path> {
+        self.shim_binary.as_deref()
+    }
+
+    /// containerd's pid while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    fn is_running(&self) -> bool {
+        self.pid()
+            .is_some_and(|pid| crate::host_processes::is_alive(pid as i32))
+    }
+
+    /// Tears everything down (see the type's doc) and returns every step
+    /// that failed.
+    pub fn stop(mut self) -> Result<()> {
+        self.teardown()
+    }
+}
+
+impl Drop for PrivateContainerd {
+    fn drop(&mut self) {
+        if let Err(error) = self.teardown() {
+            eprintln!("PrivateContainerd({}): {error}", self.namespace);
+        }
+    }
+}
+
+/// PATH for containerd: the shim's folder first, then this process's PATH
+/// (or the usual system folders when it has none).
+fn search_path(shim_binary: Option<&Path>) -> String {
+    let inherited = std::env::var("PATH")
+        .unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    match shim_binary.and_then(Path::parent) {
+        Some(shim_dir) => format!("{}:{inherited}", shim_dir.display()),
+        None => inherited,
+    }
+}
+
+#[cfg(test)]
+mod self_test;

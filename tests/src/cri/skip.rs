@@ -1,0 +1,41 @@
+//! Starting a node only where one can run: a test that cannot run here
+//! prints `SKIPPED: <reason>` and returns instead of passing silently.
+
+use super::node::CriNode;
+use crate::error::HarnessError;
+use crate::host_tools::which;
+
+/// A started [`CriNode`] for `test`, or `None` after printing why the test
+/// is skipped: not root, a program of `programs` (or containerd, runc, the
+/// CNI plugins, busybox-static) missing. Any other failure to start panics:
+/// a broken setup must fail the test, not skip it.
+pub fn node_or_skip(test: &str, programs: &[&str]) -> Option<CriNode> {
+    node_with_runtime_table_or_skip(test, programs, None)
+}
+
+/// Like [`node_or_skip`], the urunc runtime handler's table given as an
+/// operator writes it (see [`CriNode::start_with_runtime_table`]).
+pub fn node_with_runtime_table_or_skip(
+    test: &str,
+    programs: &[&str],
+    runtime_table: Option<&str>,
+) -> Option<CriNode> {
+    if !nix::unistd::Uid::effective().is_root() {
+        println!("SKIPPED: {test}: needs root (namespaces, mounts, containerd)");
+        return None;
+    }
+    for program in programs {
+        if let Err(error) = which(program, "") {
+            println!("SKIPPED: {test}: {error}");
+            return None;
+        }
+    }
+    match CriNode::start_with_runtime_table(runtime_table) {
+        Ok(node) => Some(node),
+        Err(error @ HarnessError::Missing { .. }) => {
+            println!("SKIPPED: {test}: {error}");
+            None
+        }
+        Err(error) => panic!("{test}: cannot start a CRI node: {error}"),
+    }
+}

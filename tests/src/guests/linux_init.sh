@@ -1,0 +1,59 @@
+#!/bin/busybox sh
+# /init of the urunc-rs test Linux guest (a busybox initramfs).
+# The kernel has no IP autoconfiguration (CONFIG_IP_PNP is off in Debian's
+# cloud kernel) and its virtio drivers are modules, so this script loads them
+# and applies the kernel command line's ip= itself:
+#   ip=<client-ip>:<server-ip>:<gw-ip>:<netmask>:<hostname>:<device>:<autoconf>
+# urunc.poweroff=1 (on the command line or as an argument of init) makes it
+# power off right after the ready marker.
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+
+for module in /modules/*.ko; do
+    insmod "$module" || echo "URUNC-LINUX-ERROR insmod $module"
+done
+
+ipspec=""
+poweroff=0
+for argument in $(cat /proc/cmdline) "$@"; do
+    case "$argument" in
+        ip=*) ipspec="${argument#ip=}" ;;
+        urunc.poweroff=1) poweroff=1 ;;
+    esac
+done
+
+address="none"
+if [ -n "$ipspec" ]; then
+    IFS=: read -r address server gateway netmask name device autoconf <<SPEC
+$ipspec
+SPEC
+    device="${device:-eth0}"
+    waited=0
+    while [ ! -e "/sys/class/net/$device" ] && [ "$waited" -lt 100 ]; do
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    [ -n "$name" ] && hostname "$name"
+    ifconfig lo 127.0.0.1 up
+    if [ -n "$netmask" ]; then
+        ifconfig "$device" "$address" netmask "$netmask" up || echo "URUNC-LINUX-ERROR ifconfig $device"
+    else
+        ifconfig "$device" "$address" up || echo "URUNC-LINUX-ERROR ifconfig $device"
+    fi
+    [ -n "$gateway" ] && { route add default gw "$gateway" || echo "URUNC-LINUX-ERROR route $gateway"; }
+fi
+
+mkdir -p /www
+echo "@HTTP_ANSWER@" > /www/index.html
+httpd -p @HTTP_PORT@ -h /www || echo "URUNC-LINUX-ERROR httpd"
+
+echo "@READY_MARKER@ $address"
+if [ "$poweroff" = 1 ]; then
+    poweroff -f
+fi
+while true; do
+    sleep 3600
+done

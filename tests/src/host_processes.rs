@@ -1,0 +1,101 @@
+//! Finding and killing the processes a test left behind.
+//!
+//! A containerd shim outlives containerd (it is re-parented to init) and a
+//! VMM outlives its shim when the shim dies badly. Everything a private
+//! containerd starts refers to its private folder: shims run with their
+//! bundle (under the state folder) as cwd, VMMs name files in the rootfs.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::error::{HarnessError, Result};
+
+/// Processes (other than this one) whose command line or cwd mentions `dir`.
+pub fn processes_referring_to(dir: &Path) -> Vec<(i32, String)> {
+    let needle = dir.to_string_lossy().into_owned();
+    let own_pid = std::process::id() as i32;
+    let Ok(proc_entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in proc_entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == own_pid {
+            continue;
+        }
+        // A process can exit between listing and reading: unreadable means gone.
+        let cmdline = std::fs::read(entry.path().join("cmdline"))
+            .map(|raw| {
+                String::from_utf8_lossy(&raw)
+                    .replace('\0', " ")
+                    .trim()
+                    .to_string()
+            })
+            .unwrap_or_default();
+        let cwd = std::fs::read_link(entry.path().join("cwd"))
+            .map(|path| path.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if cmdline.contains(&needle) || cwd.starts_with(&needle) {
+            found.push((pid, cmdline));
+        }
+    }
+    found
+}
+
+/// SIGKILLs every process referring to `dir` and waits until they are gone;
+/// returns what it killed, so a caller can report that cleanup was needed.
+pub fn kill_processes_referring_to(dir: &Path) -> Result<Vec<(i32, String)>> {
+    let stragglers = processes_referring_to(dir);
+    for (pid, _) in &stragglers {
+        // ESRCH: it exited on its own meanwhile, which is what we want.
+        match kill(Pid::from_raw(*pid), Signal::SIGKILL) {
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+            Err(errno) => {
+                return Err(HarnessError::Invalid {
+                    field: "pid",
+                    value: pid.to_string(),
+                    reason: format!("SIGKILL failed: {errno}"),
+                })
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let alive: Vec<i32> = stragglers
+            .iter()
+            .map(|(pid, _)| *pid)
+            .filter(|pid| is_alive(*pid))
+            .collect();
+        if alive.is_empty() {
+            return Ok(stragglers);
+        }
+        if Instant::now() >= deadline {
+            return Err(HarnessError::Timeout {
+                what: format!("killed processes {alive:?} to exit"),
+                seconds: 10,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// True while `pid` exists and is not a zombie.
+pub fn is_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state letter follows the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+            .unwrap_or(true),
+        Err(_) => false,
+    }
+}

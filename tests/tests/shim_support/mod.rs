@@ -1,0 +1,166 @@
+//! Shared by the shim's integration tests: prerequisites (skipping with a reason), the
+//! private containerd with our shim, and the "nothing left" checks.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use urunc_tests::PrivateContainerd;
+
+pub const RUNTIME: &str = "io.containerd.urunc.v2";
+/// Where the shim keeps per-container state.
+pub const STATE_ROOT: &str = "/run/urunc-rs";
+
+/// Checks root and the host programs `programs`; prints `SKIPPED: <reason>` and returns false
+/// when something is missing.
+pub fn prerequisites(test: &str, programs: &[&str]) -> bool {
+    if !nix::unistd::Uid::effective().is_root() {
+        println!("SKIPPED: {test}: needs root (namespaces, mounts, containerd)");
+        return false;
+    }
+    for program in programs {
+        if urunc_tests::host_tools::which(program, "").is_err() {
+            println!("SKIPPED: {test}: {program} is not installed");
+            return false;
+        }
+    }
+    true
+}
+
+/// A private containerd with our shim on its PATH; `None` (after printing SKIPPED) when the
+/// prerequisites are missing.
+pub fn containerd(test: &str, extra: &[&str]) -> Option<PrivateContainerd> {
+    let mut programs = vec!["containerd", "ctr", "runc"];
+    programs.extend_from_slice(extra);
+    if !prerequisites(test, &programs) {
+        return None;
+    }
+    Some(PrivateContainerd::start().expect("start a private containerd"))
+}
+
+/// `ctr` with a time limit; panics with containerd's log tail when ctr itself cannot run.
+pub fn ctr(ctrd: &PrivateContainerd, args: &[&str], limit: Duration) -> Output {
+    ctrd.ctr_within(args, limit)
+        .unwrap_or_else(|e| panic!("ctr {args:?}: {e}\n{}", ctrd.log_tail(40)))
+}
+
+/// `ctr` that must succeed; returns stdout.
+pub fn ctr_ok(ctrd: &PrivateContainerd, args: &[&str]) -> String {
+    let out = ctr(ctrd, args, Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "ctr {args:?} failed ({}): {}\n--- containerd log ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        ctrd.log_tail(40)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The shim's state folder for this containerd namespace.
+pub fn state_dir(ctrd: &PrivateContainerd) -> PathBuf {
+    Path::new(STATE_ROOT).join(ctrd.namespace())
+}
+
+/// Processes whose command line mentions `needle` (e.g. a bundle path, `-name <id>`).
+pub fn processes_mentioning(needle: &str) -> Vec<(i32, String)> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if text.contains(needle) && pid != std::process::id() as i32 {
+            found.push((pid, text));
+        }
+    }
+    found
+}
+
+/// Shim daemons serving this containerd namespace.
+pub fn shims_of(ctrd: &PrivateContainerd) -> Vec<(i32, String)> {
+    processes_mentioning(&format!("-namespace {} ", ctrd.namespace()))
+        .into_iter()
+        .filter(|(_, cmd)| cmd.contains("containerd-shim-urunc-v2") && cmd.contains("-socket"))
+        .collect()
+}
+
+/// Polls `check` until it returns true or `limit` passes.
+pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Asserts nothing of ours is left for this containerd namespace: no state folder, no shim.
+pub fn assert_nothing_left(ctrd: &PrivateContainerd) {
+    let state = state_dir(ctrd);
+    assert!(
+        eventually(Duration::from_secs(10), || !state.exists()),
+        "state folder {} left: {:?}",
+        state.display(),
+        std::fs::read_dir(&state).map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>())
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || shims_of(ctrd).is_empty()),
+        "shim processes left: {:?}",
+        shims_of(ctrd)
+    );
+}
+
+/// Packs `kernel` (and `initrd`) as a `linux`-on-qemu unikernel image named `name`, imports it.
+pub fn import_unikernel(
+    ctrd: &PrivateContainerd,
+    dir: &Path,
+    name: &str,
+    kernel: &Path,
+    initrd: Option<&Path>,
+    extra_urunc: &[(&str, &str)],
+) {
+    let mut files = vec![("/unikernel/kernel".to_string(), kernel.to_path_buf())];
+    let mut urunc = vec![
+        ("unikernelType".to_string(), "linux".to_string()),
+        ("hypervisor".to_string(), "qemu".to_string()),
+        ("binary".to_string(), "/unikernel/kernel".to_string()),
+    ];
+    if let Some(initrd) = initrd {
+        files.push(("/unikernel/initrd".to_string(), initrd.to_path_buf()));
+        urunc.push(("initrd".to_string(), "/unikernel/initrd".to_string()));
+    }
+    for (key, value) in extra_urunc {
+        urunc.retain(|(k, _)| k != key);
+        urunc.push((key.to_string(), value.to_string()));
+    }
+    let image = urunc_pack::UnikernelImage {
+        name: name.to_string(),
+        files,
+        urunc,
+        labels_as_annotations: false,
+    };
+    let archive = dir.join(format!("{}.tar", name.replace(['/', ':'], "_")));
+    urunc_pack::write_oci_archive(&image, &archive).expect("pack unikernel image");
+    ctrd.import(&archive).expect("import unikernel image");
+}
+
+/// qemu processes whose command line mentions `needle`.
+pub fn vmms_mentioning(needle: &str) -> Vec<(i32, String)> {
+    processes_mentioning(needle)
+        .into_iter()
+        .filter(|(_, cmd)| cmd.starts_with("qemu-system"))
+        .collect()
+}

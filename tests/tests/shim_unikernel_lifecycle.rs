@@ -1,0 +1,192 @@
+//! Unikernel lifecycles through a real containerd: the seed's reproduction (many runs in one
+//! sandbox netns that outlives them), a guest powering off by itself, a VMM killed from
+//! outside. After each: no tap, qdisc or filter in the sandbox, the host netns unchanged, no
+//! VMM, no state.
+
+mod shim_support;
+
+use std::time::Duration;
+
+use shim_support::{
+    assert_nothing_left, containerd, ctr, ctr_ok, eventually, import_unikernel, vmms_mentioning,
+    RUNTIME,
+};
+use urunc_tests::guests::{pvh_guest, PvhBehaviour};
+use urunc_tests::sandbox::{NetSnapshot, SandboxNetns};
+
+const HALT_IMAGE: &str = "docker.io/library/pvh-halt:test";
+const POWEROFF_IMAGE: &str = "docker.io/library/pvh-poweroff:test";
+/// Rounds of the seed's reproduction; `URUNC_TEST_ROUNDS` overrides.
+const DEFAULT_ROUNDS: usize = 50;
+
+fn assert_sandbox_clean(sandbox: &SandboxNetns, context: &str) {
+    let snapshot = NetSnapshot::take(Some(sandbox.name())).expect("snapshot sandbox");
+    assert!(
+        snapshot.urunc_taps().is_empty(),
+        "{context}: taps left: {:?}",
+        snapshot.urunc_taps()
+    );
+    assert!(
+        snapshot.ingress_qdiscs().is_empty(),
+        "{context}: qdiscs left: {:?}",
+        snapshot.ingress_qdiscs()
+    );
+    assert!(
+        snapshot.filters.is_empty(),
+        "{context}: filters left: {:?}",
+        snapshot.filters
+    );
+}
+
+#[test]
+fn seed_reproduction_many_runs_in_one_sandbox_leave_nothing() {
+    let test = "seed_reproduction_many_runs_in_one_sandbox_leave_nothing";
+    let Some(ctrd) = containerd(test, &["qemu-system-x86_64", "ip", "tc"]) else {
+        return;
+    };
+    let rounds = std::env::var("URUNC_TEST_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_ROUNDS);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kernel =
+        pvh_guest(dir.path(), PvhBehaviour::HaltForever, "pvh-halt-ready").expect("pvh guest");
+    import_unikernel(&ctrd, dir.path(), HALT_IMAGE, &kernel, None, &[]);
+    let host_before = NetSnapshot::take(None).expect("host snapshot");
+    let sandbox = SandboxNetns::create().expect("sandbox netns");
+    let with_ns = format!("network:{}", sandbox.path().display());
+
+    for round in 0..rounds {
+        let id = format!("seed-{round}");
+        ctr_ok(
+            &ctrd,
+            &[
+                "run",
+                "-d",
+                "--runtime",
+                RUNTIME,
+                "--with-ns",
+                &with_ns,
+                HALT_IMAGE,
+                &id,
+            ],
+        );
+        let snapshot = NetSnapshot::take(Some(sandbox.name())).expect("snapshot");
+        assert_eq!(
+            snapshot.urunc_taps().len(),
+            1,
+            "round {round}: the running guest has its tap"
+        );
+        ctr_ok(&ctrd, &["task", "kill", "-s", "SIGKILL", &id]);
+        assert!(
+            eventually(Duration::from_secs(20), || ctr_ok(&ctrd, &["task", "ls"])
+                .contains("STOPPED")),
+            "round {round}: task did not stop: {}",
+            ctr_ok(&ctrd, &["task", "ls"])
+        );
+        // TaskExit is only published after the network is detached.
+        assert_sandbox_clean(&sandbox, &format!("round {round} after exit"));
+        ctr_ok(&ctrd, &["task", "delete", &id]);
+        ctr_ok(&ctrd, &["container", "rm", &id]);
+    }
+
+    assert_sandbox_clean(&sandbox, "after all rounds");
+    assert_eq!(
+        NetSnapshot::take(None).expect("host snapshot"),
+        host_before,
+        "host netns changed"
+    );
+    assert!(
+        vmms_mentioning(&ctrd.dir().display().to_string()).is_empty(),
+        "VMM left"
+    );
+    assert_nothing_left(&ctrd);
+}
+
+#[test]
+fn guest_power_off_publishes_exit_and_cleans_the_sandbox() {
+    let test = "guest_power_off_publishes_exit_and_cleans_the_sandbox";
+    let Some(ctrd) = containerd(test, &["qemu-system-x86_64", "ip", "tc"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kernel =
+        pvh_guest(dir.path(), PvhBehaviour::PowerOff, "pvh-poweroff-marker").expect("pvh guest");
+    import_unikernel(&ctrd, dir.path(), POWEROFF_IMAGE, &kernel, None, &[]);
+    let sandbox = SandboxNetns::create().expect("sandbox netns");
+    let with_ns = format!("network:{}", sandbox.path().display());
+
+    // Without -d, ctr waits for TaskExit and exits with the task's status.
+    let out = ctr(
+        &ctrd,
+        &[
+            "run",
+            "--runtime",
+            RUNTIME,
+            "--with-ns",
+            &with_ns,
+            POWEROFF_IMAGE,
+            "poweroff",
+        ],
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("pvh-poweroff-marker"),
+        "console: {stdout:?}\n{}",
+        ctrd.log_tail(30)
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_sandbox_clean(&sandbox, "after power-off");
+    // `ctr run` (without -d) deleted the task itself once it exited.
+    ctr_ok(&ctrd, &["container", "rm", "poweroff"]);
+    assert_nothing_left(&ctrd);
+}
+
+#[test]
+fn vmm_killed_from_outside_publishes_exit_137_and_cleans_the_sandbox() {
+    let test = "vmm_killed_from_outside_publishes_exit_137_and_cleans_the_sandbox";
+    let Some(ctrd) = containerd(test, &["qemu-system-x86_64", "ip", "tc"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kernel =
+        pvh_guest(dir.path(), PvhBehaviour::HaltForever, "pvh-halt-ready").expect("pvh guest");
+    import_unikernel(&ctrd, dir.path(), HALT_IMAGE, &kernel, None, &[]);
+    let sandbox = SandboxNetns::create().expect("sandbox netns");
+    let with_ns = format!("network:{}", sandbox.path().display());
+
+    let mut run = ctrd.ctr_command(&[
+        "run",
+        "--runtime",
+        RUNTIME,
+        "--with-ns",
+        &with_ns,
+        HALT_IMAGE,
+        "killed",
+    ]);
+    run.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut run = urunc_tests::guests::KillOnDrop(run.spawn().expect("spawn ctr run"));
+    let needle = ctrd.bundle_dir("killed").display().to_string();
+    assert!(
+        eventually(Duration::from_secs(30), || !vmms_mentioning(&needle)
+            .is_empty()),
+        "no VMM for the container: {}",
+        ctrd.log_tail(30)
+    );
+    for (pid, _) in vmms_mentioning(&needle) {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .expect("kill VMM");
+    }
+    let status = run
+        .wait_within(Duration::from_secs(30))
+        .expect("ctr run ends");
+    assert_eq!(status.code(), Some(137), "ctr run exit status");
+    assert_sandbox_clean(&sandbox, "after SIGKILL of the VMM");
+    ctr_ok(&ctrd, &["container", "rm", "killed"]);
+    assert_nothing_left(&ctrd);
+}
