@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use containerd_shim_protos::api::{ExecProcessRequest, ProcessInfo, UpdateTaskRequest};
-use netns::{AttachOutcome, AttachRequest, NetRecord};
+use netns::{AttachOutcome, AttachRequest, NetRecord, NetworkMode};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use runtime_core::{GuestNetwork, UnikernelType, UruncConfig, VmmInput, VmmPlan};
@@ -197,7 +197,12 @@ async fn attach_network(
             store.write(&state)
         }),
     };
-    match context.pool.attach(netns_path, request).await? {
+    let mode = network_mode(spec);
+    match context
+        .pool
+        .attach_in_mode(netns_path, request, mode)
+        .await?
+    {
         AttachOutcome::Attached { record, guest } => {
             lock(prepared).state.net = Some(record);
             Ok(Some(guest))
@@ -206,6 +211,24 @@ async fn attach_network(
             tracing::info!(%id, netns = %netns_path.display(), "sandbox has no eth0: the guest runs without network");
             Ok(None)
         }
+    }
+}
+
+/// The annotation CRI sets to the container's name in the pod.
+const CRI_CONTAINER_NAME: &str = "io.kubernetes.cri.container-name";
+
+/// urunc's rule: Knative's `user-container` gets the static network (guest 172.16.1.2 behind
+/// the tap, masqueraded out of eth0), because Knative's queue-proxy in the same pod must reach
+/// it at a fixed address; every other unikernel takes over eth0 through the tc redirect.
+fn network_mode(spec: &oci_spec::runtime::Spec) -> NetworkMode {
+    let name = spec
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(CRI_CONTAINER_NAME).cloned());
+    if name.as_deref() == Some("user-container") {
+        NetworkMode::StaticNat
+    } else {
+        NetworkMode::Redirect
     }
 }
 
