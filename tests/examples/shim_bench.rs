@@ -42,16 +42,7 @@ fn main() -> Result<()> {
     let with_ns = format!("network:{}", sandbox.path().display());
 
     // Footprint: one running container each.
-    ctrd.ctr_ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        "io.containerd.urunc.v2",
-        "--with-ns",
-        &with_ns,
-        UNIKERNEL_IMAGE,
-        "mem-u",
-    ])?;
+    run_unikernel_detached(&ctrd, &with_ns, "mem-u")?;
     ctrd.ctr_ok(&[
         "run",
         "-d",
@@ -98,16 +89,7 @@ fn main() -> Result<()> {
     for round in 0..ROUNDS {
         let id = format!("lat{round}");
         let started = Instant::now();
-        ctrd.ctr_ok(&[
-            "run",
-            "-d",
-            "--runtime",
-            "io.containerd.urunc.v2",
-            "--with-ns",
-            &with_ns,
-            UNIKERNEL_IMAGE,
-            &id,
-        ])?;
+        run_unikernel_detached(&ctrd, &with_ns, &id)?;
         let vmm = vmm_pid(&ctrd, &id)?;
         let exec_seen = exec_time(vmm, started)?;
         to_exec.push(exec_seen);
@@ -122,6 +104,22 @@ fn main() -> Result<()> {
     }
     print_latency("Create (ctr run) -> VMM exec", &mut to_exec);
     print_latency("VMM SIGKILL -> TaskExit event", &mut to_exit);
+    Ok(())
+}
+
+/// `ctr run -d` of the PVH unikernel as container `id` in the sandbox
+/// network namespace named by `with_ns`.
+fn run_unikernel_detached(ctrd: &PrivateContainerd, with_ns: &str, id: &str) -> Result<()> {
+    ctrd.ctr_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        "io.containerd.urunc.v2",
+        "--with-ns",
+        with_ns,
+        UNIKERNEL_IMAGE,
+        id,
+    ])?;
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 //! containerd starts refers to its private folder: shims run with their
 //! bundle (under the state folder) as cwd, VMMs name files in the rootfs.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -13,27 +13,30 @@ use nix::unistd::Pid;
 
 use crate::error::{HarnessError, Result};
 
-/// Processes (other than this one) whose command line or cwd mentions `dir`.
-pub fn processes_referring_to(dir: &Path) -> Vec<(i32, String)> {
-    let needle = dir.to_string_lossy().into_owned();
+/// Every process but this one, as its pid and its `/proc/<pid>` folder.
+/// Processes can exit right after being listed: readers of the folder must
+/// treat unreadable files as "gone".
+pub fn other_processes() -> Vec<(i32, PathBuf)> {
     let own_pid = std::process::id() as i32;
     let Ok(proc_entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
+    proc_entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<i32>().ok()?;
+            (pid != own_pid).then(|| (pid, entry.path()))
+        })
+        .collect()
+}
+
+/// Processes (other than this one) whose command line or cwd mentions `dir`.
+pub fn processes_referring_to(dir: &Path) -> Vec<(i32, String)> {
+    let needle = dir.to_string_lossy().into_owned();
     let mut found = Vec::new();
-    for entry in proc_entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if pid == own_pid {
-            continue;
-        }
+    for (pid, proc_dir) in other_processes() {
         // A process can exit between listing and reading: unreadable means gone.
-        let cmdline = std::fs::read(entry.path().join("cmdline"))
+        let cmdline = std::fs::read(proc_dir.join("cmdline"))
             .map(|raw| {
                 String::from_utf8_lossy(&raw)
                     .replace('\0', " ")
@@ -41,7 +44,7 @@ pub fn processes_referring_to(dir: &Path) -> Vec<(i32, String)> {
                     .to_string()
             })
             .unwrap_or_default();
-        let cwd = std::fs::read_link(entry.path().join("cwd"))
+        let cwd = std::fs::read_link(proc_dir.join("cwd"))
             .map(|path| path.to_string_lossy().into_owned())
             .unwrap_or_default();
         if cmdline.contains(&needle) || cwd.starts_with(&needle) {

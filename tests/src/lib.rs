@@ -15,6 +15,7 @@ pub mod mounts;
 pub mod sandbox;
 pub mod shim_binary;
 pub mod unikernel_images;
+pub mod wait;
 
 pub use containerd::{ContainerdOptions, PrivateContainerd};
 pub use error::{HarnessError, Result};

@@ -7,12 +7,13 @@
 //! be a plain (and unrunnable) container.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
 use urunc_pack::{host_architecture, LayerEntry, OciImage};
 use urunc_tests::cri::log::logged_text;
+use urunc_tests::cri::log::wait_for_logged;
 use urunc_tests::cri::pod::container_log_path;
 use urunc_tests::cri::probes::urunc_network_leftovers;
+use urunc_tests::cri::steps::{stop_and_remove_pod, LOG_POLL, PVH_MARKER_LIMIT};
 use urunc_tests::cri::{container_config, node_or_skip, CriNode, Pod};
 use urunc_tests::guests::{pvh_guest, PvhBehaviour};
 use urunc_tests::images::archive_file_name;
@@ -67,15 +68,11 @@ fn run_unikernel(node: &CriNode, pod: &Pod, annotations: HashMap<String, String>
         .start_container(&id)
         .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", node.containerd().log_tail(30)));
     let log = pod.log_dir.join(container_log_path("unikernel", 0));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !logged_text(&log).is_ok_and(|text| text.contains(MARKER)) {
-        assert!(
-            Instant::now() < deadline,
-            "the unikernel never printed {MARKER}: {:?}",
-            logged_text(&log)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        wait_for_logged(&log, MARKER, PVH_MARKER_LIMIT, LOG_POLL),
+        "the unikernel never printed {MARKER}: {:?}",
+        logged_text(&log)
+    );
     let attached = urunc_network_leftovers(&pod.network.netns_name()).expect("read the pod netns");
     assert!(
         attached.iter().any(|item| item.starts_with("tap ")),
@@ -102,12 +99,7 @@ fn container_annotations_make_a_bare_image_a_unikernel() {
         .run_pod("container-annotations")
         .expect("RunPodSandbox");
     run_unikernel(&node, &pod, urunc_annotations());
-    node.client()
-        .stop_pod_sandbox(&pod.id)
-        .expect("StopPodSandbox");
-    node.client()
-        .remove_pod_sandbox(&pod.id)
-        .expect("RemovePodSandbox");
+    stop_and_remove_pod(&node, &pod);
     node.stop().expect("nothing left when the node stops");
 }
 
@@ -135,11 +127,6 @@ fn pod_annotations_reach_the_unikernel_and_spare_the_pause_container() {
         node.vmms()
     );
     run_unikernel(&node, &pod, HashMap::new());
-    node.client()
-        .stop_pod_sandbox(&pod.id)
-        .expect("StopPodSandbox");
-    node.client()
-        .remove_pod_sandbox(&pod.id)
-        .expect("RemovePodSandbox");
+    stop_and_remove_pod(&node, &pod);
     node.stop().expect("nothing left when the node stops");
 }

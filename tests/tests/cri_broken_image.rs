@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use urunc_pack::UnikernelImage;
 use urunc_tests::cri::log::logged_text;
+use urunc_tests::cri::log::wait_for_logged;
 use urunc_tests::cri::pod::container_log_path;
 use urunc_tests::cri::probes::{RUNC_STATE_ROOT, SHIM_STATE_ROOT};
+use urunc_tests::cri::steps::{import_pvh_image, stop_and_remove_pod, LOG_POLL, PVH_MARKER_LIMIT};
 use urunc_tests::cri::{container_config, node_or_skip, CRI_NAMESPACE};
 use urunc_tests::guests::PvhBehaviour;
-use urunc_tests::unikernel_images::{
-    linux_on_qemu, pvh_image, write_unikernel_archive, KERNEL_PATH,
-};
+use urunc_tests::unikernel_images::{linux_on_qemu, write_unikernel_archive, KERNEL_PATH};
 
 const BROKEN_IMAGE: &str = "localhost/urunc-rs/missing-binary:cri";
 const GOOD_IMAGE: &str = "localhost/urunc-rs/pvh-halt:broken-neighbour";
@@ -100,15 +100,7 @@ fn a_unikernel_with_a_missing_binary_is_refused_and_its_pod_removed_cleanly() {
     }
 
     // The pod is unharmed: a good unikernel runs in it.
-    let archive = pvh_image(
-        &node.scratch_dir(),
-        GOOD_IMAGE,
-        PvhBehaviour::HaltForever,
-        MARKER,
-    )
-    .expect("pack the PVH image");
-    node.import_image(&archive, GOOD_IMAGE)
-        .expect("import the PVH image");
+    import_pvh_image(&node, GOOD_IMAGE, PvhBehaviour::HaltForever, MARKER);
     let good = node
         .create_container(&pod, &container_config("good", 0, GOOD_IMAGE))
         .expect("CreateContainer after a refusal");
@@ -116,22 +108,13 @@ fn a_unikernel_with_a_missing_binary_is_refused_and_its_pod_removed_cleanly() {
         .start_container(&good)
         .expect("StartContainer after a refusal");
     let log = pod.log_dir.join(container_log_path("good", 0));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !logged_text(&log).is_ok_and(|text| text.contains(MARKER)) {
-        assert!(
-            Instant::now() < deadline,
-            "the good unikernel never printed {MARKER}: {:?}",
-            logged_text(&log)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        wait_for_logged(&log, MARKER, PVH_MARKER_LIMIT, LOG_POLL),
+        "the good unikernel never printed {MARKER}: {:?}",
+        logged_text(&log)
+    );
 
-    node.client()
-        .stop_pod_sandbox(&pod.id)
-        .expect("StopPodSandbox");
-    node.client()
-        .remove_pod_sandbox(&pod.id)
-        .expect("RemovePodSandbox");
+    stop_and_remove_pod(&node, &pod);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !node.shims().is_empty() {
         assert!(Instant::now() < deadline, "shims left: {:?}", node.shims());

@@ -8,11 +8,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use urunc_tests::cri::log::logged_text;
+use urunc_tests::cri::log::wait_for_logged;
 use urunc_tests::cri::pod::container_log_path;
-use urunc_tests::cri::{container_config, node_or_skip, CriNode, Pod};
+use urunc_tests::cri::steps::{pvh_node_or_skip, stop_and_remove_pod};
+use urunc_tests::cri::{container_config, CriNode, Pod};
 use urunc_tests::guests::PvhBehaviour;
-use urunc_tests::unikernel_images::pvh_image;
 
 const PODS: usize = 8;
 /// Restarts per pod after the first unikernel.
@@ -31,16 +31,17 @@ fn start_unikernel(node: &CriNode, pod: &Pod, attempt: u32) -> String {
         .start_container(&id)
         .unwrap_or_else(|e| panic!("pod {}: StartContainer {attempt}: {e}", pod.id));
     let log = pod.log_dir.join(container_log_path("unikernel", attempt));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !logged_text(&log).is_ok_and(|text| text.contains(MARKER)) {
-        assert!(
-            Instant::now() < deadline,
-            "pod {}: no {MARKER} in {}",
-            pod.id,
-            log.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        wait_for_logged(
+            &log,
+            MARKER,
+            Duration::from_secs(60),
+            Duration::from_millis(50)
+        ),
+        "pod {}: no {MARKER} in {}",
+        pod.id,
+        log.display()
+    );
     id
 }
 
@@ -75,18 +76,9 @@ fn parent_of(pid: i32) -> Option<i32> {
 #[test]
 fn eight_pods_restarted_and_deleted_concurrently_leave_nothing() {
     let test = "eight_pods_restarted_and_deleted_concurrently_leave_nothing";
-    let Some(node) = node_or_skip(test, &["qemu-system-x86_64", "ip", "tc"]) else {
+    let Some(node) = pvh_node_or_skip(test, IMAGE, PvhBehaviour::HaltForever, MARKER) else {
         return;
     };
-    let archive = pvh_image(
-        &node.scratch_dir(),
-        IMAGE,
-        PvhBehaviour::HaltForever,
-        MARKER,
-    )
-    .expect("pack the PVH image");
-    node.import_image(&archive, IMAGE)
-        .expect("import the PVH image");
 
     let started: Vec<(Pod, String)> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..PODS)
@@ -165,12 +157,7 @@ fn eight_pods_restarted_and_deleted_concurrently_leave_nothing() {
                     }
                     // The last unikernel is still running when the pod goes.
                     start_unikernel(node, pod, RESTARTS + 1);
-                    node.client()
-                        .stop_pod_sandbox(&pod.id)
-                        .expect("StopPodSandbox");
-                    node.client()
-                        .remove_pod_sandbox(&pod.id)
-                        .expect("RemovePodSandbox");
+                    stop_and_remove_pod(node, pod);
                 })
             })
             .collect();

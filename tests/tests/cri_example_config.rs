@@ -4,18 +4,18 @@
 //! operator would merge it, makes a working `urunc` handler here.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use urunc_tests::cri::log::logged_text;
+use urunc_tests::cri::log::wait_for_logged;
 use urunc_tests::cri::pod::container_log_path;
 use urunc_tests::cri::probes::urunc_network_leftovers;
+use urunc_tests::cri::steps::{import_pvh_image, stop_and_remove_pod, LOG_POLL, PVH_MARKER_LIMIT};
 use urunc_tests::cri::{
     container_config, node_with_runtime_table_or_skip, RUNTIME_HANDLER, RUNTIME_TYPE,
     URUNC_ANNOTATIONS,
 };
 use urunc_tests::guests::PvhBehaviour;
 use urunc_tests::shim_binary::workspace_root;
-use urunc_tests::unikernel_images::pvh_image;
 
 const IMAGE: &str = "localhost/urunc-rs/pvh-halt:example-config";
 const MARKER: &str = "URUNC-PVH-CRI-EXAMPLE";
@@ -83,15 +83,7 @@ fn the_containerd_1_6_snippet_runs_a_unikernel_pod() {
         "CRI: {} {} (API {})",
         version.runtime_name, version.runtime_version, version.runtime_api_version
     );
-    let archive = pvh_image(
-        &node.scratch_dir(),
-        IMAGE,
-        PvhBehaviour::HaltForever,
-        MARKER,
-    )
-    .expect("pack the PVH image");
-    node.import_image(&archive, IMAGE)
-        .expect("import the PVH image");
+    import_pvh_image(&node, IMAGE, PvhBehaviour::HaltForever, MARKER);
     let pod = node
         .run_pod("example-config")
         .expect("RunPodSandbox with the example's handler");
@@ -100,25 +92,16 @@ fn the_containerd_1_6_snippet_runs_a_unikernel_pod() {
         .expect("CreateContainer");
     node.client().start_container(&id).expect("StartContainer");
     let log = pod.log_dir.join(container_log_path("unikernel", 0));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !logged_text(&log).is_ok_and(|text| text.contains(MARKER)) {
-        assert!(
-            Instant::now() < deadline,
-            "the unikernel never printed {MARKER}: {:?}",
-            logged_text(&log)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        wait_for_logged(&log, MARKER, PVH_MARKER_LIMIT, LOG_POLL),
+        "the unikernel never printed {MARKER}: {:?}",
+        logged_text(&log)
+    );
     let attached = urunc_network_leftovers(&pod.network.netns_name()).expect("read the pod netns");
     assert!(
         attached.iter().any(|item| item.starts_with("tap ")),
         "the unikernel is not on the pod network: {attached:?}"
     );
-    node.client()
-        .stop_pod_sandbox(&pod.id)
-        .expect("StopPodSandbox");
-    node.client()
-        .remove_pod_sandbox(&pod.id)
-        .expect("RemovePodSandbox");
+    stop_and_remove_pod(&node, &pod);
     node.stop().expect("nothing left when the node stops");
 }

@@ -7,12 +7,12 @@
 use std::time::{Duration, Instant};
 
 use urunc_tests::cri::log::logged_text;
+use urunc_tests::cri::log::wait_for_logged;
 use urunc_tests::cri::pod::container_log_path;
+use urunc_tests::cri::steps::{import_linux_guest_or_skip, stop_and_remove_pod};
 use urunc_tests::cri::{container_config, node_or_skip};
 use urunc_tests::guests::linux::{HTTP_ANSWER, HTTP_PORT, READY_MARKER};
-use urunc_tests::guests::linux_guest;
 use urunc_tests::sandbox::run;
-use urunc_tests::unikernel_images::linux_image;
 
 const IMAGE: &str = "localhost/urunc-rs/linux-guest:knative";
 const USER_CONTAINER: &str = "user-container";
@@ -49,17 +49,9 @@ fn the_knative_user_container_answers_at_the_static_address() {
     ) else {
         return;
     };
-    let guest = match linux_guest(&node.scratch_dir()) {
-        Ok(guest) => guest,
-        Err(error) => {
-            println!("SKIPPED: {test}: no bootable Linux guest here: {error}");
-            return;
-        }
-    };
-    let archive =
-        linux_image(&node.scratch_dir(), IMAGE, &guest, &[]).expect("pack the Linux guest");
-    node.import_image(&archive, IMAGE)
-        .expect("import the Linux guest");
+    if !import_linux_guest_or_skip(&node, test, IMAGE) {
+        return;
+    }
     let pod = node.run_pod("knative").expect("RunPodSandbox");
     let netns = pod.network.netns_name();
     let nat_before = nat_state(&netns);
@@ -77,15 +69,16 @@ fn the_knative_user_container_answers_at_the_static_address() {
 
     let log = pod.log_dir.join(container_log_path(USER_CONTAINER, 0));
     let ready = format!("{READY_MARKER} {GUEST_IP}");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !logged_text(&log).is_ok_and(|text| text.contains(&ready)) {
-        assert!(
-            Instant::now() < deadline,
-            "no {ready:?} in the CRI log:\n{}",
-            logged_text(&log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    assert!(
+        wait_for_logged(
+            &log,
+            &ready,
+            Duration::from_secs(120),
+            Duration::from_millis(200)
+        ),
+        "no {ready:?} in the CRI log:\n{}",
+        logged_text(&log).unwrap_or_default()
+    );
     // From inside the pod, where Knative's queue-proxy runs.
     let url = format!("http://{GUEST_IP}:{HTTP_PORT}/");
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -127,11 +120,6 @@ fn the_knative_user_container_answers_at_the_static_address() {
     node.client()
         .remove_container(&id)
         .expect("RemoveContainer");
-    node.client()
-        .stop_pod_sandbox(&pod.id)
-        .expect("StopPodSandbox");
-    node.client()
-        .remove_pod_sandbox(&pod.id)
-        .expect("RemovePodSandbox");
+    stop_and_remove_pod(&node, &pod);
     node.stop().expect("nothing left when the node stops");
 }

@@ -8,13 +8,12 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use k8s_cri::v1::ContainerState;
+use urunc_tests::cri::log::wait_for_logged;
 use urunc_tests::cri::log::{logged_text, read_records};
 use urunc_tests::cri::pod::container_log_path;
+use urunc_tests::cri::steps::{assert_exited, import_linux_guest_or_skip, stop_and_remove_pod};
 use urunc_tests::cri::{container_config, node_or_skip};
 use urunc_tests::guests::linux::{HTTP_ANSWER, HTTP_PORT, READY_MARKER};
-use urunc_tests::guests::linux_guest;
-use urunc_tests::unikernel_images::linux_image;
 
 const IMAGE: &str = "localhost/urunc-rs/linux-guest:cri";
 const GRACE_SECONDS: i64 = 10;
@@ -35,17 +34,9 @@ fn a_linux_unikernel_answers_at_the_pod_ip_and_logs_to_the_cri_log() {
     let Some(node) = node_or_skip(test, &["qemu-system-x86_64", "ip", "tc"]) else {
         return;
     };
-    let guest = match linux_guest(&node.scratch_dir()) {
-        Ok(guest) => guest,
-        Err(error) => {
-            println!("SKIPPED: {test}: no bootable Linux guest here: {error}");
-            return;
-        }
-    };
-    let archive =
-        linux_image(&node.scratch_dir(), IMAGE, &guest, &[]).expect("pack the Linux guest");
-    node.import_image(&archive, IMAGE)
-        .expect("import the Linux guest");
+    if !import_linux_guest_or_skip(&node, test, IMAGE) {
+        return;
+    }
     let pod = node.run_pod("linux").expect("RunPodSandbox");
     let pod_ip: IpAddr = pod
         .network
@@ -59,17 +50,18 @@ fn a_linux_unikernel_answers_at_the_pod_ip_and_logs_to_the_cri_log() {
     node.client().start_container(&id).expect("StartContainer");
     let log = pod.log_dir.join(container_log_path("linux", 0));
     let ready = format!("{READY_MARKER} {pod_ip}");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !logged_text(&log).is_ok_and(|text| text.contains(&ready)) {
-        assert!(
-            Instant::now() < deadline,
-            "no {ready:?} in the CRI log {}:\n{}\ncontainerd:\n{}",
-            log.display(),
-            logged_text(&log).unwrap_or_default(),
-            node.containerd().log_tail(30)
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    assert!(
+        wait_for_logged(
+            &log,
+            &ready,
+            Duration::from_secs(120),
+            Duration::from_millis(200)
+        ),
+        "no {ready:?} in the CRI log {}:\n{}\ncontainerd:\n{}",
+        log.display(),
+        logged_text(&log).unwrap_or_default(),
+        node.containerd().log_tail(30)
+    );
     let records = read_records(&log).expect("CRI log records");
     assert!(records
         .iter()
@@ -95,21 +87,7 @@ fn a_linux_unikernel_answers_at_the_pod_ip_and_logs_to_the_cri_log() {
     node.client()
         .stop_container(&id, GRACE_SECONDS)
         .expect("StopContainer");
-    let status = node
-        .client()
-        .container_status(&id, false)
-        .expect("ContainerStatus")
-        .status
-        .expect("a status");
-    assert_eq!(
-        status.state,
-        ContainerState::ContainerExited as i32,
-        "{status:?}"
-    );
-    println!(
-        "after the stop: exit code {}, reason {:?}",
-        status.exit_code, status.reason
-    );
+    assert_exited(&node, &id);
     assert!(
         node.vmms().is_empty(),
         "the VMM survived StopContainer: {:?}",
@@ -123,11 +101,6 @@ fn a_linux_unikernel_answers_at_the_pod_ip_and_logs_to_the_cri_log() {
     node.client()
         .remove_container(&id)
         .expect("RemoveContainer");
-    node.client()
-        .stop_pod_sandbox(&pod.id)
-        .expect("StopPodSandbox");
-    node.client()
-        .remove_pod_sandbox(&pod.id)
-        .expect("RemovePodSandbox");
+    stop_and_remove_pod(&node, &pod);
     node.stop().expect("nothing left when the node stops");
 }

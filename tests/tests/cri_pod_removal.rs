@@ -4,47 +4,27 @@
 //! veth is gone, the IP released), no thread pins the pod namespace, and
 //! nothing is left under containerd's, runc's or the shim's state folders.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use k8s_cri::v1::ContainerState;
+use urunc_tests::cri::container_config;
 use urunc_tests::cri::log::logged_text;
 use urunc_tests::cri::netns_hold::NetnsHold;
 use urunc_tests::cri::pod::container_log_path;
 use urunc_tests::cri::probes::{threads_in_netns, urunc_network_leftovers};
-use urunc_tests::cri::{container_config, node_or_skip};
+use urunc_tests::cri::steps::{assert_exited, pvh_node_or_skip};
 use urunc_tests::guests::PvhBehaviour;
 use urunc_tests::host_processes::is_alive;
-use urunc_tests::unikernel_images::pvh_image;
+use urunc_tests::wait::eventually;
 
 const IMAGE: &str = "localhost/urunc-rs/pvh-halt:removal";
 const MARKER: &str = "URUNC-PVH-CRI-REMOVAL";
 
-fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while !check() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    true
-}
-
 #[test]
 fn removing_a_pod_with_a_running_unikernel_leaves_nothing() {
     let test = "removing_a_pod_with_a_running_unikernel_leaves_nothing";
-    let Some(node) = node_or_skip(test, &["qemu-system-x86_64", "ip", "tc"]) else {
+    let Some(node) = pvh_node_or_skip(test, IMAGE, PvhBehaviour::HaltForever, MARKER) else {
         return;
     };
-    let archive = pvh_image(
-        &node.scratch_dir(),
-        IMAGE,
-        PvhBehaviour::HaltForever,
-        MARKER,
-    )
-    .expect("pack the PVH image");
-    node.import_image(&archive, IMAGE)
-        .expect("import the PVH image");
     let pod = node.run_pod("removal").expect("RunPodSandbox");
     let config = container_config("unikernel", 0, IMAGE);
     let id = node
@@ -91,21 +71,7 @@ fn removing_a_pod_with_a_running_unikernel_leaves_nothing() {
         "the VMM survived StopPodSandbox: {:?}",
         node.vmms()
     );
-    let status = node
-        .client()
-        .container_status(&id, false)
-        .expect("ContainerStatus")
-        .status
-        .expect("a status");
-    assert_eq!(
-        status.state,
-        ContainerState::ContainerExited as i32,
-        "{status:?}"
-    );
-    println!(
-        "after the stop: exit code {}, reason {:?}",
-        status.exit_code, status.reason
-    );
+    assert_exited(&node, &id);
     let left = urunc_network_leftovers(hold.name()).expect("read the held netns");
     assert!(
         left.is_empty(),

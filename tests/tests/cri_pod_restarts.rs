@@ -9,11 +9,14 @@ use std::time::{Duration, Instant};
 
 use k8s_cri::v1::ContainerState;
 use urunc_tests::cri::log::logged_text;
+use urunc_tests::cri::log::wait_for_logged;
 use urunc_tests::cri::pod::container_log_path;
 use urunc_tests::cri::probes::urunc_network_leftovers;
-use urunc_tests::cri::{container_config, node_or_skip, CriNode, Pod};
+use urunc_tests::cri::steps::{
+    pvh_node_or_skip, status_of, stop_and_remove_pod, LOG_POLL, PVH_MARKER_LIMIT,
+};
+use urunc_tests::cri::{container_config, CriNode, Pod};
 use urunc_tests::guests::PvhBehaviour;
-use urunc_tests::unikernel_images::pvh_image;
 
 const ROUNDS: u32 = 50;
 const IMAGE: &str = "localhost/urunc-rs/pvh-halt:cri";
@@ -24,18 +27,9 @@ const GRACE_SECONDS: i64 = 10;
 #[test]
 fn fifty_unikernel_restarts_in_one_pod_leave_the_pod_network_clean() {
     let test = "fifty_unikernel_restarts_in_one_pod_leave_the_pod_network_clean";
-    let Some(node) = node_or_skip(test, &["qemu-system-x86_64", "ip", "tc"]) else {
+    let Some(node) = pvh_node_or_skip(test, IMAGE, PvhBehaviour::HaltForever, MARKER) else {
         return;
     };
-    let archive = pvh_image(
-        &node.scratch_dir(),
-        IMAGE,
-        PvhBehaviour::HaltForever,
-        MARKER,
-    )
-    .expect("pack the PVH image");
-    node.import_image(&archive, IMAGE)
-        .expect("import the PVH image");
     let pod = node.run_pod("restarts").expect("RunPodSandbox");
     let clean = node.pod_leftovers(&pod).expect("read the pod netns");
     assert!(
@@ -56,12 +50,7 @@ fn fifty_unikernel_restarts_in_one_pod_leave_the_pod_network_clean() {
     }
     println!("{ROUNDS} rounds in {:?}", started.elapsed());
 
-    node.client()
-        .stop_pod_sandbox(&pod.id)
-        .expect("StopPodSandbox");
-    node.client()
-        .remove_pod_sandbox(&pod.id)
-        .expect("RemovePodSandbox");
+    stop_and_remove_pod(&node, &pod);
     node.stop().expect("nothing left when the node stops");
 }
 
@@ -81,11 +70,7 @@ fn run_one_round(node: &CriNode, pod: &Pod, round: u32) {
         )
     });
 
-    let status = client
-        .container_status(&id, false)
-        .expect("ContainerStatus")
-        .status
-        .expect("a status");
+    let status = status_of(node, &id);
     assert_eq!(
         status.state,
         ContainerState::ContainerRunning as i32,
@@ -130,16 +115,12 @@ fn run_one_round(node: &CriNode, pod: &Pod, round: u32) {
             "ContainerStats has no memory working set for a running VMM: {stats:?}"
         );
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !logged_text(&log).is_ok_and(|text| text.contains(MARKER)) {
-        assert!(
-            Instant::now() < deadline,
-            "round {round}: no {MARKER} in {}: {:?}",
-            log.display(),
-            logged_text(&log)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        wait_for_logged(&log, MARKER, PVH_MARKER_LIMIT, LOG_POLL),
+        "round {round}: no {MARKER} in {}: {:?}",
+        log.display(),
+        logged_text(&log)
+    );
 
     client
         .stop_container(&id, GRACE_SECONDS)
@@ -149,11 +130,7 @@ fn run_one_round(node: &CriNode, pod: &Pod, round: u32) {
                 node.containerd().log_tail(30)
             )
         });
-    let status = client
-        .container_status(&id, false)
-        .expect("ContainerStatus")
-        .status
-        .expect("a status");
+    let status = status_of(node, &id);
     assert_eq!(
         status.state,
         ContainerState::ContainerExited as i32,
@@ -188,18 +165,9 @@ const POWER_OFF_ROUNDS: u32 = 10;
 #[test]
 fn unikernels_that_power_off_by_themselves_leave_the_pod_clean_before_removal() {
     let test = "unikernels_that_power_off_by_themselves_leave_the_pod_clean_before_removal";
-    let Some(node) = node_or_skip(test, &["qemu-system-x86_64", "ip", "tc"]) else {
+    let Some(node) = pvh_node_or_skip(test, POWER_OFF_IMAGE, PvhBehaviour::PowerOff, MARKER) else {
         return;
     };
-    let archive = pvh_image(
-        &node.scratch_dir(),
-        POWER_OFF_IMAGE,
-        PvhBehaviour::PowerOff,
-        MARKER,
-    )
-    .expect("pack the PVH image");
-    node.import_image(&archive, POWER_OFF_IMAGE)
-        .expect("import the PVH image");
     let pod = node.run_pod("power-off").expect("RunPodSandbox");
     for round in 0..POWER_OFF_ROUNDS {
         let config = container_config("job", round, POWER_OFF_IMAGE);
@@ -211,12 +179,7 @@ fn unikernels_that_power_off_by_themselves_leave_the_pod_clean_before_removal() 
             .unwrap_or_else(|e| panic!("round {round}: StartContainer: {e}"));
         let deadline = Instant::now() + Duration::from_secs(30);
         let status = loop {
-            let status = node
-                .client()
-                .container_status(&id, false)
-                .expect("ContainerStatus")
-                .status
-                .expect("a status");
+            let status = status_of(&node, &id);
             if status.state == ContainerState::ContainerExited as i32 {
                 break status;
             }
@@ -251,11 +214,6 @@ fn unikernels_that_power_off_by_themselves_leave_the_pod_clean_before_removal() 
             "round {round}: state left for {id}: {state:?}"
         );
     }
-    node.client()
-        .stop_pod_sandbox(&pod.id)
-        .expect("StopPodSandbox");
-    node.client()
-        .remove_pod_sandbox(&pod.id)
-        .expect("RemovePodSandbox");
+    stop_and_remove_pod(&node, &pod);
     node.stop().expect("nothing left when the node stops");
 }

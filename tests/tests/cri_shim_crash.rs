@@ -8,7 +8,7 @@
 //! Several pods crash at once so that both orders of the two `delete` runs
 //! are exercised in one test run.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_cri::v1::ContainerState;
 use nix::sys::signal::{kill, Signal};
@@ -17,25 +17,15 @@ use urunc_tests::cri::log::logged_text;
 use urunc_tests::cri::netns_hold::NetnsHold;
 use urunc_tests::cri::pod::container_log_path;
 use urunc_tests::cri::probes::{threads_in_netns, urunc_network_leftovers};
-use urunc_tests::cri::{container_config, node_or_skip, CriNode, Pod};
+use urunc_tests::cri::steps::pvh_node_or_skip;
+use urunc_tests::cri::{container_config, CriNode, Pod};
 use urunc_tests::guests::PvhBehaviour;
 use urunc_tests::host_processes::is_alive;
-use urunc_tests::unikernel_images::pvh_image;
+use urunc_tests::wait::eventually;
 
 const IMAGE: &str = "localhost/urunc-rs/pvh-halt:shim-crash";
 const MARKER: &str = "URUNC-PVH-CRI-SHIM-CRASH";
 const PODS: usize = 4;
-
-fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while !check() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    true
-}
 
 /// A pod with a running unikernel, its namespace held open for inspection.
 struct CrashingPod {
@@ -80,18 +70,9 @@ fn has_exited(node: &CriNode, container: &str) -> bool {
 #[test]
 fn pods_whose_shim_was_killed_are_removed_without_leftovers() {
     let test = "pods_whose_shim_was_killed_are_removed_without_leftovers";
-    let Some(node) = node_or_skip(test, &["qemu-system-x86_64", "ip", "tc"]) else {
+    let Some(node) = pvh_node_or_skip(test, IMAGE, PvhBehaviour::HaltForever, MARKER) else {
         return;
     };
-    let archive = pvh_image(
-        &node.scratch_dir(),
-        IMAGE,
-        PvhBehaviour::HaltForever,
-        MARKER,
-    )
-    .expect("pack the PVH image");
-    node.import_image(&archive, IMAGE)
-        .expect("import the PVH image");
     let pods: Vec<CrashingPod> = (0..PODS)
         .map(|index| pod_with_unikernel(&node, index))
         .collect();

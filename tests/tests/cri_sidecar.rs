@@ -7,7 +7,9 @@
 use std::time::{Duration, Instant};
 
 use urunc_tests::cri::log::logged_text;
+use urunc_tests::cri::log::wait_for_logged;
 use urunc_tests::cri::pod::container_log_path;
+use urunc_tests::cri::steps::{stop_and_remove_pod, LOG_POLL, PVH_MARKER_LIMIT};
 use urunc_tests::cri::{container_config, node_or_skip, CriNode, Pod};
 use urunc_tests::guests::PvhBehaviour;
 use urunc_tests::images::busybox_image;
@@ -21,16 +23,12 @@ const GRACE_SECONDS: i64 = 10;
 
 fn wait_for_log(pod: &Pod, container: &str, text: &str) {
     let log = pod.log_dir.join(container_log_path(container, 0));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !logged_text(&log).is_ok_and(|logged| logged.contains(text)) {
-        assert!(
-            Instant::now() < deadline,
-            "no {text} in {}: {:?}",
-            log.display(),
-            logged_text(&log)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        wait_for_logged(&log, text, PVH_MARKER_LIMIT, LOG_POLL),
+        "no {text} in {}: {:?}",
+        log.display(),
+        logged_text(&log)
+    );
 }
 
 fn start(node: &CriNode, pod: &Pod, config: &k8s_cri::v1::ContainerConfig) -> String {
@@ -149,12 +147,7 @@ fn a_sidecar_shares_the_pods_shim_and_execs_while_the_unikernel_refuses_exec() {
         attached.iter().any(|item| item.starts_with("tap ")),
         "removing the sidecar must not touch the unikernel's network: {attached:?}"
     );
-    node.client()
-        .stop_pod_sandbox(&pod.id)
-        .expect("StopPodSandbox");
-    node.client()
-        .remove_pod_sandbox(&pod.id)
-        .expect("RemovePodSandbox");
+    stop_and_remove_pod(&node, &pod);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !node.shims().is_empty() {
         assert!(Instant::now() < deadline, "shims left: {:?}", node.shims());

@@ -8,11 +8,11 @@ use std::time::Duration;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use shim_support::{
-    assert_nothing_left, containerd, ctr, ctr_ok, eventually, import_unikernel, shims_of,
-    vmms_mentioning, RUNTIME,
+    assert_nothing_left, assert_sandbox_clean, containerd, ctr, ctr_ok, eventually,
+    import_pvh_unikernel, run_detached_in, sandbox_with_ns, shims_of, vmms_mentioning,
 };
-use urunc_tests::guests::{pvh_guest, PvhBehaviour};
-use urunc_tests::sandbox::{NetSnapshot, SandboxNetns};
+use urunc_tests::guests::PvhBehaviour;
+use urunc_tests::sandbox::NetSnapshot;
 
 const IMAGE: &str = "docker.io/library/pvh-halt:test";
 
@@ -22,27 +22,12 @@ fn shim_sigkill_then_containerd_cleanup_leaves_nothing() {
     let Some(ctrd) = containerd(test, &["qemu-system-x86_64", "ip", "tc"]) else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kernel =
-        pvh_guest(dir.path(), PvhBehaviour::HaltForever, "pvh-halt-ready").expect("pvh guest");
-    import_unikernel(&ctrd, dir.path(), IMAGE, &kernel, None, &[]);
+    let _guest_dir =
+        import_pvh_unikernel(&ctrd, IMAGE, PvhBehaviour::HaltForever, "pvh-halt-ready");
     let host_before = NetSnapshot::take(None).expect("host snapshot");
-    let sandbox = SandboxNetns::create().expect("sandbox netns");
-    let with_ns = format!("network:{}", sandbox.path().display());
+    let (sandbox, with_ns) = sandbox_with_ns();
 
-    ctr_ok(
-        &ctrd,
-        &[
-            "run",
-            "-d",
-            "--runtime",
-            RUNTIME,
-            "--with-ns",
-            &with_ns,
-            IMAGE,
-            "crash",
-        ],
-    );
+    run_detached_in(&ctrd, &with_ns, IMAGE, "crash");
     let needle = ctrd.bundle_dir("crash").display().to_string();
     assert_eq!(vmms_mentioning(&needle).len(), 1, "one VMM runs");
     assert_eq!(
@@ -73,22 +58,7 @@ fn shim_sigkill_then_containerd_cleanup_leaves_nothing() {
     );
     ctr_ok(&ctrd, &["container", "rm", "crash"]);
 
-    let snapshot = NetSnapshot::take(Some(sandbox.name())).expect("snapshot");
-    assert!(
-        snapshot.urunc_taps().is_empty(),
-        "taps left: {:?}",
-        snapshot.urunc_taps()
-    );
-    assert!(
-        snapshot.ingress_qdiscs().is_empty(),
-        "qdiscs left: {:?}",
-        snapshot.ingress_qdiscs()
-    );
-    assert!(
-        snapshot.filters.is_empty(),
-        "filters left: {:?}",
-        snapshot.filters
-    );
+    assert_sandbox_clean(&sandbox, "after containerd's cleanup");
     assert_eq!(
         NetSnapshot::take(None).expect("host snapshot"),
         host_before,

@@ -8,11 +8,12 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use shim_support::{
-    assert_nothing_left, containerd, ctr_ok, eventually, import_unikernel, RUNTIME,
+    assert_nothing_left, containerd, ctr_ok, eventually, foreground_run, import_unikernel,
+    sandbox_with_ns,
 };
 use urunc_tests::guests::linux::{HTTP_ANSWER, HTTP_PORT, READY_MARKER};
 use urunc_tests::guests::{linux_guest, ConsoleWatcher, KillOnDrop};
-use urunc_tests::sandbox::{NetSnapshot, SandboxNetns, SANDBOX_IP};
+use urunc_tests::sandbox::{NetSnapshot, SANDBOX_IP};
 
 const IMAGE: &str = "docker.io/library/linux-guest:test";
 
@@ -38,19 +39,10 @@ fn linux_guest_answers_from_the_peer_and_its_console_reaches_ctr() {
         Some(&guest.initrd),
         &[],
     );
-    let sandbox = SandboxNetns::create().expect("sandbox netns");
-    let with_ns = format!("network:{}", sandbox.path().display());
+    let (sandbox, with_ns) = sandbox_with_ns();
 
     // Foreground `ctr run`: the guest's serial console is the task's stdout.
-    let mut run = ctrd.ctr_command(&[
-        "run",
-        "--runtime",
-        RUNTIME,
-        "--with-ns",
-        &with_ns,
-        IMAGE,
-        "linux",
-    ]);
+    let mut run = foreground_run(&ctrd, &with_ns, IMAGE, "linux");
     run.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -3,9 +3,10 @@
 
 mod shim_support;
 
-use shim_support::{containerd, ctr_ok, import_unikernel, shims_of, RUNTIME};
-use urunc_tests::guests::{pvh_guest, PvhBehaviour};
-use urunc_tests::sandbox::SandboxNetns;
+use shim_support::{
+    containerd, ctr_ok, import_pvh_unikernel, run_detached_in, sandbox_with_ns, shims_of,
+};
+use urunc_tests::guests::PvhBehaviour;
 
 const IMAGE: &str = "docker.io/library/pvh-halt:test";
 
@@ -22,25 +23,10 @@ fn shim_threads_stay_in_the_host_netns_while_a_unikernel_runs() {
     let Some(ctrd) = containerd(test, &["qemu-system-x86_64", "ip", "tc"]) else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kernel =
-        pvh_guest(dir.path(), PvhBehaviour::HaltForever, "pvh-halt-ready").expect("pvh guest");
-    import_unikernel(&ctrd, dir.path(), IMAGE, &kernel, None, &[]);
-    let sandbox = SandboxNetns::create().expect("sandbox netns");
-    let with_ns = format!("network:{}", sandbox.path().display());
-    ctr_ok(
-        &ctrd,
-        &[
-            "run",
-            "-d",
-            "--runtime",
-            RUNTIME,
-            "--with-ns",
-            &with_ns,
-            IMAGE,
-            "audit",
-        ],
-    );
+    let _guest_dir =
+        import_pvh_unikernel(&ctrd, IMAGE, PvhBehaviour::HaltForever, "pvh-halt-ready");
+    let (sandbox, with_ns) = sandbox_with_ns();
+    run_detached_in(&ctrd, &with_ns, IMAGE, "audit");
 
     // The test runs where containerd and its shims run: the host netns.
     let host = netns_of("/proc/self/ns/net");

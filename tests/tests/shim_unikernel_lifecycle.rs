@@ -8,35 +8,16 @@ mod shim_support;
 use std::time::Duration;
 
 use shim_support::{
-    assert_nothing_left, containerd, ctr, ctr_ok, eventually, import_unikernel, vmms_mentioning,
-    RUNTIME,
+    assert_nothing_left, assert_sandbox_clean, containerd, ctr, ctr_ok, eventually, foreground_run,
+    import_pvh_unikernel, run_detached_in, sandbox_with_ns, vmms_mentioning, RUNTIME,
 };
-use urunc_tests::guests::{pvh_guest, PvhBehaviour};
-use urunc_tests::sandbox::{NetSnapshot, SandboxNetns};
+use urunc_tests::guests::PvhBehaviour;
+use urunc_tests::sandbox::NetSnapshot;
 
 const HALT_IMAGE: &str = "docker.io/library/pvh-halt:test";
 const POWEROFF_IMAGE: &str = "docker.io/library/pvh-poweroff:test";
 /// Rounds of the seed's reproduction; `URUNC_TEST_ROUNDS` overrides.
 const DEFAULT_ROUNDS: usize = 50;
-
-fn assert_sandbox_clean(sandbox: &SandboxNetns, context: &str) {
-    let snapshot = NetSnapshot::take(Some(sandbox.name())).expect("snapshot sandbox");
-    assert!(
-        snapshot.urunc_taps().is_empty(),
-        "{context}: taps left: {:?}",
-        snapshot.urunc_taps()
-    );
-    assert!(
-        snapshot.ingress_qdiscs().is_empty(),
-        "{context}: qdiscs left: {:?}",
-        snapshot.ingress_qdiscs()
-    );
-    assert!(
-        snapshot.filters.is_empty(),
-        "{context}: filters left: {:?}",
-        snapshot.filters
-    );
-}
 
 #[test]
 fn seed_reproduction_many_runs_in_one_sandbox_leave_nothing() {
@@ -48,29 +29,18 @@ fn seed_reproduction_many_runs_in_one_sandbox_leave_nothing() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_ROUNDS);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kernel =
-        pvh_guest(dir.path(), PvhBehaviour::HaltForever, "pvh-halt-ready").expect("pvh guest");
-    import_unikernel(&ctrd, dir.path(), HALT_IMAGE, &kernel, None, &[]);
+    let _guest_dir = import_pvh_unikernel(
+        &ctrd,
+        HALT_IMAGE,
+        PvhBehaviour::HaltForever,
+        "pvh-halt-ready",
+    );
     let host_before = NetSnapshot::take(None).expect("host snapshot");
-    let sandbox = SandboxNetns::create().expect("sandbox netns");
-    let with_ns = format!("network:{}", sandbox.path().display());
+    let (sandbox, with_ns) = sandbox_with_ns();
 
     for round in 0..rounds {
         let id = format!("seed-{round}");
-        ctr_ok(
-            &ctrd,
-            &[
-                "run",
-                "-d",
-                "--runtime",
-                RUNTIME,
-                "--with-ns",
-                &with_ns,
-                HALT_IMAGE,
-                &id,
-            ],
-        );
+        run_detached_in(&ctrd, &with_ns, HALT_IMAGE, &id);
         let snapshot = NetSnapshot::take(Some(sandbox.name())).expect("snapshot");
         assert_eq!(
             snapshot.urunc_taps().len(),
@@ -109,12 +79,13 @@ fn guest_power_off_publishes_exit_and_cleans_the_sandbox() {
     let Some(ctrd) = containerd(test, &["qemu-system-x86_64", "ip", "tc"]) else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kernel =
-        pvh_guest(dir.path(), PvhBehaviour::PowerOff, "pvh-poweroff-marker").expect("pvh guest");
-    import_unikernel(&ctrd, dir.path(), POWEROFF_IMAGE, &kernel, None, &[]);
-    let sandbox = SandboxNetns::create().expect("sandbox netns");
-    let with_ns = format!("network:{}", sandbox.path().display());
+    let _guest_dir = import_pvh_unikernel(
+        &ctrd,
+        POWEROFF_IMAGE,
+        PvhBehaviour::PowerOff,
+        "pvh-poweroff-marker",
+    );
+    let (sandbox, with_ns) = sandbox_with_ns();
 
     // Without -d, ctr waits for TaskExit and exits with the task's status.
     let out = ctr(
@@ -149,22 +120,15 @@ fn vmm_killed_from_outside_publishes_exit_137_and_cleans_the_sandbox() {
     let Some(ctrd) = containerd(test, &["qemu-system-x86_64", "ip", "tc"]) else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kernel =
-        pvh_guest(dir.path(), PvhBehaviour::HaltForever, "pvh-halt-ready").expect("pvh guest");
-    import_unikernel(&ctrd, dir.path(), HALT_IMAGE, &kernel, None, &[]);
-    let sandbox = SandboxNetns::create().expect("sandbox netns");
-    let with_ns = format!("network:{}", sandbox.path().display());
-
-    let mut run = ctrd.ctr_command(&[
-        "run",
-        "--runtime",
-        RUNTIME,
-        "--with-ns",
-        &with_ns,
+    let _guest_dir = import_pvh_unikernel(
+        &ctrd,
         HALT_IMAGE,
-        "killed",
-    ]);
+        PvhBehaviour::HaltForever,
+        "pvh-halt-ready",
+    );
+    let (sandbox, with_ns) = sandbox_with_ns();
+
+    let mut run = foreground_run(&ctrd, &with_ns, HALT_IMAGE, "killed");
     run.stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let mut run = urunc_tests::guests::KillOnDrop(run.spawn().expect("spawn ctr run"));

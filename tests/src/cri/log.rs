@@ -3,8 +3,10 @@
 //! line continued by the next record.
 
 use std::path::Path;
+use std::time::Duration;
 
 use crate::error::{HarnessError, Result};
+use crate::wait::eventually_every;
 
 /// One record of a CRI log file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +66,14 @@ pub fn logged_text(path: &Path) -> Result<String> {
         }
     }
     Ok(text)
+}
+
+/// Polls the CRI log at `path` every `poll` until its text contains `text`
+/// (true) or `limit` passes (false); an unreadable log counts as "not yet".
+pub fn wait_for_logged(path: &Path, text: &str, limit: Duration, poll: Duration) -> bool {
+    eventually_every(limit, poll, || {
+        logged_text(path).is_ok_and(|logged| logged.contains(text))
+    })
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub mod pause_image;
 pub mod pod;
 pub mod probes;
 mod skip;
+pub mod steps;
 mod subnet;
 
 pub use client::{CriClient, CRI_CALL_LIMIT};

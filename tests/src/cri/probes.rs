@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{HarnessError, Result};
-use crate::host_processes::processes_referring_to;
+use crate::host_processes::{other_processes, processes_referring_to};
 use crate::sandbox::NetSnapshot;
 
 /// The shim binary's name as it appears in a process's command line.
@@ -27,21 +27,10 @@ pub struct ShimProcess {
 /// socket is `containerd_socket`.
 pub fn shims_of(containerd_socket: &Path) -> Vec<ShimProcess> {
     let address = containerd_socket.display().to_string();
-    let own_pid = std::process::id() as i32;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
     let mut shims = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<i32>().ok())
-        else {
-            continue;
-        };
+    for (pid, proc_dir) in other_processes() {
         // A process can exit between listing and reading: unreadable means gone.
-        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+        let Ok(raw) = std::fs::read(proc_dir.join("cmdline")) else {
             continue;
         };
         let args: Vec<String> = raw
@@ -55,10 +44,9 @@ pub fn shims_of(containerd_socket: &Path) -> Vec<ShimProcess> {
                 .and_then(|at| args.get(at + 1))
                 .cloned()
         };
-        let is_our_daemon = pid != own_pid
-            && args
-                .first()
-                .is_some_and(|program| program.ends_with(SHIM_PROGRAM))
+        let is_our_daemon = args
+            .first()
+            .is_some_and(|program| program.ends_with(SHIM_PROGRAM))
             && flag("-socket").is_some()
             && flag("-address").as_deref() == Some(address.as_str());
         if is_our_daemon {

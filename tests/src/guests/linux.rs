@@ -148,24 +148,7 @@ pub const GUEST_MAC: &str = "02:75:72:00:00:01";
 /// The qemu argv (after the program name) for `guest` on microvm/TCG, the
 /// way the tests boot it without the shim; `tap` wires a virtio-net NIC.
 pub fn microvm_qemu_args(guest: &LinuxGuest, cmdline: &str, tap: Option<&str>) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "-nodefaults",
-        "-no-user-config",
-        "-nographic",
-        "-serial",
-        "stdio",
-        "-no-reboot",
-        "-M",
-        "microvm",
-        "-accel",
-        "tcg",
-        "-m",
-        "256",
-        "-kernel",
-    ]
-    .iter()
-    .map(|arg| arg.to_string())
-    .collect();
+    let mut args = super::microvm::microvm_tcg_args(256);
     args.push(guest.kernel.display().to_string());
     args.push("-initrd".into());
     args.push(guest.initrd.display().to_string());

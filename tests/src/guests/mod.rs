@@ -7,6 +7,7 @@ pub mod cpio;
 mod initramfs;
 pub mod kernel_modules;
 pub mod linux;
+mod microvm;
 pub mod pvh;
 
 pub use console::{ConsoleWatcher, KillOnDrop};

@@ -4,9 +4,13 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
+use tempfile::TempDir;
+use urunc_tests::guests::{pvh_guest, PvhBehaviour};
+use urunc_tests::sandbox::{NetSnapshot, SandboxNetns};
+pub use urunc_tests::wait::eventually;
 use urunc_tests::PrivateContainerd;
 
 pub const RUNTIME: &str = "io.containerd.urunc.v2";
@@ -93,20 +97,6 @@ pub fn shims_of(ctrd: &PrivateContainerd) -> Vec<(i32, String)> {
         .collect()
 }
 
-/// Polls `check` until it returns true or `limit` passes.
-pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Asserts nothing of ours is left for this containerd namespace: no state folder, no shim.
 pub fn assert_nothing_left(ctrd: &PrivateContainerd) {
     let state = state_dir(ctrd);
@@ -163,4 +153,73 @@ pub fn vmms_mentioning(needle: &str) -> Vec<(i32, String)> {
         .into_iter()
         .filter(|(_, cmd)| cmd.starts_with("qemu-system"))
         .collect()
+}
+
+/// Writes a PVH guest behaving as `behaviour` (printing `marker`) and
+/// imports it as unikernel image `image`. The returned folder holds the
+/// guest: keep it until the test ends.
+pub fn import_pvh_unikernel(
+    ctrd: &PrivateContainerd,
+    image: &str,
+    behaviour: PvhBehaviour,
+    marker: &str,
+) -> TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kernel = pvh_guest(dir.path(), behaviour, marker).expect("pvh guest");
+    import_unikernel(ctrd, dir.path(), image, &kernel, None, &[]);
+    dir
+}
+
+/// A fresh sandbox network namespace (as a pause container would hold)
+/// and the `ctr run --with-ns` value that puts a container in it.
+pub fn sandbox_with_ns() -> (SandboxNetns, String) {
+    let sandbox = SandboxNetns::create().expect("sandbox netns");
+    let with_ns = format!("network:{}", sandbox.path().display());
+    (sandbox, with_ns)
+}
+
+/// `ctr run -d` of unikernel image `image` as container `id` in the
+/// network namespace named by `with_ns` (from [`sandbox_with_ns`]).
+pub fn run_detached_in(ctrd: &PrivateContainerd, with_ns: &str, image: &str, id: &str) {
+    ctr_ok(
+        ctrd,
+        &[
+            "run",
+            "-d",
+            "--runtime",
+            RUNTIME,
+            "--with-ns",
+            with_ns,
+            image,
+            id,
+        ],
+    );
+}
+
+/// A foreground `ctr run` of unikernel image `image` as container `id` in
+/// the network namespace named by `with_ns`: the guest's console is its
+/// stdout and it returns when the task exits.
+pub fn foreground_run(ctrd: &PrivateContainerd, with_ns: &str, image: &str, id: &str) -> Command {
+    ctrd.ctr_command(&["run", "--runtime", RUNTIME, "--with-ns", with_ns, image, id])
+}
+
+/// Asserts the sandbox netns holds no urunc tap, ingress qdisc or tc
+/// filter; `context` says when, in the failure message.
+pub fn assert_sandbox_clean(sandbox: &SandboxNetns, context: &str) {
+    let snapshot = NetSnapshot::take(Some(sandbox.name())).expect("snapshot sandbox");
+    assert!(
+        snapshot.urunc_taps().is_empty(),
+        "{context}: taps left: {:?}",
+        snapshot.urunc_taps()
+    );
+    assert!(
+        snapshot.ingress_qdiscs().is_empty(),
+        "{context}: qdiscs left: {:?}",
+        snapshot.ingress_qdiscs()
+    );
+    assert!(
+        snapshot.filters.is_empty(),
+        "{context}: filters left: {:?}",
+        snapshot.filters
+    );
 }

@@ -11,25 +11,11 @@ const QEMU: &str = "qemu-system-x86_64";
 
 fn qemu_command(kernel: &std::path::Path) -> Command {
     let mut qemu = Command::new(QEMU);
-    qemu.args([
-        "-nodefaults",
-        "-no-user-config",
-        "-nographic",
-        "-serial",
-        "stdio",
-        "-no-reboot",
-        "-M",
-        "microvm",
-        "-accel",
-        "tcg",
-        "-m",
-        "32",
-        "-kernel",
-    ])
-    .arg(kernel)
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    qemu.args(crate::guests::microvm::microvm_tcg_args(32))
+        .arg(kernel)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     qemu
 }
 
