@@ -179,16 +179,17 @@ impl Runc {
         let (stdout, stderr) = if captured {
             let mut out = child.stdout.take();
             let mut err = child.stderr.take();
-            tokio::task::spawn_blocking(move || {
-                let mut stdout = Vec::new();
-                let mut stderr = Vec::new();
-                if let Some(out) = out.as_mut() {
-                    let _ = out.read_to_end(&mut stdout);
-                }
-                if let Some(err) = err.as_mut() {
-                    let _ = err.read_to_end(&mut stderr);
-                }
-                (stdout, stderr)
+            // Both pipes are drained at once: runc blocks on a full stderr pipe while we would
+            // still be waiting for stdout's EOF.
+            let read = tokio::task::spawn_blocking(move || {
+                std::thread::scope(|scope| {
+                    let stderr = scope.spawn(|| drain(err.as_mut()));
+                    let stdout = drain(out.as_mut());
+                    let stderr = stderr
+                        .join()
+                        .unwrap_or_else(|_| Err(std::io::Error::other("stderr reader panicked")));
+                    Ok::<_, std::io::Error>((stdout?, stderr?))
+                })
             })
             .await
             .map_err(|e| {
@@ -196,7 +197,8 @@ impl Runc {
                     format!("read runc {described} output"),
                     std::io::Error::other(e),
                 )
-            })?
+            })?;
+            read.map_err(|e| ShimError::io(format!("read runc {described} output"), e))?
         } else {
             (Vec::new(), Vec::new())
         };
@@ -232,4 +234,13 @@ fn last_error(log: &Path) -> Option<String> {
         (entry.get("level")?.as_str()? == "error")
             .then(|| entry.get("msg")?.as_str().map(str::to_string))?
     })
+}
+
+/// Everything a child wrote to one of its pipes, if it has that pipe.
+fn drain(pipe: Option<&mut impl Read>) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    if let Some(pipe) = pipe {
+        pipe.read_to_end(&mut bytes)?;
+    }
+    Ok(bytes)
 }
