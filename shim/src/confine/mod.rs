@@ -18,6 +18,7 @@ mod apply;
 mod elf;
 mod host_files;
 mod plan;
+pub mod seccomp;
 
 #[cfg(test)]
 mod confined_run_tests;

@@ -1,0 +1,693 @@
+//! The spec's `linux.seccomp` applied to the VMM, as runc applies it to a container process.
+//!
+//! The profile is compiled with libseccomp, the library runc uses, so an OCI profile means the
+//! same thing here as in a runc container: `SCMP_ACT_KILL` kills the thread, ERRNO and TRACE
+//! without `errnoRet` return EPERM, a rule whose action is the default one is dropped, names
+//! this libseccomp does not know are skipped, and conditions on a repeated argument index
+//! become separate (OR-ed) rules while all others are AND-ed in one rule.
+//!
+//! Compiling (libseccomp allocates) happens in the shim before the fork; the child only hands
+//! the finished BPF program to the kernel with `seccomp(2)`, which is async-signal-safe. The
+//! filter goes on last, right before exec and after the uid and capability changes, as in
+//! runc: every step before it stays free of the profile, and exec itself must be allowed by it.
+
+use std::fs::File;
+use std::io::{self, Read, Seek};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use libseccomp::error::SeccompError;
+use libseccomp::ScmpSyscall;
+use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext};
+use oci_spec::runtime::{
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
+    LinuxSeccompOperator, LinuxSyscall,
+};
+
+use crate::error::{Result, ShimError};
+
+/// What a system call gets from ERRNO and TRACE rules that name no `errnoRet` (runc's choice).
+const DEFAULT_ERRNO: u32 = libc::EPERM as u32;
+/// The kernel clamps a larger SECCOMP_RET_ERRNO value to this; refused rather than changed.
+const MAX_ERRNO: u32 = 4095;
+/// A system call has at most six arguments.
+const SYSCALL_ARGUMENTS: usize = 6;
+/// The kernel's BPF_MAXINSNS: a longer program is refused by seccomp(2).
+const MAX_INSTRUCTIONS: usize = 4096;
+/// Above this many rules libseccomp's binary-tree layout is shorter and faster (runc's figure).
+const BINARY_TREE_ABOVE: usize = 32;
+
+/// A profile compiled to the BPF program the kernel runs, ready to install in a forked child.
+#[derive(Debug)]
+pub struct SeccompFilter {
+    program: Vec<libc::sock_filter>,
+    flags: libc::c_ulong,
+    skipped: Vec<String>,
+}
+
+impl SeccompFilter {
+    /// Compiles the spec's profile. Runs in the shim (allocates); refuses, naming the field and
+    /// the value, whatever it cannot honour: SCMP_ACT_NOTIFY (no seccomp agent), a listener, an
+    /// argument index past 5, an `errnoRet` out of range or on an action that has none.
+    pub fn compile(seccomp: &LinuxSeccomp) -> Result<Self> {
+        if let Some(path) = seccomp.listener_path() {
+            return Err(ShimError::invalid(
+                "linux.seccomp.listenerPath",
+                path.display().to_string(),
+                "urunc-rs runs no seccomp agent for SCMP_ACT_NOTIFY",
+            ));
+        }
+        let default = action(
+            seccomp.default_action(),
+            seccomp.default_errno_ret(),
+            "linux.seccomp.defaultAction",
+        )?;
+        let mut context = ScmpFilterContext::new(default)
+            .map_err(|e| library("create a filter", "linux.seccomp.defaultAction", e))?;
+        for arch in seccomp.architectures().iter().flatten() {
+            context
+                .add_arch(scmp_arch(*arch))
+                .map_err(|e| invalid("linux.seccomp.architectures", arch, e))?;
+        }
+        let flags = kernel_flags(seccomp.flags().as_deref().unwrap_or_default())?;
+        let syscalls = seccomp.syscalls().as_deref().unwrap_or_default();
+        if syscalls.len() > BINARY_TREE_ABOVE {
+            if let Err(error) = context.set_ctl_optimize(2) {
+                tracing::debug!("seccomp: libseccomp cannot lay out a binary tree: {error}");
+            }
+        }
+        let mut skipped = Vec::new();
+        for (index, rule) in syscalls.iter().enumerate() {
+            add_rule(&mut context, default, rule, index, &mut skipped)?;
+        }
+        if !skipped.is_empty() {
+            tracing::debug!("seccomp: syscalls unknown to libseccomp skipped: {skipped:?}");
+        }
+        let program = export(&context)?;
+        Ok(SeccompFilter {
+            program,
+            flags,
+            skipped,
+        })
+    }
+
+    /// Installs the filter on the calling thread. Async-signal-safe (prctl and seccomp on memory
+    /// allocated before the fork): meant for the forked VMM child, as its LAST step before exec,
+    /// after the namespaces, the cgroup, the root, the ids and the capabilities, because the
+    /// profile may forbid the system calls those steps make. Sets no_new_privs first, which the
+    /// kernel requires of a process without CAP_SYS_ADMIN.
+    pub fn install(&self) -> io::Result<()> {
+        let program = libc::sock_fprog {
+            // compile() keeps the length within MAX_INSTRUCTIONS.
+            len: self.program.len() as libc::c_ushort,
+            filter: self.program.as_ptr().cast_mut(),
+        };
+        // SAFETY: prctl with integer arguments; seccomp reads `program`, which points into
+        // self.program, alive for the whole call.
+        unsafe {
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 {
+                return Err(report(c"urunc-rs: seccomp: set no_new_privs failed\n"));
+            }
+            let installed = libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                self.flags,
+                &program as *const libc::sock_fprog,
+            );
+            if installed < 0 {
+                return Err(report(c"urunc-rs: seccomp: installing the filter failed\n"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes `command`'s child install the filter just before exec. Call it after every other
+    /// `pre_exec` registration (after `Confinement::install`): hooks run in registration order.
+    pub fn install_last(self, command: &mut Command) {
+        // SAFETY: `install` is async-signal-safe and uses only memory owned by the closure.
+        unsafe {
+            command.pre_exec(move || self.install());
+        }
+    }
+
+    /// BPF instructions of the compiled program.
+    pub fn instructions(&self) -> usize {
+        self.program.len()
+    }
+
+    /// Syscall names of the profile that this libseccomp does not know, left out as runc does.
+    pub fn skipped(&self) -> &[String] {
+        &self.skipped
+    }
+}
+
+fn add_rule(
+    context: &mut ScmpFilterContext,
+    default: ScmpAction,
+    rule: &LinuxSyscall,
+    index: usize,
+    skipped: &mut Vec<String>,
+) -> Result<()> {
+    let field = format!("linux.seccomp.syscalls[{index}]");
+    let rule_action = action(rule.action(), rule.errno_ret(), &format!("{field}.action"))?;
+    let conditions = rule
+        .args()
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(at, arg)| condition(arg, &format!("{field}.args[{at}]")))
+        .collect::<Result<Vec<_>>>()?;
+    // libseccomp refuses a rule that repeats the default action; runc drops it, as here.
+    if rule_action == default {
+        return Ok(());
+    }
+    for name in rule.names() {
+        if name.is_empty() {
+            return Err(ShimError::invalid(
+                format!("{field}.names"),
+                name,
+                "empty syscall name",
+            ));
+        }
+        let Ok(syscall) = ScmpSyscall::from_name(name) else {
+            skipped.push(name.clone());
+            continue;
+        };
+        let added = if repeats_an_argument(rule) {
+            conditions.iter().try_for_each(|condition| {
+                context
+                    .add_rule_conditional(rule_action, syscall, std::slice::from_ref(condition))
+                    .map(drop)
+            })
+        } else {
+            context
+                .add_rule_conditional(rule_action, syscall, &conditions)
+                .map(drop)
+        };
+        added.map_err(|e| invalid(&format!("{field}.names"), name, e))?;
+    }
+    Ok(())
+}
+
+/// libseccomp compares each argument once per rule; conditions on one argument are therefore
+/// alternatives (runc's reading of such profiles).
+fn repeats_an_argument(rule: &LinuxSyscall) -> bool {
+    let mut seen = [false; SYSCALL_ARGUMENTS];
+    rule.args().iter().flatten().any(|arg| {
+        let repeated = seen[arg.index()];
+        seen[arg.index()] = true;
+        repeated
+    })
+}
+
+fn condition(arg: &LinuxSeccompArg, field: &str) -> Result<ScmpArgCompare> {
+    let index = arg.index();
+    if index >= SYSCALL_ARGUMENTS {
+        return Err(ShimError::invalid(
+            format!("{field}.index"),
+            index.to_string(),
+            "a system call has arguments 0 to 5",
+        ));
+    }
+    // OCI's MASKED_EQ: `value` is the mask, `valueTwo` what the masked argument must equal.
+    let op = match arg.op() {
+        LinuxSeccompOperator::ScmpCmpNe => ScmpCompareOp::NotEqual,
+        LinuxSeccompOperator::ScmpCmpLt => ScmpCompareOp::Less,
+        LinuxSeccompOperator::ScmpCmpLe => ScmpCompareOp::LessOrEqual,
+        LinuxSeccompOperator::ScmpCmpEq => ScmpCompareOp::Equal,
+        LinuxSeccompOperator::ScmpCmpGe => ScmpCompareOp::GreaterEqual,
+        LinuxSeccompOperator::ScmpCmpGt => ScmpCompareOp::Greater,
+        LinuxSeccompOperator::ScmpCmpMaskedEq => {
+            let masked = arg.value_two().unwrap_or(0);
+            return Ok(ScmpArgCompare::new(
+                index as u32,
+                ScmpCompareOp::MaskedEqual(arg.value()),
+                masked,
+            ));
+        }
+    };
+    Ok(ScmpArgCompare::new(index as u32, op, arg.value()))
+}
+
+fn action(action: LinuxSeccompAction, errno_ret: Option<u32>, field: &str) -> Result<ScmpAction> {
+    let no_errno_ret = |scmp: ScmpAction| match errno_ret {
+        None => Ok(scmp),
+        Some(errno) => Err(ShimError::invalid(
+            errno_field(field),
+            errno.to_string(),
+            format!("{action} returns no errno; only SCMP_ACT_ERRNO and SCMP_ACT_TRACE take one"),
+        )),
+    };
+    match action {
+        LinuxSeccompAction::ScmpActAllow => no_errno_ret(ScmpAction::Allow),
+        LinuxSeccompAction::ScmpActLog => no_errno_ret(ScmpAction::Log),
+        LinuxSeccompAction::ScmpActTrap => no_errno_ret(ScmpAction::Trap),
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
+            no_errno_ret(ScmpAction::KillThread)
+        }
+        LinuxSeccompAction::ScmpActKillProcess => no_errno_ret(ScmpAction::KillProcess),
+        LinuxSeccompAction::ScmpActErrno => {
+            let errno = errno_ret.unwrap_or(DEFAULT_ERRNO);
+            if errno > MAX_ERRNO {
+                return Err(ShimError::invalid(
+                    errno_field(field),
+                    errno.to_string(),
+                    format!("the kernel returns errno values up to {MAX_ERRNO}"),
+                ));
+            }
+            Ok(ScmpAction::Errno(errno as i32))
+        }
+        LinuxSeccompAction::ScmpActTrace => {
+            let message = errno_ret.unwrap_or(DEFAULT_ERRNO);
+            let message = u16::try_from(message).map_err(|_| {
+                ShimError::invalid(
+                    errno_field(field),
+                    message.to_string(),
+                    "SCMP_ACT_TRACE passes a 16-bit value to the tracer",
+                )
+            })?;
+            Ok(ScmpAction::Trace(message))
+        }
+        LinuxSeccompAction::ScmpActNotify => Err(ShimError::invalid(
+            field,
+            action.to_string(),
+            "urunc-rs runs no seccomp agent to answer notifications",
+        )),
+    }
+}
+
+/// `…defaultAction` → `…defaultErrnoRet`, `…syscalls[i].action` → `…syscalls[i].errnoRet`.
+fn errno_field(action_field: &str) -> String {
+    match action_field.strip_suffix("defaultAction") {
+        Some(prefix) => format!("{prefix}defaultErrnoRet"),
+        None => format!(
+            "{}errnoRet",
+            action_field.strip_suffix("action").unwrap_or(action_field)
+        ),
+    }
+}
+
+fn scmp_arch(arch: Arch) -> ScmpArch {
+    match arch {
+        Arch::ScmpArchNative => ScmpArch::Native,
+        Arch::ScmpArchX86 => ScmpArch::X86,
+        Arch::ScmpArchX86_64 => ScmpArch::X8664,
+        Arch::ScmpArchX32 => ScmpArch::X32,
+        Arch::ScmpArchArm => ScmpArch::Arm,
+        Arch::ScmpArchAarch64 => ScmpArch::Aarch64,
+        Arch::ScmpArchMips => ScmpArch::Mips,
+        Arch::ScmpArchMips64 => ScmpArch::Mips64,
+        Arch::ScmpArchMips64n32 => ScmpArch::Mips64N32,
+        Arch::ScmpArchMipsel => ScmpArch::Mipsel,
+        Arch::ScmpArchMipsel64 => ScmpArch::Mipsel64,
+        Arch::ScmpArchMipsel64n32 => ScmpArch::Mipsel64N32,
+        Arch::ScmpArchPpc => ScmpArch::Ppc,
+        Arch::ScmpArchPpc64 => ScmpArch::Ppc64,
+        Arch::ScmpArchPpc64le => ScmpArch::Ppc64Le,
+        Arch::ScmpArchS390 => ScmpArch::S390,
+        Arch::ScmpArchS390x => ScmpArch::S390X,
+        Arch::ScmpArchRiscv64 => ScmpArch::Riscv64,
+    }
+}
+
+/// The flags go to seccomp(2) directly: libseccomp's own attributes only act in its loader.
+fn kernel_flags(flags: &[LinuxSeccompFilterFlag]) -> Result<libc::c_ulong> {
+    flags.iter().try_fold(0, |all, flag| {
+        let bit = match flag {
+            // The child is single-threaded; synchronising threads is harmless and kept.
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => libc::SECCOMP_FILTER_FLAG_TSYNC,
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
+                libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
+            }
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
+                return Err(ShimError::invalid(
+                    "linux.seccomp.flags",
+                    flag.to_string(),
+                    "only meaningful with SCMP_ACT_NOTIFY, which urunc-rs does not support",
+                ))
+            }
+        };
+        Ok(all | bit)
+    })
+}
+
+/// libseccomp 2.5 (Debian 12) exports only to a file descriptor: a memfd, read back whole.
+fn export(context: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>> {
+    // SAFETY: memfd_create with a static name; the descriptor is owned right away.
+    let fd = unsafe { libc::memfd_create(c"urunc-seccomp".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(ShimError::io(
+            "seccomp: create a memfd for the filter",
+            io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: fd was just created and is owned by nothing else.
+    let mut file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    context
+        .export_bpf(&file)
+        .map_err(|e| library("export the filter", "linux.seccomp", e))?;
+    let mut bytes = Vec::new();
+    file.rewind()
+        .and_then(|_| file.read_to_end(&mut bytes))
+        .map_err(|e| ShimError::io("seccomp: read the exported filter", e))?;
+    let size = std::mem::size_of::<libc::sock_filter>();
+    if bytes.len() % size != 0 {
+        return Err(ShimError::io(
+            "seccomp: read the exported filter",
+            io::Error::other(format!("{} bytes, not whole instructions", bytes.len())),
+        ));
+    }
+    let program: Vec<libc::sock_filter> = bytes
+        .chunks_exact(size)
+        .map(|insn| libc::sock_filter {
+            code: u16::from_ne_bytes([insn[0], insn[1]]),
+            jt: insn[2],
+            jf: insn[3],
+            k: u32::from_ne_bytes([insn[4], insn[5], insn[6], insn[7]]),
+        })
+        .collect();
+    if program.is_empty() || program.len() > MAX_INSTRUCTIONS {
+        return Err(ShimError::invalid(
+            "linux.seccomp",
+            format!("{} BPF instructions", program.len()),
+            format!("the kernel takes 1 to {MAX_INSTRUCTIONS} instructions"),
+        ));
+    }
+    Ok(program)
+}
+
+fn invalid(field: &str, value: impl std::fmt::Debug, error: SeccompError) -> ShimError {
+    ShimError::invalid(field, format!("{value:?}"), format!("libseccomp: {error}"))
+}
+
+fn library(step: &str, field: &str, error: SeccompError) -> ShimError {
+    ShimError::io(
+        format!("seccomp: {step} ({field})"),
+        io::Error::other(error.to_string()),
+    )
+}
+
+/// Writes a fixed line to the child's stderr (the container's) and returns the errno.
+fn report(message: &std::ffi::CStr) -> io::Error {
+    let error = io::Error::last_os_error();
+    let bytes = message.to_bytes();
+    // SAFETY: write(2) from a static buffer; a failed diagnostic cannot be reported.
+    unsafe { libc::write(libc::STDERR_FILENO, bytes.as_ptr().cast(), bytes.len()) };
+    error
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::process::{Child, Command, Stdio};
+    use std::time::Duration;
+
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    use oci_spec::runtime::LinuxSeccomp;
+    use tokio::sync::oneshot;
+
+    use super::SeccompFilter;
+    use crate::confine::test_reaper::{self, find_program};
+    use crate::reaper::ExitCode;
+
+    /// containerd's `DefaultProfile` for amd64 with Docker's default capabilities (so
+    /// `chroot` allowed, no CAP_SYS_ADMIN: `clone` without namespace flags, `clone3` ENOSYS).
+    const CONTAINERD_DEFAULT: &str = include_str!("testdata/containerd_default_seccomp_amd64.json");
+    const UNKNOWN_SYSCALL: &str = "urunc_no_such_syscall";
+    /// EBADFD: an errno nothing else in the test would produce.
+    const CHOSEN_ERRNO: u32 = 77;
+
+    fn profile(json: serde_json::Value) -> LinuxSeccomp {
+        serde_json::from_value(json).expect("a valid OCI seccomp profile")
+    }
+
+    fn mkdir_denied() -> LinuxSeccomp {
+        profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [{
+                "names": ["mkdir", "mkdirat", UNKNOWN_SYSCALL],
+                "action": "SCMP_ACT_ERRNO",
+                "errnoRet": CHOSEN_ERRNO
+            }]
+        }))
+    }
+
+    fn refusal(json: serde_json::Value) -> String {
+        SeccompFilter::compile(&profile(json))
+            .expect_err("the profile must be refused")
+            .to_string()
+    }
+
+    fn seccomp_mode(pid: u32) -> String {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("Seccomp:"))
+            .expect("a Seccomp line")
+            .trim()
+            .to_string()
+    }
+
+    /// Spawns `command` (stdin and stdout piped) with `filter` installed before exec, through
+    /// the tests' shared reaper. `spawn` returns once exec succeeded, so the filter is on.
+    fn spawn_filtered(
+        mut command: Command,
+        filter: SeccompFilter,
+    ) -> (Child, oneshot::Receiver<ExitCode>) {
+        command
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        filter.install_last(&mut command);
+        test_reaper::shared()
+            .spawn(&mut command)
+            .expect("spawn the filtered program")
+    }
+
+    /// Closes the child's stdin (its cue to end), collects its stdout and its exit code.
+    async fn finish(mut child: Child, exit: oneshot::Receiver<ExitCode>) -> (ExitCode, String) {
+        drop(child.stdin.take());
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let reader = tokio::task::spawn_blocking(move || {
+            let mut output = String::new();
+            stdout.read_to_string(&mut output).map(|_| output)
+        });
+        let finished = async {
+            let output = reader.await.expect("reader thread").expect("read stdout");
+            (exit.await.expect("the reaper delivers the exit"), output)
+        };
+        match tokio::time::timeout(Duration::from_secs(60), finished).await {
+            Ok(result) => result,
+            Err(_) => {
+                let pid = Pid::from_raw(child.id() as i32);
+                if let Err(error) = kill(pid, Signal::SIGKILL) {
+                    eprintln!("cannot kill the filtered program {pid}: {error}");
+                }
+                panic!("the filtered program did not end in time");
+            }
+        }
+    }
+
+    fn python() -> Option<std::path::PathBuf> {
+        let found = find_program("python3");
+        if found.is_none() {
+            eprintln!("SKIPPED: python3 is not installed (the probe runs in it)");
+        }
+        found
+    }
+
+    #[tokio::test]
+    async fn an_errno_rule_returns_exactly_its_errno_in_a_filtered_child() {
+        let Some(python) = python() else { return };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("denied");
+        let filter = SeccompFilter::compile(&mkdir_denied()).expect("compile");
+        let mut command = Command::new(python);
+        command.arg("-c").arg(
+            "import os, sys\n\
+             try:\n    os.mkdir(sys.argv[1]); print('created')\n\
+             except OSError as e:\n    print(e.errno)\n\
+             sys.stdout.flush(); sys.stdin.read()\n",
+        );
+        command.arg(&target);
+        let (child, exit) = spawn_filtered(command, filter);
+        assert_eq!(
+            seccomp_mode(child.id()),
+            "2",
+            "the child runs under a filter"
+        );
+        let (code, output) = finish(child, exit).await;
+        assert_eq!(code, 0, "the probe ends cleanly: {output}");
+        assert_eq!(output.trim(), CHOSEN_ERRNO.to_string());
+        assert!(!target.exists(), "mkdir was not carried out");
+    }
+
+    #[test]
+    fn unknown_syscall_names_are_skipped_as_runc_does() {
+        let filter = SeccompFilter::compile(&mkdir_denied()).expect("compile");
+        assert_eq!(filter.skipped(), [UNKNOWN_SYSCALL.to_string()]);
+        assert!(filter.instructions() > 0);
+    }
+
+    #[test]
+    fn what_cannot_be_honoured_is_refused_naming_field_and_value() {
+        let notify = refusal(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
+        }));
+        assert!(
+            notify.contains("linux.seccomp.syscalls[0].action")
+                && notify.contains("SCMP_ACT_NOTIFY"),
+            "{notify}"
+        );
+        let default_notify = refusal(serde_json::json!({"defaultAction": "SCMP_ACT_NOTIFY"}));
+        assert!(
+            default_notify.contains("linux.seccomp.defaultAction")
+                && default_notify.contains("SCMP_ACT_NOTIFY"),
+            "{default_notify}"
+        );
+        let listener = refusal(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock"
+        }));
+        assert!(
+            listener.contains("linux.seccomp.listenerPath") && listener.contains("/run/agent.sock")
+        );
+        let errno_on_allow = refusal(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "errnoRet": 5}]
+        }));
+        assert!(
+            errno_on_allow.contains("linux.seccomp.syscalls[0].errnoRet")
+                && errno_on_allow.contains("\"5\""),
+            "{errno_on_allow}"
+        );
+        let huge_errno = refusal(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 70000
+        }));
+        assert!(
+            huge_errno.contains("linux.seccomp.defaultErrnoRet") && huge_errno.contains("70000"),
+            "{huge_errno}"
+        );
+        let seventh_argument = refusal(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_KILL",
+                          "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]
+        }));
+        assert!(
+            seventh_argument.contains("linux.seccomp.syscalls[0].args[0].index")
+                && seventh_argument.contains("\"6\""),
+            "{seventh_argument}"
+        );
+        let wait_killable = refusal(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
+        }));
+        assert!(
+            wait_killable.contains("linux.seccomp.flags")
+                && wait_killable.contains("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"),
+            "{wait_killable}"
+        );
+    }
+
+    #[test]
+    fn containerd_default_profile_compiles() {
+        let profile: LinuxSeccomp = serde_json::from_str(CONTAINERD_DEFAULT).expect("profile");
+        let names: Vec<&String> = profile
+            .syscalls()
+            .iter()
+            .flatten()
+            .flat_map(|rule| rule.names())
+            .collect();
+        let filter = SeccompFilter::compile(&profile).expect("compile containerd's profile");
+        // At least one comparison per allowed syscall, on three architectures.
+        assert!(
+            filter.instructions() > names.len(),
+            "{} instructions for {} names",
+            filter.instructions(),
+            names.len()
+        );
+        for skipped in filter.skipped() {
+            assert!(names.contains(&skipped), "{skipped} is not in the profile");
+        }
+    }
+
+    /// The profile's rules act as containerd means them: the clone3 rule's own errno, the
+    /// default errno for what is not listed, argument conditions with LT, EQ, GT.
+    #[cfg(target_arch = "x86_64")]
+    #[tokio::test]
+    async fn containerd_default_profile_is_honoured_in_a_filtered_child() {
+        let Some(python) = python() else { return };
+        let profile: LinuxSeccomp = serde_json::from_str(CONTAINERD_DEFAULT).expect("profile");
+        let filter = SeccompFilter::compile(&profile).expect("compile");
+        let mut command = Command::new(python);
+        command.arg("-c").arg(
+            "import ctypes, sys\n\
+             libc = ctypes.CDLL(None, use_errno=True)\n\
+             def probe(name, result):\n    print(name, 0 if result >= 0 else ctypes.get_errno())\n\
+             U = ctypes.c_ulong\n\
+             probe('clone3', libc.syscall(U(435), None, U(0)))\n\
+             probe('unshare', libc.syscall(U(272), U(0)))\n\
+             probe('personality_query', libc.syscall(U(135), U(0xffffffff)))\n\
+             probe('personality_no_aslr', libc.syscall(U(135), U(0x0040000)))\n\
+             probe('socket_inet', libc.socket(2, 1, 0))\n\
+             probe('socket_vsock', libc.socket(40, 1, 0))\n\
+             sys.stdout.flush(); sys.stdin.read()\n",
+        );
+        let (child, exit) = spawn_filtered(command, filter);
+        assert_eq!(seccomp_mode(child.id()), "2");
+        let (code, output) = finish(child, exit).await;
+        assert_eq!(code, 0, "the probe ends cleanly: {output}");
+        let expected = [
+            ("clone3", libc::ENOSYS),
+            ("unshare", libc::EPERM),
+            ("personality_query", 0),
+            ("personality_no_aslr", libc::EPERM),
+            ("socket_inet", 0),
+            ("socket_vsock", libc::EPERM),
+        ]
+        .map(|(name, errno)| format!("{name} {errno}"))
+        .join("\n");
+        assert_eq!(output.trim(), expected);
+    }
+
+    /// qemu starts its threads (glibc tries clone3 first and must get ENOSYS to fall back to
+    /// clone), sets up an empty machine and quits on the monitor's command.
+    #[tokio::test]
+    async fn qemu_runs_under_containerd_default_profile() {
+        let Some(qemu) = find_program("qemu-system-x86_64") else {
+            eprintln!("SKIPPED: qemu-system-x86_64 is not installed");
+            return;
+        };
+        let profile: LinuxSeccomp = serde_json::from_str(CONTAINERD_DEFAULT).expect("profile");
+        let filter = SeccompFilter::compile(&profile).expect("compile");
+        let mut command = Command::new(qemu);
+        command.args([
+            "-machine",
+            "none",
+            "-accel",
+            "tcg",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-S",
+            "-monitor",
+            "stdio",
+        ]);
+        let (mut child, exit) = spawn_filtered(command, filter);
+        assert_eq!(seccomp_mode(child.id()), "2");
+        {
+            use std::io::Write;
+            let stdin = child.stdin.as_mut().expect("piped stdin");
+            stdin
+                .write_all(b"info status\nquit\n")
+                .expect("monitor commands");
+        }
+        let (code, output) = finish(child, exit).await;
+        assert_eq!(code, 0, "qemu quits cleanly under the profile:\n{output}");
+        assert!(output.contains("VM status: paused"), "{output}");
+    }
+}
