@@ -400,17 +400,21 @@ fn report(message: &std::ffi::CStr) -> io::Error {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Read;
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
     use std::process::{Child, Command, Stdio};
     use std::time::Duration;
 
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
-    use oci_spec::runtime::LinuxSeccomp;
+    use oci_spec::runtime::{LinuxSeccomp, Process};
+    use runtime_core::Accel;
     use tokio::sync::oneshot;
 
     use super::SeccompFilter;
-    use crate::confine::test_reaper::{self, find_program};
+    use crate::confine::test_reaper::{self, find_program, is_root};
+    use crate::confine::{prepare, ConfineRequest, Confinement, GuestFiles};
     use crate::reaper::ExitCode;
 
     /// containerd's `DefaultProfile` for amd64 with Docker's default capabilities (so
@@ -458,15 +462,18 @@ mod tests {
         mut command: Command,
         filter: SeccompFilter,
     ) -> (Child, oneshot::Receiver<ExitCode>) {
+        filter.install_last(piped(&mut command));
+        test_reaper::shared()
+            .spawn(&mut command)
+            .expect("spawn the filtered program")
+    }
+
+    fn piped(command: &mut Command) -> &mut Command {
         command
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped());
-        filter.install_last(&mut command);
-        test_reaper::shared()
-            .spawn(&mut command)
-            .expect("spawn the filtered program")
+            .stdout(Stdio::piped())
     }
 
     /// Closes the child's stdin (its cue to end), collects its stdout and its exit code.
@@ -689,5 +696,100 @@ mod tests {
         let (code, output) = finish(child, exit).await;
         assert_eq!(code, 0, "qemu quits cleanly under the profile:\n{output}");
         assert!(output.contains("VM status: paused"), "{output}");
+    }
+
+    const QEMU_IDLE: [&str; 10] = [
+        "-machine",
+        "none",
+        "-accel",
+        "tcg",
+        "-nodefaults",
+        "-display",
+        "none",
+        "-S",
+        "-monitor",
+        "stdio",
+    ];
+
+    fn quit_monitor(child: &mut Child) {
+        let stdin = child.stdin.as_mut().expect("piped stdin");
+        stdin
+            .write_all(b"info status\nquit\n")
+            .expect("monitor commands");
+    }
+
+    /// qemu confined as the shim confines a VMM (own root, uid 1000, no capabilities), with the
+    /// filter installed after the confinement: what the shim's Start does.
+    fn confined_qemu(dir: &Path) -> (String, Confinement) {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let kernel = dir.join("kernel");
+        std::fs::write(&kernel, b"unused\n").expect("kernel");
+        let new_root = dir.join("vmm-root");
+        std::fs::create_dir(&new_root).expect("new root");
+        let process: Process = serde_json::from_value(serde_json::json!({
+            "user": {"uid": 1000, "gid": 1000}, "cwd": "/", "capabilities": {}
+        }))
+        .expect("process");
+        let guest = GuestFiles {
+            kernel,
+            ..GuestFiles::default()
+        };
+        let (plan, confinement) = prepare(&ConfineRequest {
+            program: "qemu-system-x86_64",
+            search_path: "/usr/bin:/bin",
+            new_root: &new_root,
+            guest: &guest,
+            accel: Accel::Tcg,
+            networked: false,
+            process: Some(&process),
+        })
+        .expect("prepare qemu");
+        (plan.program.display().to_string(), confinement)
+    }
+
+    #[tokio::test]
+    async fn qemu_runs_confined_then_filtered_and_the_order_matters() {
+        if !is_root() {
+            println!("SKIPPED: confinement needs root (mount namespaces, pivot_root, setuid)");
+            return;
+        }
+        if find_program("qemu-system-x86_64").is_none() {
+            println!("SKIPPED: qemu-system-x86_64 is not installed");
+            return;
+        }
+        let profile: LinuxSeccomp = serde_json::from_str(CONTAINERD_DEFAULT).expect("profile");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (program, confinement) = confined_qemu(dir.path());
+        let mut command = Command::new(&program);
+        piped(command.args(QEMU_IDLE));
+        confinement.install(&mut command);
+        SeccompFilter::compile(&profile)
+            .expect("compile")
+            .install_last(&mut command);
+        let (mut child, exit) = test_reaper::shared()
+            .spawn(&mut command)
+            .expect("spawn confined, filtered qemu");
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", child.id())).expect("status");
+        assert!(status.contains("Seccomp:\t2"), "{status}");
+        assert!(status.contains("Uid:\t1000\t1000\t1000\t1000"), "{status}");
+        quit_monitor(&mut child);
+        let (code, output) = finish(child, exit).await;
+        assert_eq!(code, 0, "confined, filtered qemu quits cleanly:\n{output}");
+        assert!(output.contains("VM status: paused"), "{output}");
+
+        // Filtered first, the confinement's own unshare/mount are what the profile forbids.
+        let other = tempfile::tempdir().expect("tempdir");
+        let (program, confinement) = confined_qemu(other.path());
+        let mut command = Command::new(&program);
+        piped(command.args(QEMU_IDLE)).stderr(Stdio::null());
+        SeccompFilter::compile(&profile)
+            .expect("compile")
+            .install_last(&mut command);
+        confinement.install(&mut command);
+        let error = test_reaper::shared()
+            .spawn(&mut command)
+            .expect_err("the profile forbids confining after it");
+        assert_eq!(error.raw_os_error(), Some(libc::EPERM), "{error}");
     }
 }
