@@ -503,7 +503,7 @@ mod tests {
     fn python() -> Option<std::path::PathBuf> {
         let found = find_program("python3");
         if found.is_none() {
-            eprintln!("SKIPPED: python3 is not installed (the probe runs in it)");
+            println!("SKIPPED: python3 is not installed (the probe runs in it)");
         }
         found
     }
@@ -661,41 +661,95 @@ mod tests {
         assert_eq!(output.trim(), expected);
     }
 
+    /// Conditions on one argument are alternatives, on different arguments all must hold;
+    /// MASKED_EQ takes `value` as the mask and `valueTwo` as what must remain (OCI's reading).
+    #[cfg(target_arch = "x86_64")]
+    #[tokio::test]
+    async fn argument_conditions_combine_as_in_runc() {
+        let Some(python) = python() else { return };
+        let filter = SeccompFilter::compile(&profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 77, "args": [
+                    {"index": 0, "value": 0x0040000, "op": "SCMP_CMP_EQ"},
+                    {"index": 0, "value": 0x0000008, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": 78, "args": [
+                    {"index": 0, "value": 1, "op": "SCMP_CMP_LE"},
+                    {"index": 1, "value": 0, "op": "SCMP_CMP_NE"}]},
+                {"names": ["umask"], "action": "SCMP_ACT_ERRNO", "errnoRet": 79, "args": [
+                    {"index": 0, "value": 0o700, "valueTwo": 0o700, "op": "SCMP_CMP_MASKED_EQ"}]}
+            ]
+        })))
+        .expect("compile");
+        let mut command = Command::new(python);
+        command.arg("-c").arg(
+            "import ctypes, sys\n\
+             libc = ctypes.CDLL(None, use_errno=True)\n\
+             U = ctypes.c_ulong\n\
+             def probe(name, nr, *args):\n    \
+                 result = libc.syscall(U(nr), *[U(a) for a in args])\n    \
+                 print(name, 0 if result >= 0 else ctypes.get_errno())\n\
+             probe('personality_no_aslr', 135, 0x0040000)\n\
+             probe('personality_mmap_page_zero', 135, 0x0000008)\n\
+             probe('personality_query', 135, 0xffffffff)\n\
+             probe('getpriority_process_5', 140, 0, 5)\n\
+             probe('getpriority_process_self', 140, 0, 0)\n\
+             probe('getpriority_user_5', 140, 2, 5)\n\
+             probe('umask_0777', 95, 0o777)\n\
+             probe('umask_0022', 95, 0o022)\n\
+             sys.stdout.flush(); sys.stdin.read()\n",
+        );
+        let (child, exit) = spawn_filtered(command, filter);
+        let (code, output) = finish(child, exit).await;
+        assert_eq!(code, 0, "the probe ends cleanly: {output}");
+        let results: Vec<(&str, &str)> = output
+            .lines()
+            .map(|line| line.split_once(' ').expect("name errno"))
+            .collect();
+        let denied = ["personality_no_aslr", "personality_mmap_page_zero"];
+        for (name, errno) in results.iter().copied() {
+            let expected = match name {
+                _ if denied.contains(&name) => Some("77"),
+                "getpriority_process_5" => Some("78"),
+                "umask_0777" => Some("79"),
+                _ => None,
+            };
+            match expected {
+                Some(expected) => assert_eq!(errno, expected, "{name}: {output}"),
+                None => assert!(!["77", "78", "79"].contains(&errno), "{name}: {output}"),
+            }
+        }
+        assert_eq!(results.len(), 8, "{output}");
+    }
+
     /// qemu starts its threads (glibc tries clone3 first and must get ENOSYS to fall back to
-    /// clone), sets up an empty machine and quits on the monitor's command.
+    /// clone), sets up an empty machine and quits on the monitor's command; also with its own
+    /// `-sandbox` (what runtime-core's qemu driver asks for) stacked on the profile.
     #[tokio::test]
     async fn qemu_runs_under_containerd_default_profile() {
-        let Some(qemu) = find_program("qemu-system-x86_64") else {
-            eprintln!("SKIPPED: qemu-system-x86_64 is not installed");
+        if find_program("qemu-system-x86_64").is_none() {
+            println!("SKIPPED: qemu-system-x86_64 is not installed");
             return;
-        };
-        let profile: LinuxSeccomp = serde_json::from_str(CONTAINERD_DEFAULT).expect("profile");
-        let filter = SeccompFilter::compile(&profile).expect("compile");
-        let mut command = Command::new(qemu);
-        command.args([
-            "-machine",
-            "none",
-            "-accel",
-            "tcg",
-            "-nodefaults",
-            "-display",
-            "none",
-            "-S",
-            "-monitor",
-            "stdio",
-        ]);
-        let (mut child, exit) = spawn_filtered(command, filter);
-        assert_eq!(seccomp_mode(child.id()), "2");
-        {
-            use std::io::Write;
-            let stdin = child.stdin.as_mut().expect("piped stdin");
-            stdin
-                .write_all(b"info status\nquit\n")
-                .expect("monitor commands");
         }
-        let (code, output) = finish(child, exit).await;
-        assert_eq!(code, 0, "qemu quits cleanly under the profile:\n{output}");
-        assert!(output.contains("VM status: paused"), "{output}");
+        let profile: LinuxSeccomp = serde_json::from_str(CONTAINERD_DEFAULT).expect("profile");
+        let sandbox = [
+            "-sandbox",
+            "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+        ];
+        for own_sandbox in [&[][..], &sandbox[..]] {
+            let filter = SeccompFilter::compile(&profile).expect("compile");
+            let mut command = Command::new("qemu-system-x86_64");
+            command.args(QEMU_IDLE).args(own_sandbox);
+            let (mut child, exit) = spawn_filtered(command, filter);
+            assert_eq!(seccomp_mode(child.id()), "2");
+            quit_monitor(&mut child);
+            let (code, output) = finish(child, exit).await;
+            assert_eq!(
+                code, 0,
+                "qemu {own_sandbox:?} quits cleanly under the profile:\n{output}"
+            );
+            assert!(output.contains("VM status: paused"), "{output}");
+        }
     }
 
     const QEMU_IDLE: [&str; 10] = [
