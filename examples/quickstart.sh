@@ -102,7 +102,7 @@ trap 'exit 130' INT TERM
 [ "$(id -u)" -eq 0 ] || die "run as root (containerd, network namespaces and taps need it)"
 
 step "1/8 installing packages"
-PACKAGES=(containerd runc qemu-system-x86 busybox-static iproute2 iptables linux-image-cloud-amd64 curl ca-certificates gcc)
+PACKAGES=(containerd runc qemu-system-x86 busybox-static iproute2 iptables linux-image-cloud-amd64 curl ca-certificates gcc libseccomp-dev)
 if [ "${URUNC_QUICKSTART_SKIP_APT:-0}" = 1 ]; then
     echo "skipped (URUNC_QUICKSTART_SKIP_APT=1)"
 else
