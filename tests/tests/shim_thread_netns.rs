@@ -1,16 +1,19 @@
 //! Invariant 1 seen from outside: while a unikernel runs, every thread of the shim other than
 //! its `ns-*` netns workers is in the host network namespace, and each worker is in the sandbox.
+//! Also: the VMM is pid 1 of the pid namespace `ctr run`'s spec asks for, while the shim's own
+//! pid namespace is untouched.
 
 mod shim_support;
 
 use shim_support::{
     containerd, ctr_ok, import_pvh_unikernel, run_detached_in, sandbox_with_ns, shims_of,
+    vmms_mentioning,
 };
 use urunc_tests::guests::PvhBehaviour;
 
 const IMAGE: &str = "docker.io/library/pvh-halt:test";
 
-fn netns_of(path: &str) -> String {
+fn namespace_of(path: &str) -> String {
     std::fs::read_link(path)
         .unwrap_or_else(|e| panic!("readlink {path}: {e}"))
         .display()
@@ -29,7 +32,7 @@ fn shim_threads_stay_in_the_host_netns_while_a_unikernel_runs() {
     run_detached_in(&ctrd, &with_ns, IMAGE, "audit");
 
     // The test runs where containerd and its shims run: the host netns.
-    let host = netns_of("/proc/self/ns/net");
+    let host = namespace_of("/proc/self/ns/net");
     let sandbox_ns = format!("net:[{}]", sandbox.inode().expect("sandbox inode"));
     let shims = shims_of(&ctrd);
     assert_eq!(shims.len(), 1, "{shims:?}");
@@ -45,7 +48,7 @@ fn shim_threads_stay_in_the_host_netns_while_a_unikernel_runs() {
             .unwrap_or_default()
             .trim()
             .to_string();
-        let netns = netns_of(&format!("/proc/{pid}/task/{tid}/ns/net"));
+        let netns = namespace_of(&format!("/proc/{pid}/task/{tid}/ns/net"));
         if name.starts_with("ns-") {
             workers += 1;
             assert_eq!(
@@ -62,6 +65,28 @@ fn shim_threads_stay_in_the_host_netns_while_a_unikernel_runs() {
     }
     assert!(others >= 1, "the shim has its main thread");
     assert_eq!(workers, 1, "one worker serves the one sandbox");
+
+    let vmms = vmms_mentioning(&ctrd.dir().display().to_string());
+    assert_eq!(vmms.len(), 1, "{vmms:?}");
+    let vmm = vmms[0].0;
+    let status = std::fs::read_to_string(format!("/proc/{vmm}/status")).expect("VMM status");
+    let nspid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .expect("NSpid")
+        .split_whitespace()
+        .collect::<Vec<_>>();
+    assert_eq!(nspid, [vmm.to_string().as_str(), "1"], "VMM NSpid");
+    assert_ne!(
+        namespace_of(&format!("/proc/{vmm}/ns/pid")),
+        namespace_of(&format!("/proc/{pid}/ns/pid")),
+        "the VMM has its own pid namespace"
+    );
+    assert_eq!(
+        namespace_of(&format!("/proc/{pid}/ns/pid")),
+        namespace_of("/proc/self/ns/pid"),
+        "the shim stays in the host pid namespace"
+    );
 
     ctr_ok(&ctrd, &["task", "kill", "-s", "SIGKILL", "audit"]);
     shim_support::eventually(std::time::Duration::from_secs(20), || {

@@ -24,7 +24,7 @@ use crate::console::Console;
 use crate::error::{Result, ShimError};
 use crate::events::ExitReport;
 use crate::reaper::ExitCode;
-use crate::spawn::{container_command, network_path, ChildSetup, NamespacePlan};
+use crate::spawn::{container_command, network_path, ChildSetup, NamespacePlan, PidNamespace};
 use crate::state::{ContainerKind, ProcessIdentity};
 use crate::stdio::ProcessStdio;
 use crate::{host, rootfs_file};
@@ -338,6 +338,7 @@ impl Inner {
             };
             (stdio, namespaces)
         };
+        let pid_namespace = PidNamespace::from_spec(&namespaces)?;
         let setup = ChildSetup {
             namespaces: NamespacePlan::from_spec(&namespaces)?,
             cgroup_procs: match &self.cgroup {
@@ -350,7 +351,7 @@ impl Inner {
         let env = vec![("PATH".to_string(), path)];
         let mut command =
             container_command(&self.plan.program, &self.plan.args, &env, stdio, setup);
-        let spawned = self.context.router.spawn(&mut command);
+        let spawned = pid_namespace.spawn(&self.context.router, &mut command);
         if spawned.is_err() {
             self.init.close_stdin();
         }

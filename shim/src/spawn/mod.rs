@@ -6,12 +6,14 @@
 //! fork and exec, with async-signal-safe system calls only.
 
 mod namespaces;
+mod pid_namespace;
 
 use std::ffi::CString;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 pub use namespaces::{network_path, NamespacePlan};
+pub use pid_namespace::PidNamespace;
 
 use crate::stdio::ProcessStdio;
 

@@ -15,9 +15,10 @@ pub struct NamespacePlan {
 }
 
 impl NamespacePlan {
-    /// From the spec's `linux.namespaces`. The pid namespace is left out: joining one only
-    /// affects a process's children, and a VMM is a single process; user namespaces need
-    /// id mappings the VMM does not use. Both are logged, not silently dropped.
+    /// From the spec's `linux.namespaces`. The pid namespace is not entered here: it applies
+    /// to a process's children only, so [`super::PidNamespace`] enters it before the fork. A
+    /// user namespace is refused: it needs id mappings written from outside while the child
+    /// waits, and the VMM confinement drops to the spec's user without one.
     pub fn from_spec(namespaces: &[LinuxNamespace]) -> Result<Self> {
         let mut joins = Vec::new();
         let mut unshare_flags = 0;
@@ -28,6 +29,15 @@ impl NamespacePlan {
                 LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
                 LinuxNamespaceType::Mount => libc::CLONE_NEWNS,
                 LinuxNamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
+                LinuxNamespaceType::Pid => continue,
+                LinuxNamespaceType::User => {
+                    return Err(ShimError::Unimplemented {
+                        operation: "linux.namespaces type \"user\" for a unikernel",
+                        reason: "the VMM runs as the spec's user without a user namespace; \
+                                 run the pod with hostUsers: true"
+                            .to_string(),
+                    })
+                }
                 other => {
                     tracing::info!(namespace = ?other, "namespace not applied to the VMM process");
                     continue;
@@ -78,4 +88,20 @@ pub fn network_path(namespaces: &[LinuxNamespace]) -> Option<PathBuf> {
         .iter()
         .find(|ns| ns.typ() == LinuxNamespaceType::Network)
         .and_then(|ns| ns.path().clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_namespace_is_refused_not_ignored() {
+        let namespaces: Vec<LinuxNamespace> =
+            serde_json::from_str(r#"[{"type":"network"},{"type":"user"}]"#).expect("namespaces");
+        let error = NamespacePlan::from_spec(&namespaces)
+            .err()
+            .expect("refused");
+        assert!(matches!(error, ShimError::Unimplemented { .. }), "{error}");
+        assert!(error.to_string().contains("\"user\""), "{error}");
+    }
 }
