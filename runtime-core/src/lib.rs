@@ -10,6 +10,7 @@ mod kinds;
 mod net;
 mod paths;
 mod spec_resources;
+mod storage;
 mod vmm;
 
 pub use config::{
@@ -23,6 +24,9 @@ pub use kinds::supports_block;
 pub use net::GuestNetwork;
 pub use paths::rootfs_relative;
 pub use spec_resources::{memory_limit_from_spec, seccomp_requested, vcpus_from_spec};
+pub use storage::{
+    boot_files, rootfs_storage, BootFile, RootfsMount, RootfsStorage, USE_DEVMAPPER_AS_BLOCK,
+};
 pub use vmm::{
     plan_vmm, supported_pairs, Accel, Arch, GracefulStop, PlanFile, VmmInput, VmmPlan,
     DEFAULT_MEMORY_MIB, MAX_MEMORY_MIB, MAX_VCPUS, MIN_MEMORY_MIB,
