@@ -52,6 +52,9 @@ impl RuncContainer {
         if let Err(error) = prepared.persist() {
             return Err(with_undo(error, prepared.undo()));
         }
+        if let Err(error) = point_queue_proxy_at_guest(&prepared) {
+            return Err(with_undo(error, prepared.undo()));
+        }
         let inner = Inner {
             id: prepared.id.clone(),
             bundle_text: prepared.bundle_text(),
@@ -74,6 +77,59 @@ impl RuncContainer {
             Err(error) => Err(with_undo(error, inner.undo().await)),
         }
     }
+}
+
+/// urunc's queue-proxy rewrite (`runtime_core::rewrite_queue_proxy_env`): Knative's
+/// queue-proxy must probe and proxy to the unikernel's static address, not to 127.0.0.1. The
+/// bundle's `config.json` is edited as JSON (fields this shim does not model are kept) and
+/// replaced atomically before `runc create` reads it.
+fn point_queue_proxy_at_guest(prepared: &Prepared) -> Result<()> {
+    let annotations = prepared.spec.annotations().clone().unwrap_or_default();
+    if !runtime_core::is_queue_proxy(&annotations) {
+        return Ok(());
+    }
+    let path = prepared.bundle.join("config.json");
+    let text = path.display().to_string();
+    let bytes = std::fs::read(&path).map_err(|e| ShimError::io(format!("read {text}"), e))?;
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|source| ShimError::Json {
+            path: path.clone(),
+            source,
+        })?;
+    let env: Vec<String> = match config.pointer("/process/env") {
+        Some(env) => serde_json::from_value(env.clone()).map_err(|source| ShimError::Json {
+            path: path.clone(),
+            source,
+        })?,
+        None => Vec::new(),
+    };
+    let rewritten = runtime_core::rewrite_queue_proxy_env(&env)?;
+    match config.pointer_mut("/process") {
+        Some(serde_json::Value::Object(process)) => {
+            process.insert("env".into(), rewritten.into());
+        }
+        _ => {
+            return Err(ShimError::invalid(
+                "process",
+                text,
+                "the queue-proxy container has no process to point at the guest",
+            ))
+        }
+    }
+    let updated = serde_json::to_vec_pretty(&config).map_err(|source| ShimError::Json {
+        path: path.clone(),
+        source,
+    })?;
+    let temporary = prepared.bundle.join(".config.json.queue-proxy");
+    let permissions = std::fs::metadata(&path)
+        .map_err(|e| ShimError::io(format!("stat {text}"), e))?
+        .permissions();
+    std::fs::write(&temporary, updated)
+        .and_then(|()| std::fs::set_permissions(&temporary, permissions))
+        .and_then(|()| std::fs::rename(&temporary, &path))
+        .map_err(|e| ShimError::io(format!("replace {text}"), e))?;
+    tracing::info!(id = %prepared.id, "queue-proxy: readiness probe and REDIRECT_IP point at {}", runtime_core::QUEUE_PROXY_REDIRECT_IP);
+    Ok(())
 }
 
 impl Inner {
