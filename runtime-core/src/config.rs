@@ -155,7 +155,9 @@ pub struct UruncConfig {
     pub initrd: Option<String>,
     pub block: Option<String>,
     pub blk_mnt_point: Option<String>,
-    pub use_dm_block: bool,
+    /// `None` when neither source sets it: the runtime's default applies
+    /// (`storage::rootfs_storage`).
+    pub use_dm_block: Option<bool>,
     pub mount_rootfs: bool,
 }
 
@@ -223,7 +225,7 @@ impl UruncConfig {
         if let Some(mount_point) = &blk_mnt_point {
             validate_guest_mount_point(mount_point)?;
         }
-        let flag = |key: &'static str| source.get(key).map_or(Ok(false), |v| parse_flag(key, v));
+        let flag = |key: &'static str| source.get(key).map(|v| parse_flag(key, v)).transpose();
         Ok(UruncConfig {
             unikernel_type,
             unikernel_version,
@@ -234,7 +236,7 @@ impl UruncConfig {
             block: source.get(ANNOT_BLOCK).cloned(),
             blk_mnt_point,
             use_dm_block: flag(ANNOT_USE_DM_BLOCK)?,
-            mount_rootfs: flag(ANNOT_MOUNT_ROOTFS)?,
+            mount_rootfs: flag(ANNOT_MOUNT_ROOTFS)?.unwrap_or(false),
         })
     }
 }

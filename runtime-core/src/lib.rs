@@ -9,7 +9,9 @@ mod error;
 mod kinds;
 mod net;
 mod paths;
+mod queue_proxy;
 mod spec_resources;
+mod storage;
 mod vmm;
 
 pub use config::{
@@ -22,7 +24,11 @@ pub use error::CoreError;
 pub use kinds::supports_block;
 pub use net::GuestNetwork;
 pub use paths::rootfs_relative;
+pub use queue_proxy::{is_queue_proxy, rewrite_queue_proxy_env, QUEUE_PROXY_REDIRECT_IP};
 pub use spec_resources::{memory_limit_from_spec, seccomp_requested, vcpus_from_spec};
+pub use storage::{
+    boot_files, rootfs_storage, BootFile, RootfsMount, RootfsStorage, USE_DEVMAPPER_AS_BLOCK,
+};
 pub use vmm::{
     plan_vmm, supported_pairs, Accel, Arch, GracefulStop, PlanFile, VmmInput, VmmPlan,
     DEFAULT_MEMORY_MIB, MAX_MEMORY_MIB, MAX_VCPUS, MIN_MEMORY_MIB,

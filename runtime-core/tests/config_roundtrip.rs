@@ -36,7 +36,7 @@ fn expected() -> UruncConfig {
         initrd: Some("/unikernel/initrd.cpio".into()),
         block: Some("/unikernel/disk.img".into()),
         blk_mnt_point: Some("/data".into()),
-        use_dm_block: true,
+        use_dm_block: Some(true),
         mount_rootfs: false,
     }
 }
@@ -161,7 +161,7 @@ fn annotation_toggles_apply_to_a_urunc_json_config_that_does_not_set_them() {
     let resolved = UruncConfig::resolve(&annotations, Some(json))
         .expect("resolves")
         .expect("unikernel");
-    assert!(resolved.use_dm_block);
+    assert_eq!(resolved.use_dm_block, Some(true));
     assert_eq!(resolved.binary, "/kernel");
 }
 

@@ -179,7 +179,7 @@ fn linux_input(host: &Host, work_dir: &Path, initrd: PathBuf) -> VmmInput {
             initrd: Some("/initrd".into()),
             block: None,
             blk_mnt_point: None,
-            use_dm_block: false,
+            use_dm_block: None,
             mount_rootfs: false,
         },
         kernel: host.kernel.clone(),

@@ -4,6 +4,7 @@
 //! its address), `delete` (clean up after a dead shim from persisted state) and, through `start`,
 //! the serving daemon itself. See `contract/`.
 
+mod block_rootfs;
 mod cgroup;
 mod confine;
 mod console;

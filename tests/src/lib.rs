@@ -3,6 +3,7 @@
 //! bytes (a PVH ELF) or from Debian's kernel (a Linux guest with a busybox
 //! initramfs), and namespace fixtures.
 
+pub mod block_devices;
 pub mod command;
 pub mod containerd;
 pub mod cri;

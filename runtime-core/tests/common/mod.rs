@@ -28,7 +28,7 @@ pub fn config(kind: UnikernelType, hypervisor: Hypervisor) -> UruncConfig {
         initrd: None,
         block: None,
         blk_mnt_point: None,
-        use_dm_block: false,
+        use_dm_block: None,
         mount_rootfs: false,
     }
 }

@@ -17,6 +17,8 @@ pub struct Prepared {
     pub id: String,
     pub bundle: PathBuf,
     pub rootfs: PathBuf,
+    /// The Create request's rootfs mounts, as containerd sent them (what the snapshotter gave).
+    pub mounts: Vec<Mount>,
     pub spec: Spec,
     pub stdio: StdioPaths,
     pub store: StateStore,
@@ -58,6 +60,7 @@ impl Prepared {
             id: id.to_string(),
             bundle,
             rootfs,
+            mounts: mounts.to_vec(),
             spec,
             stdio,
             store,

@@ -52,6 +52,11 @@ impl RuncContainer {
         if let Err(error) = prepared.persist() {
             return Err(with_undo(error, prepared.undo()));
         }
+        let annotations = prepared.spec.annotations().clone().unwrap_or_default();
+        if let Err(error) = point_queue_proxy_at_guest(&prepared.id, &prepared.bundle, &annotations)
+        {
+            return Err(with_undo(error, prepared.undo()));
+        }
         let inner = Inner {
             id: prepared.id.clone(),
             bundle_text: prepared.bundle_text(),
@@ -74,6 +79,62 @@ impl RuncContainer {
             Err(error) => Err(with_undo(error, inner.undo().await)),
         }
     }
+}
+
+/// urunc's queue-proxy rewrite (`runtime_core::rewrite_queue_proxy_env`): Knative's
+/// queue-proxy must probe and proxy to the unikernel's static address, not to 127.0.0.1. The
+/// bundle's `config.json` is edited as JSON (fields this shim does not model are kept) and
+/// replaced atomically before `runc create` reads it.
+fn point_queue_proxy_at_guest(
+    id: &str,
+    bundle: &Path,
+    annotations: &HashMap<String, String>,
+) -> Result<()> {
+    if !runtime_core::is_queue_proxy(annotations) {
+        return Ok(());
+    }
+    let path = bundle.join("config.json");
+    let text = path.display().to_string();
+    let bytes = std::fs::read(&path).map_err(|e| ShimError::io(format!("read {text}"), e))?;
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|source| ShimError::Json {
+            path: path.clone(),
+            source,
+        })?;
+    let env: Vec<String> = match config.pointer("/process/env") {
+        Some(env) => serde_json::from_value(env.clone()).map_err(|source| ShimError::Json {
+            path: path.clone(),
+            source,
+        })?,
+        None => Vec::new(),
+    };
+    let rewritten = runtime_core::rewrite_queue_proxy_env(&env)?;
+    match config.pointer_mut("/process") {
+        Some(serde_json::Value::Object(process)) => {
+            process.insert("env".into(), rewritten.into());
+        }
+        _ => {
+            return Err(ShimError::invalid(
+                "process",
+                text,
+                "the queue-proxy container has no process to point at the guest",
+            ))
+        }
+    }
+    let updated = serde_json::to_vec_pretty(&config).map_err(|source| ShimError::Json {
+        path: path.clone(),
+        source,
+    })?;
+    let temporary = bundle.join(".config.json.queue-proxy");
+    let permissions = std::fs::metadata(&path)
+        .map_err(|e| ShimError::io(format!("stat {text}"), e))?
+        .permissions();
+    std::fs::write(&temporary, updated)
+        .and_then(|()| std::fs::set_permissions(&temporary, permissions))
+        .and_then(|()| std::fs::rename(&temporary, &path))
+        .map_err(|e| ShimError::io(format!("replace {text}"), e))?;
+    tracing::info!(%id, "queue-proxy: readiness probe and REDIRECT_IP point at {}", runtime_core::QUEUE_PROXY_REDIRECT_IP);
+    Ok(())
 }
 
 impl Inner {
@@ -356,5 +417,88 @@ impl Container for RuncContainer {
 
     async fn resize_pty(&self, exec_id: &str, width: u32, height: u32) -> Result<()> {
         self.process(exec_id)?.resize(&self.inner.id, width, height)
+    }
+}
+
+#[cfg(test)]
+mod queue_proxy_tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn annotations(name: &str) -> HashMap<String, String> {
+        HashMap::from([(
+            "io.kubernetes.cri.container-name".to_string(),
+            name.to_string(),
+        )])
+    }
+
+    fn bundle_with(config: &serde_json::Value) -> tempfile::TempDir {
+        let bundle = tempfile::tempdir().expect("bundle");
+        let path = bundle.path().join("config.json");
+        std::fs::write(&path, config.to_string()).expect("config.json");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        bundle
+    }
+
+    #[test]
+    fn the_queue_proxy_bundle_is_rewritten_keeping_everything_else() {
+        let config = serde_json::json!({
+            "ociVersion": "1.1.0",
+            "process": {"args": ["/ko-app/queue"], "env": [
+                "PATH=/bin",
+                "SERVING_READINESS_PROBE={\"tcpSocket\":{\"port\":8080,\"host\":\"127.0.0.1\"}}"
+            ]},
+            "x-field-this-shim-does-not-model": {"kept": true},
+        });
+        let bundle = bundle_with(&config);
+        point_queue_proxy_at_guest("qp", bundle.path(), &annotations("queue-proxy"))
+            .expect("rewrites");
+        let path = bundle.path().join("config.json");
+        let written: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+        assert_eq!(
+            written["process"]["env"],
+            serde_json::json!([
+                "PATH=/bin",
+                "SERVING_READINESS_PROBE={\"tcpSocket\":{\"host\":\"172.16.1.2\",\"port\":8080}}",
+                "REDIRECT_IP=172.16.1.2"
+            ])
+        );
+        assert_eq!(
+            written["x-field-this-shim-does-not-model"],
+            config["x-field-this-shim-does-not-model"]
+        );
+        assert_eq!(written["process"]["args"], config["process"]["args"]);
+        let mode = std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        let names: Vec<_> = std::fs::read_dir(bundle.path())
+            .expect("ls")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, ["config.json"], "a temporary file was left");
+    }
+
+    #[test]
+    fn other_containers_are_untouched() {
+        let config = serde_json::json!({"process": {"env": ["SERVING_READINESS_PROBE=not json"]}});
+        let bundle = bundle_with(&config);
+        point_queue_proxy_at_guest("uc", bundle.path(), &annotations("user-container"))
+            .expect("nothing to do");
+        let text = std::fs::read_to_string(bundle.path().join("config.json")).expect("read");
+        assert_eq!(text, config.to_string());
+    }
+
+    #[test]
+    fn a_probe_that_is_not_json_fails_create_naming_it() {
+        let config = serde_json::json!({"process": {"env": ["SERVING_READINESS_PROBE=host:1"]}});
+        let bundle = bundle_with(&config);
+        let error = point_queue_proxy_at_guest("qp", bundle.path(), &annotations("queue-proxy"))
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            error.contains("SERVING_READINESS_PROBE") && error.contains("host:1"),
+            "{error}"
+        );
     }
 }

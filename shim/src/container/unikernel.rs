@@ -27,7 +27,7 @@ use crate::reaper::ExitCode;
 use crate::spawn::{container_command, network_path, ChildSetup, NamespacePlan, PidNamespace};
 use crate::state::{ContainerKind, ProcessIdentity};
 use crate::stdio::ProcessStdio;
-use crate::{host, rootfs_file};
+use crate::{block_rootfs, host};
 
 pub struct UnikernelContainer {
     inner: Arc<Inner>,
@@ -91,7 +91,7 @@ async fn plan(
     prepared: &Mutex<Prepared>,
     config: UruncConfig,
 ) -> Result<(VmmPlan, Option<Cgroup>)> {
-    let (id, rootfs, spec, store) = {
+    let (id, rootfs, spec, store, request_mounts) = {
         let mut p = lock(prepared);
         p.state.kind = ContainerKind::Unikernel;
         p.persist()?;
@@ -100,19 +100,14 @@ async fn plan(
             p.rootfs.clone(),
             p.spec.clone(),
             p.store.clone(),
+            p.mounts.clone(),
         )
     };
-    let kernel = rootfs_file::resolve(&rootfs, runtime_core::ANNOT_BINARY, &config.binary)?;
-    let initrd = config
-        .initrd
-        .as_deref()
-        .map(|value| rootfs_file::resolve(&rootfs, runtime_core::ANNOT_INITRD, value))
-        .transpose()?;
-    let block = config
-        .block
-        .as_deref()
-        .map(|value| rootfs_file::resolve(&rootfs, runtime_core::ANNOT_BLOCK, value))
-        .transpose()?;
+    let block_rootfs::GuestFiles {
+        kernel,
+        initrd,
+        block,
+    } = block_rootfs::guest_files(&id, &rootfs, store.dir(), &request_mounts, &config)?;
 
     let linux = spec.linux().clone().unwrap_or_default();
     let namespaces = linux.namespaces().clone().unwrap_or_default();

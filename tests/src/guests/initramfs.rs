@@ -27,6 +27,15 @@ pub fn init_script() -> String {
 
 /// A newc cpio with busybox, /init and `modules` (loaded in the given order).
 pub fn build_initramfs(busybox: &Path, modules: &[ModuleFile]) -> Result<Vec<u8>> {
+    build_initramfs_with_init(busybox, modules, &init_script())
+}
+
+/// [`build_initramfs`] with another /init script.
+pub fn build_initramfs_with_init(
+    busybox: &Path,
+    modules: &[ModuleFile],
+    init: &str,
+) -> Result<Vec<u8>> {
     let busybox_bytes = std::fs::read(busybox).map_err(HarnessError::io("read", busybox))?;
     let mut entries: Vec<CpioEntry> = FOLDERS
         .iter()
@@ -53,7 +62,7 @@ pub fn build_initramfs(busybox: &Path, modules: &[ModuleFile]) -> Result<Vec<u8>
     });
     entries.push(CpioEntry::File {
         path: "init".into(),
-        contents: init_script().into_bytes(),
+        contents: init.as_bytes().to_vec(),
         mode: 0o755,
     });
     for (index, module) in modules.iter().enumerate() {

@@ -2,6 +2,7 @@
 //! milliseconds, for lifecycle loops) and a Linux guest from Debian's kernel
 //! with a busybox initramfs (for the network path).
 
+pub mod block_root;
 pub mod console;
 pub mod cpio;
 mod initramfs;
