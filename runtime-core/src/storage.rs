@@ -56,7 +56,31 @@ pub enum RootfsStorage {
 /// Decides how the rootfs reaches the guest. `env_default` is the value of
 /// [`USE_DEVMAPPER_AS_BLOCK`] in the runtime's environment, if set; `mounts`
 /// is the Create request's rootfs mounts (none when containerd mounted it).
+///
+/// `mountRootfs=true` is a demand, not a preference: the guest must get the
+/// container rootfs as its root. The only way this runtime hands a rootfs to a
+/// guest is as a block device, so when the rule above keeps it mounted, Create
+/// is refused with the reason instead of booting a guest without its rootfs.
 pub fn rootfs_storage(
+    config: &UruncConfig,
+    env_default: Option<&str>,
+    mounts: &[RootfsMount],
+) -> Result<RootfsStorage, CoreError> {
+    let storage = decide(config, env_default, mounts)?;
+    match storage {
+        RootfsStorage::Mounted { reason } if config.mount_rootfs => Err(CoreError::invalid(
+            crate::config::ANNOT_MOUNT_ROOTFS,
+            "true",
+            format!(
+                "the container rootfs cannot be handed to the guest: {reason} \
+                 (only a block-device rootfs, e.g. from the devmapper snapshotter, can be)"
+            ),
+        )),
+        storage => Ok(storage),
+    }
+}
+
+fn decide(
     config: &UruncConfig,
     env_default: Option<&str>,
     mounts: &[RootfsMount],

@@ -198,3 +198,28 @@ fn the_rootfs_device_reaches_every_vmm_as_the_root_disk() {
         );
     }
 }
+
+#[test]
+fn mount_rootfs_is_honoured_or_refused_never_ignored() {
+    let ext4 = [devmapper_mount("ext4")];
+    let mut demand = linux();
+    demand.mount_rootfs = true;
+    assert!(is_block(&rootfs_storage(&demand, None, &ext4).unwrap()));
+
+    let overlay = [RootfsMount {
+        fs_type: "overlay".into(),
+        source: PathBuf::from("overlay"),
+        source_is_block_device: false,
+    }];
+    let error = rootfs_storage(&demand, None, &overlay)
+        .expect_err("an overlay rootfs cannot be the guest's root")
+        .to_string();
+    assert!(error.contains("com.urunc.unikernel.mountRootfs"), "{error}");
+    assert!(error.contains("not a block device"), "{error}");
+
+    demand.use_dm_block = Some(false);
+    let error = rootfs_storage(&demand, None, &ext4)
+        .expect_err("useDMBlock=false contradicts mountRootfs=true")
+        .to_string();
+    assert!(error.contains("useDMBlock is false"), "{error}");
+}
