@@ -44,8 +44,23 @@ impl NamespacePlan {
         })
     }
 
+    /// The namespaces the spec names by path, to join without creating any: where a hook runs
+    /// "in the container namespace". The mount namespace is left out: the hook's path and
+    /// everything it opens are host paths, and a VMM's own mount namespace exists only between
+    /// its fork and exec.
+    pub fn joins_only(namespaces: &[LinuxNamespace]) -> Result<Self> {
+        let named: Vec<LinuxNamespace> = namespaces
+            .iter()
+            .filter(|ns| ns.path().is_some() && ns.typ() != LinuxNamespaceType::Mount)
+            .cloned()
+            .collect();
+        let mut plan = Self::from_spec(&named)?;
+        plan.unshare_flags = 0;
+        Ok(plan)
+    }
+
     /// In the forked child only: join, then unshare. Async-signal-safe.
-    pub(super) fn enter(&self) -> std::io::Result<()> {
+    pub(crate) fn enter(&self) -> std::io::Result<()> {
         for (file, flag) in &self.joins {
             // SAFETY: setns on an fd the parent opened; this is the child process.
             if unsafe { libc::setns(file.as_raw_fd(), *flag) } < 0 {
