@@ -13,10 +13,13 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use serde_json::{json, Value};
 use shim_support::{
     assert_nothing_left, assert_sandbox_clean, containerd, ctr, ctr_ok, eventually, foreground_run,
-    import_pvh_unikernel, import_unikernel, sandbox_with_ns, state_dir, vmms_mentioning, RUNTIME,
+    import_pvh_unikernel, import_unikernel, sandbox_with_ns, shims_of, state_dir, vmms_mentioning,
+    RUNTIME,
 };
 use urunc_tests::guests::linux::{HTTP_ANSWER, HTTP_PORT, POWER_BUTTON_MARKER, READY_MARKER};
 use urunc_tests::guests::{linux_guest, ConsoleWatcher, KillOnDrop, LinuxGuest, PvhBehaviour};
@@ -221,6 +224,96 @@ fn a_failing_create_runtime_hook_fails_create_and_leaves_nothing() {
         state_dir(&ctrd).display()
     );
     ctr_ok(&ctrd, &["container", "rm", "refused"]);
+    assert_nothing_left(&ctrd);
+}
+
+#[test]
+fn an_impossible_capability_set_fails_create_naming_the_field_and_leaves_nothing() {
+    let test = "an_impossible_capability_set_fails_create_naming_the_field_and_leaves_nothing";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((ctrd, guest, sandbox)) = fixture(test, dir.path()) else {
+        return;
+    };
+    let rootfs = linux_rootfs(dir.path(), &guest).expect("rootfs");
+    let mut spec = linux_guest_spec(&rootfs, &sandbox.path());
+    set(
+        &mut spec,
+        "/process/capabilities",
+        json!({"bounding": ["CAP_NET_ADMIN"], "effective": ["CAP_NET_ADMIN"], "permitted": []}),
+    );
+    let config = write_spec(dir.path(), &spec).expect("spec");
+    let out = run_spec(&ctrd, &config, "impossible");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "Create accepted the capabilities");
+    assert!(
+        stderr.contains("process.capabilities.effective") && stderr.contains("CAP_NET_ADMIN"),
+        "the error does not name the field and the value: {stderr}"
+    );
+    assert_sandbox_clean(&sandbox, "after the refused Create");
+    assert!(
+        vmms_mentioning(&rootfs.display().to_string()).is_empty(),
+        "a VMM runs"
+    );
+    ctr_ok(&ctrd, &["container", "rm", "impossible"]);
+    assert_nothing_left(&ctrd);
+}
+
+#[test]
+fn poststop_runs_from_the_delete_command_after_the_shim_died() {
+    let test = "poststop_runs_from_the_delete_command_after_the_shim_died";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((ctrd, guest, sandbox)) = fixture(test, dir.path()) else {
+        return;
+    };
+    let rootfs = linux_rootfs(dir.path(), &guest).expect("rootfs");
+    let log = dir.path().join("hooks.log");
+    let mut spec = linux_guest_spec(&rootfs, &sandbox.path());
+    set(
+        &mut spec,
+        "/hooks/poststop",
+        json!([recording_hook("poststop", &log, 0)]),
+    );
+    let config = write_spec(dir.path(), &spec).expect("spec");
+    let out = run_spec(&ctrd, &config, "orphaned");
+    assert!(
+        out.status.success(),
+        "ctr run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid = task_pid(&ctrd, "orphaned");
+    let shims = shims_of(&ctrd);
+    assert_eq!(shims.len(), 1, "one shim: {shims:?}");
+    kill(Pid::from_raw(shims[0].0), Signal::SIGKILL).expect("kill -9 the shim");
+
+    // containerd runs `containerd-shim-urunc-v2 delete` in the bundle.
+    assert!(
+        eventually(Duration::from_secs(30), || !recorded_hooks(&log).is_empty()),
+        "no poststop after the shim died\n{}",
+        ctrd.log_tail(40)
+    );
+    let recorded = recorded_hooks(&log);
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    let (kind, state, _) = &recorded[0];
+    assert_eq!(kind, "poststop");
+    assert_eq!(state["status"], "stopped", "{state}");
+    assert_eq!(state["pid"].as_u64(), Some(u64::from(pid)), "{state}");
+    assert!(
+        vmms_mentioning(&rootfs.display().to_string()).is_empty(),
+        "the VMM survived"
+    );
+    let deleted = ctr(
+        &ctrd,
+        &["task", "delete", "orphaned"],
+        Duration::from_secs(30),
+    );
+    let stderr = String::from_utf8_lossy(&deleted.stderr);
+    assert!(
+        deleted.status.success() || stderr.contains("not found"),
+        "task delete: {stderr}"
+    );
+    ctr_ok(&ctrd, &["container", "rm", "orphaned"]);
+    assert_eq!(recorded_hooks(&log).len(), 1, "poststop ran twice");
+    assert_sandbox_clean(&sandbox, "after containerd's cleanup");
     assert_nothing_left(&ctrd);
 }
 

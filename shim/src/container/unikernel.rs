@@ -16,6 +16,7 @@
 //! signal goes to the VMM, which ends it. Firecracker runs with `--no-api`, as under urunc, so
 //! it has no Ctrl-Alt-Del channel: its SIGTERM goes to the VMM, and the log says so.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -518,6 +519,8 @@ impl Inner {
         let env = vec![("PATH".to_string(), vmm_search_path())];
         let program_text = program.display().to_string();
         let mut command = container_command(&program_text, &self.plan.args, &env, stdio, setup);
+        // argv[0] stays the plan's program name, as ps and the host's tools know the VMM.
+        command.arg0(&self.plan.program);
         // After the namespace and cgroup hooks container_command registered: those need the
         // privileges the confinement drops.
         confinement.install(&mut command);
