@@ -775,3 +775,34 @@ fn unikernel_exec() -> ShimError {
             .to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(hypervisor: &str) -> UruncConfig {
+        let annotations = [
+            ("com.urunc.unikernel.unikernelType", "linux"),
+            ("com.urunc.unikernel.hypervisor", hypervisor),
+            ("com.urunc.unikernel.binary", "/kernel"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        UruncConfig::resolve(&annotations, None)
+            .expect("valid")
+            .expect("a unikernel")
+    }
+
+    #[test]
+    fn only_qemu_gets_a_control_socket_and_only_one_that_fits_sun_path() {
+        let dir = Path::new("/run/urunc-rs/k8s.io/c1/vmm");
+        assert_eq!(
+            control_socket(&config("qemu"), dir),
+            Some(dir.join(QMP_SOCKET))
+        );
+        assert_eq!(control_socket(&config("firecracker"), dir), None);
+        let long = PathBuf::from(format!("/run/urunc-rs/{}/vmm", "n".repeat(100)));
+        assert_eq!(control_socket(&config("qemu"), &long), None);
+    }
+}

@@ -94,3 +94,32 @@ pub fn network_path(namespaces: &[LinuxNamespace]) -> Option<PathBuf> {
         .find(|ns| ns.typ() == LinuxNamespaceType::Network)
         .and_then(|ns| ns.path().clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn namespace(typ: LinuxNamespaceType, path: Option<&str>) -> LinuxNamespace {
+        let mut namespace = LinuxNamespace::default();
+        namespace.set_typ(typ).set_path(path.map(PathBuf::from));
+        namespace
+    }
+
+    #[test]
+    fn hooks_join_only_the_named_namespaces_and_never_the_mount_namespace() {
+        let spec = [
+            namespace(LinuxNamespaceType::Network, Some("/proc/self/ns/net")),
+            namespace(LinuxNamespaceType::Uts, Some("/proc/self/ns/uts")),
+            namespace(LinuxNamespaceType::Mount, Some("/proc/self/ns/mnt")),
+            namespace(LinuxNamespaceType::Ipc, None),
+        ];
+        let hooks = NamespacePlan::joins_only(&spec).expect("plan");
+        let flags: Vec<libc::c_int> = hooks.joins.iter().map(|(_, flag)| *flag).collect();
+        assert_eq!(flags, [libc::CLONE_NEWNET, libc::CLONE_NEWUTS]);
+        assert_eq!(hooks.unshare_flags, 0);
+
+        let vmm = NamespacePlan::from_spec(&spec).expect("plan");
+        assert_eq!(vmm.joins.len(), 3);
+        assert_eq!(vmm.unshare_flags, libc::CLONE_NEWIPC);
+    }
+}
