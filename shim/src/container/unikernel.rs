@@ -9,10 +9,11 @@
 //! reason, its network is detached (and verified clean) before TaskExit is published. Delete
 //! removes everything, then runs the `poststop` hooks (see `hooks` for each hook's moment).
 //!
-//! Kill with SIGTERM or SIGINT asks a qemu guest to power off (QMP `system_powerdown`, the ACPI
-//! power button) instead of ending qemu. A guest that ignores the button (no ACPI, as a
-//! unikernel on microvm may be, or nothing listening for it) keeps running: the caller's grace
-//! period ends in its SIGKILL, which is delivered at once. When QMP cannot be reached the
+//! Kill with SIGTERM or SIGINT asks a Linux guest on qemu to power off (QMP
+//! `system_powerdown`, the ACPI power button) instead of ending qemu. A guest that ignores the
+//! button (no ACPI, or nothing listening for it) keeps running: the caller's grace period ends
+//! in its SIGKILL, which is delivered at once. Unikernels have no power-button handling: their
+//! SIGTERM goes to qemu, which exits. When QMP cannot be reached the
 //! signal goes to the VMM, which ends it. Firecracker runs with `--no-api`, as under urunc, so
 //! it has no Ctrl-Alt-Del channel: its SIGTERM goes to the VMM, and the log says so.
 
@@ -228,10 +229,13 @@ fn create_dir(path: &Path, mode: u32, owner: Option<(u32, u32)>) -> Result<()> {
     Ok(())
 }
 
-/// qemu gets a QMP socket for the graceful stop; firecracker runs with `--no-api` as under
-/// urunc, the others have no such channel.
+/// A Linux guest on qemu gets a QMP socket for the graceful stop: Linux can act on the ACPI
+/// power button. The unikernels (unikraft, mirage, mewz) have no ACPI power-button handling,
+/// so pressing it would only make every stop last the caller's whole grace period: their
+/// SIGTERM ends qemu, as before. Firecracker runs with `--no-api` as under urunc; the other
+/// VMMs have no such channel.
 fn control_socket(config: &UruncConfig, vmm_dir: &Path) -> Option<PathBuf> {
-    if config.hypervisor != Hypervisor::Qemu {
+    if config.hypervisor != Hypervisor::Qemu || config.unikernel_type != UnikernelType::Linux {
         return None;
     }
     let socket = vmm_dir.join(QMP_SOCKET);
@@ -781,8 +785,12 @@ mod tests {
     use super::*;
 
     fn config(hypervisor: &str) -> UruncConfig {
+        config_of("linux", hypervisor)
+    }
+
+    fn config_of(kind: &str, hypervisor: &str) -> UruncConfig {
         let annotations = [
-            ("com.urunc.unikernel.unikernelType", "linux"),
+            ("com.urunc.unikernel.unikernelType", kind),
             ("com.urunc.unikernel.hypervisor", hypervisor),
             ("com.urunc.unikernel.binary", "/kernel"),
         ]
@@ -795,13 +803,14 @@ mod tests {
     }
 
     #[test]
-    fn only_qemu_gets_a_control_socket_and_only_one_that_fits_sun_path() {
+    fn only_linux_on_qemu_gets_a_control_socket_and_only_one_that_fits_sun_path() {
         let dir = Path::new("/run/urunc-rs/k8s.io/c1/vmm");
         assert_eq!(
             control_socket(&config("qemu"), dir),
             Some(dir.join(QMP_SOCKET))
         );
         assert_eq!(control_socket(&config("firecracker"), dir), None);
+        assert_eq!(control_socket(&config_of("unikraft", "qemu"), dir), None);
         let long = PathBuf::from(format!("/run/urunc-rs/{}/vmm", "n".repeat(100)));
         assert_eq!(control_socket(&config("qemu"), &long), None);
     }
