@@ -6,25 +6,32 @@
 //! the hook and whatever it started.
 //!
 //! Where each kind runs for a unikernel, whose "container process" is the VMM. The VMM is
-//! forked and exec'd in one step at Start (there is no runc-style init waiting at Create), so
-//! the moments map as follows; every hook runs in the shim's namespaces (the host's):
+//! forked and exec'd in one step at Start (there is no runc-style init waiting at Create: its
+//! mount namespace and confinement exist only between its fork and its exec), so the moments
+//! map as follows. "Runtime" hooks run in the shim's namespaces (the host's). "Container" hooks
+//! run in the container's namespaces as far as they exist before the VMM: every namespace the
+//! spec names by path (the pod's network, IPC and UTS namespaces under CRI; `ctr --with-ns`),
+//! joined by the forked hook before it execs, never by a shim thread. The mount namespace is the
+//! exception: a hook's path and its files are host paths, as for runc's createContainer hooks
+//! before pivot_root.
 //!
-//! | kind              | when                                                     | status   | pid       |
-//! |-------------------|----------------------------------------------------------|----------|-----------|
-//! | `prestart`        | end of Create: rootfs mounted, network attached, plan built | creating | absent |
-//! | `createRuntime`   | right after `prestart`, same moment                     | creating | absent    |
-//! | `createContainer` | right after `createRuntime` (the VMM's mount namespace exists only between fork and exec, so it cannot host a hook) | creating | absent |
-//! | `startContainer`  | Start, just before the VMM is spawned                    | created  | absent    |
-//! | `poststart`       | Start, right after the VMM was spawned, before Start answers | running | the VMM |
-//! | `poststop`        | Delete, after the VMM exited and its network was detached, before the state is removed (also from `shim delete` after a crash) | stopped | the former VMM |
+//! | kind              | when                                                        | namespaces | status   | pid       |
+//! |-------------------|-------------------------------------------------------------|------------|----------|-----------|
+//! | `prestart`        | end of Create: rootfs mounted, network attached, plan built | runtime    | creating | absent    |
+//! | `createRuntime`   | right after `prestart`                                      | runtime    | creating | absent    |
+//! | `createContainer` | right after `createRuntime`                                 | container  | creating | absent    |
+//! | `startContainer`  | Start, just before the VMM is spawned                       | container  | created  | absent    |
+//! | `poststart`       | Start, right after the VMM was spawned, before Start answers | runtime   | running  | the VMM   |
+//! | `poststop`        | Delete, after the VMM exited and everything it had was removed (also from `shim delete` after a crash) | runtime | stopped | the former VMM |
+//!
+//! runtime-spec wants a pid once the container is `created`; a VMM has none before Start, so
+//! `startContainer` hooks see none (the pod's namespaces are open to them by path instead).
 //!
 //! Failure semantics follow runtime-spec's lifecycle: a failing `prestart`, `createRuntime`,
 //! `createContainer` or `startContainer` hook stops the remaining hooks of its kind and fails
 //! the operation (the caller then tears down as after any failed Create/Start). `poststart` and
 //! `poststop` failures are warnings: every hook of the kind still runs, each failure is logged,
 //! and all of them are returned so the caller can log them without failing the lifecycle.
-// wired by the shim's Start/Kill path next
-#![allow(dead_code)]
 
 use std::fmt;
 use std::fs::File;
@@ -38,13 +45,14 @@ use std::time::Duration;
 use nix::sys::memfd::{memfd_create, MFdFlags};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use oci_spec::runtime::{Hook, Hooks};
+use oci_spec::runtime::{ContainerState, Hook, Hooks, LinuxNamespace, Spec};
 use tokio::io::AsyncWriteExt;
 
 pub use oci_spec::runtime::State as OciState;
 
 use crate::error::{Result, ShimError};
 use crate::reaper::{ExitCode, ExitRouter};
+use crate::spawn::NamespacePlan;
 
 /// How much of a failing hook's output its error quotes (the end, where the reason usually is).
 const OUTPUT_TAIL_BYTES: u64 = 2048;
@@ -70,6 +78,11 @@ impl HookKind {
             HookKind::Poststart => "poststart",
             HookKind::Poststop => "poststop",
         }
+    }
+
+    /// runtime-spec: these run "in the container namespace".
+    fn in_container_namespaces(self) -> bool {
+        matches!(self, HookKind::CreateContainer | HookKind::StartContainer)
     }
 
     /// runtime-spec: these failures are warnings; the remaining hooks and the lifecycle go on.
@@ -101,17 +114,77 @@ impl fmt::Display for HookKind {
     }
 }
 
-/// Runs `hooks` of `kind` in order with `state` on their stdin. See the module doc for which
-/// failures stop the sequence.
+/// The state runtime-spec hands to hooks (`runtime.md#state`).
+pub fn oci_state(
+    spec: &Spec,
+    id: &str,
+    bundle: &std::path::Path,
+    status: ContainerState,
+    pid: Option<u32>,
+) -> OciState {
+    let mut state = OciState::default();
+    state
+        .set_version(spec.version().clone())
+        .set_id(id.to_string())
+        .set_status(status)
+        .set_pid(pid.map(|pid| pid as i32))
+        .set_bundle(bundle.to_path_buf())
+        .set_annotations(spec.annotations().clone());
+    state
+}
+
+/// Runs the spec's hooks of `kind`, if any (see [`run_hooks`]).
+pub async fn run_spec_hooks(
+    router: &ExitRouter,
+    kind: HookKind,
+    spec: &Spec,
+    state: &OciState,
+) -> Result<()> {
+    let Some(hooks) = spec.hooks() else {
+        return Ok(());
+    };
+    let namespaces = spec
+        .linux()
+        .as_ref()
+        .and_then(|linux| linux.namespaces().clone())
+        .unwrap_or_default();
+    run_hooks(router, kind, kind.select(hooks), state, &namespaces).await
+}
+
+/// `containerd-shim-urunc-v2 delete` after a crash: the poststop hooks of the unikernel whose
+/// teardown it just finished, with the spec read from the bundle and a reaper of its own.
+pub async fn poststop_after_crash(bundle: &std::path::Path, id: &str, pid: u32) -> Result<()> {
+    let config = bundle.join("config.json");
+    let spec = Spec::load(&config).map_err(|e| {
+        ShimError::invalid("bundle config", config.display().to_string(), e.to_string())
+    })?;
+    if spec.hooks().is_none() {
+        return Ok(());
+    }
+    let router = ExitRouter::start()?;
+    let pid = (pid != 0).then_some(pid);
+    let state = oci_state(&spec, id, bundle, ContainerState::Stopped, pid);
+    run_spec_hooks(&router, HookKind::Poststop, &spec, &state).await
+}
+
+/// Runs `hooks` of `kind` in order with `state` on their stdin; `container_namespaces` are the
+/// spec's (joined only by the kinds that run in the container namespace). See the module doc
+/// for which failures stop the sequence.
 pub async fn run_hooks(
     router: &ExitRouter,
     kind: HookKind,
     hooks: &[Hook],
     state: &OciState,
+    container_namespaces: &[LinuxNamespace],
 ) -> Result<()> {
     if hooks.is_empty() {
         return Ok(());
     }
+    let joins = if kind.in_container_namespaces() {
+        container_namespaces
+    } else {
+        &[]
+    };
     let state_json = serde_json::to_vec(state).map_err(|e| {
         ShimError::io(
             format!("serialise the state for {kind} hooks"),
@@ -120,7 +193,7 @@ pub async fn run_hooks(
     })?;
     let mut warnings = Vec::new();
     for (index, hook) in hooks.iter().enumerate() {
-        let outcome = run_hook(router, kind, index, hook, &state_json).await;
+        let outcome = run_hook(router, kind, index, hook, &state_json, joins).await;
         match outcome {
             Ok(()) => {}
             Err(error) if kind.failure_is_warning() => {
@@ -139,6 +212,7 @@ async fn run_hook(
     index: usize,
     hook: &Hook,
     state_json: &[u8],
+    joins: &[LinuxNamespace],
 ) -> Result<()> {
     let field = format!("hooks.{kind}[{index}]");
     let path = hook.path();
@@ -182,6 +256,13 @@ async fn run_hook(
         .stderr(Stdio::from(output.try_clone().map_err(failure)?))
         // Its own group: an expired timeout kills what the hook started, too.
         .process_group(0);
+    if !joins.is_empty() {
+        let namespaces = NamespacePlan::joins_only(joins)?;
+        // SAFETY: setns on descriptors opened before the fork; nothing else runs in the child.
+        unsafe {
+            command.pre_exec(move || namespaces.enter());
+        }
+    }
 
     let (mut child, mut exit) = router.spawn(&mut command).map_err(failure)?;
     let pid = child.id() as i32;
@@ -260,7 +341,7 @@ fn output_tail(output: &File) -> String {
 mod tests {
     use super::*;
     use crate::confine::test_reaper;
-    use oci_spec::runtime::{ContainerState, HookBuilder};
+    use oci_spec::runtime::HookBuilder;
     use std::collections::HashMap;
     use std::path::{Path, PathBuf};
     use std::time::Instant;
@@ -320,6 +401,7 @@ mod tests {
             HookKind::CreateRuntime,
             &hooks,
             &state(),
+            &[],
         )
         .await
         .expect("hooks succeed");
@@ -371,6 +453,7 @@ mod tests {
             HookKind::Prestart,
             &[hook],
             &state(),
+            &[],
         )
         .await
         .expect("hook succeeds");
@@ -381,7 +464,7 @@ mod tests {
     /// the script open for writing for an instant (ETXTBSY), which is retried here only.
     async fn run_written_scripts(kind: HookKind, hooks: &[Hook]) -> Result<()> {
         for _ in 0..20 {
-            match run_hooks(&test_reaper::shared(), kind, hooks, &state()).await {
+            match run_hooks(&test_reaper::shared(), kind, hooks, &state(), &[]).await {
                 Err(ShimError::Io { source, .. })
                     if source.kind() == io::ErrorKind::ExecutableFileBusy =>
                 {
@@ -427,9 +510,15 @@ mod tests {
             sh_hook(&format!("touch {}", marker.display()), &[], None),
             sh_hook("exit 8", &[], None),
         ];
-        let error = run_hooks(&test_reaper::shared(), HookKind::Poststop, &hooks, &state())
-            .await
-            .expect_err("two hooks failed");
+        let error = run_hooks(
+            &test_reaper::shared(),
+            HookKind::Poststop,
+            &hooks,
+            &state(),
+            &[],
+        )
+        .await
+        .expect_err("two hooks failed");
         let message = error.to_string();
         assert!(
             marker.exists(),
@@ -456,6 +545,7 @@ mod tests {
             HookKind::StartContainer,
             &[hook],
             &state(),
+            &[],
         )
         .await
         .expect_err("the hook times out");
@@ -502,6 +592,7 @@ mod tests {
             HookKind::Prestart,
             &[relative],
             &state(),
+            &[],
         )
         .await
         .expect_err("relative path");
@@ -516,6 +607,7 @@ mod tests {
             HookKind::Poststart,
             &[zero],
             &state(),
+            &[],
         )
         .await
         .expect_err("zero timeout");
@@ -530,6 +622,7 @@ mod tests {
             HookKind::Prestart,
             &[bad_env],
             &state(),
+            &[],
         )
         .await
         .expect_err("env without =");

@@ -15,6 +15,7 @@ pub mod images;
 pub mod mounts;
 pub mod sandbox;
 pub mod shim_binary;
+pub mod spec_bundle;
 pub mod unikernel_images;
 pub mod wait;
 

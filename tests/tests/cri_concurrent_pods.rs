@@ -19,7 +19,9 @@ const PODS: usize = 8;
 const RESTARTS: u32 = 3;
 const IMAGE: &str = "localhost/urunc-rs/pvh-halt:concurrent";
 const MARKER: &str = "URUNC-PVH-CRI-CONCURRENT";
-const GRACE_SECONDS: i64 = 10;
+/// StopContainer's grace period. The PVH guest has no ACPI: SIGTERM's power button goes
+/// unheard and the SIGKILL after this period ends it.
+const GRACE_SECONDS: i64 = 2;
 
 /// Creates and starts unikernel `attempt` in `pod`, waits for its console.
 fn start_unikernel(node: &CriNode, pod: &Pod, attempt: u32) -> String {

@@ -11,8 +11,12 @@
 //!   the shim before the fork.
 //! * [`plan`]: the confinement as data (pure).
 //! * [`apply`]: prepared in the shim, applied in the child between fork and exec.
-// wired by the shim's Start/Kill path next
-#![allow(dead_code)]
+//!
+//! Wiring (`container::unikernel`): Create calls [`prepare`] (so an impossible user or
+//! capability set fails Create, naming the field), with the new root and the VMM's writable
+//! directory (its QMP socket) in the container's state directory; Start installs the
+//! [`Confinement`] on the command `spawn::container_command` built, after its namespace and
+//! cgroup steps, for every VMM kind.
 
 mod apply;
 mod elf;

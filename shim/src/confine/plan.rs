@@ -182,9 +182,9 @@ pub fn plan(input: &ConfineInput) -> Result<ConfinePlan> {
         new_root: input.new_root.to_path_buf(),
         program: host.program.clone(),
         mounts: without_covered(mounts),
-        user: process.map(user_of).unwrap_or_default(),
+        user: process.map(user_of).transpose()?.unwrap_or_default(),
         capabilities: match process.and_then(|p| p.capabilities().as_ref()) {
-            Some(caps) => capability_sets(caps, input.last_capability),
+            Some(caps) => capability_sets(caps, input.last_capability)?,
             None => CapabilitySets::default(),
         },
         rlimits: match process.and_then(|p| p.rlimits().as_ref()) {
@@ -235,29 +235,76 @@ fn without_covered(mounts: Vec<BindMount>) -> Vec<BindMount> {
     kept
 }
 
-fn user_of(process: &Process) -> User {
+/// `(uid_t)-1` means "leave unchanged" to setresuid/setresgid and is no one's id.
+const NO_ID: u32 = u32::MAX;
+
+fn user_of(process: &Process) -> Result<User> {
     let user = process.user();
-    User {
+    let additional_gids = user.additional_gids().clone().unwrap_or_default();
+    let checked = |field: &str, id: u32| {
+        if id == NO_ID {
+            Err(ShimError::invalid(
+                field,
+                id.to_string(),
+                "(uid_t)-1 is not an id: setresuid/setresgid read it as \"unchanged\"",
+            ))
+        } else {
+            Ok(id)
+        }
+    };
+    checked("process.user.uid", user.uid())?;
+    checked("process.user.gid", user.gid())?;
+    for gid in &additional_gids {
+        checked("process.user.additionalGids", *gid)?;
+    }
+    Ok(User {
         uid: user.uid(),
         gid: user.gid(),
-        additional_gids: user.additional_gids().clone().unwrap_or_default(),
-    }
+        additional_gids,
+    })
 }
 
-fn capability_sets(caps: &LinuxCapabilities, last: u32) -> CapabilitySets {
+/// The sets as masks, refusing what the kernel would refuse at capset (with an errno and no
+/// name) so the error can name the field: effective and ambient capabilities must be
+/// permitted, ambient ones inheritable too.
+fn capability_sets(caps: &LinuxCapabilities, last: u32) -> Result<CapabilitySets> {
     let mask = |set: &Option<oci_spec::runtime::Capabilities>| {
         set.iter()
             .flatten()
             .filter_map(|cap| capability_number(*cap, last))
             .fold(0u64, |mask, n| mask | (1 << n))
     };
-    CapabilitySets {
+    let sets = CapabilitySets {
         bounding: mask(caps.bounding()),
         effective: mask(caps.effective()),
         permitted: mask(caps.permitted()),
         inheritable: mask(caps.inheritable()),
         ambient: mask(caps.ambient()),
-    }
+    };
+    let not_within = |field: &str, set: u64, allowed: u64, reason: &str| -> Result<()> {
+        let extra = set & !allowed;
+        if extra == 0 {
+            return Ok(());
+        }
+        let names: Vec<&str> = (0..64)
+            .filter(|n| extra & (1 << n) != 0)
+            .map(|n| CAPABILITY_NAMES.get(n).copied().unwrap_or("?"))
+            .collect();
+        Err(ShimError::invalid(field, names.join(","), reason))
+    };
+    not_within(
+        "process.capabilities.effective",
+        sets.effective,
+        sets.permitted,
+        "an effective capability must also be permitted",
+    )?;
+    not_within(
+        "process.capabilities.ambient",
+        sets.ambient,
+        sets.permitted & sets.inheritable,
+        "an ambient capability must also be permitted and inheritable",
+    )?;
+    Ok(sets)
 }
 
 /// The kernel's number for a capability; one this kernel does not know is left out with a
@@ -399,6 +446,7 @@ mod tests {
                 "bounding": ["CAP_NET_BIND_SERVICE", "CAP_KILL"],
                 "effective": ["CAP_NET_BIND_SERVICE"],
                 "permitted": ["CAP_NET_BIND_SERVICE"],
+                "inheritable": ["CAP_NET_BIND_SERVICE"],
                 "ambient": ["CAP_NET_BIND_SERVICE"]
             },
             "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 4096}]
@@ -488,7 +536,7 @@ mod tests {
         assert_eq!(plan.capabilities.bounding, net_bind | (1 << 5));
         assert_eq!(plan.capabilities.effective, net_bind);
         assert_eq!(plan.capabilities.ambient, net_bind);
-        assert_eq!(plan.capabilities.inheritable, 0);
+        assert_eq!(plan.capabilities.inheritable, net_bind);
         assert_eq!(
             plan.rlimits,
             [Rlimit {
@@ -553,6 +601,36 @@ mod tests {
         })
         .expect_err("root inside a mounted directory");
         assert!(error.to_string().contains("confine.new_root"), "{error}");
+    }
+
+    #[test]
+    fn impossible_users_and_capabilities_are_refused_naming_the_field() {
+        let mut bad_uid = process();
+        bad_uid.set_user(
+            serde_json::from_value(serde_json::json!({"uid": u32::MAX, "gid": 0})).expect("user"),
+        );
+        let error = plan_for(Accel::Tcg, false, Some(&bad_uid)).expect_err("uid -1");
+        let message = error.to_string();
+        assert!(
+            message.contains("process.user.uid") && message.contains("4294967295"),
+            "{message}"
+        );
+
+        let mut bad_caps = process();
+        bad_caps.set_capabilities(Some(
+            serde_json::from_value(serde_json::json!({
+                "bounding": ["CAP_NET_ADMIN", "CAP_KILL"],
+                "effective": ["CAP_NET_ADMIN"],
+                "permitted": ["CAP_KILL"]
+            }))
+            .expect("capabilities"),
+        ));
+        let error = plan_for(Accel::Tcg, false, Some(&bad_caps)).expect_err("not permitted");
+        let message = error.to_string();
+        assert!(
+            message.contains("process.capabilities.effective") && message.contains("CAP_NET_ADMIN"),
+            "{message}"
+        );
     }
 
     #[test]

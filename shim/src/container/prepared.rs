@@ -39,7 +39,12 @@ impl Prepared {
             ShimError::invalid("bundle config", config.display().to_string(), e.to_string())
         })?;
         let store = StateStore::new(namespace, id)?;
-        let rootfs = bundle.join("rootfs");
+        // Without mounts in the request (`ctr run --config` / `--rootfs`), the rootfs is the
+        // spec's `root.path`, relative to the bundle, as runc reads it.
+        let rootfs = match spec.root() {
+            Some(root) if mounts.is_empty() => bundle.join(root.path()),
+            _ => bundle.join("rootfs"),
+        };
         let mut state = ContainerState::new(namespace, id, &bundle, ContainerKind::Pending);
         if !mounts.is_empty() {
             state.rootfs_mount = Some(rootfs.clone());

@@ -1,33 +1,65 @@
 //! A unikernel container: the shim itself runs the VMM as the container's process.
 //!
 //! Create resolves the urunc configuration's files beneath the rootfs, records the state,
-//! attaches the network through the sandbox's netns worker and builds the VMM plan. Start
-//! spawns the VMM in the container's namespaces and cgroup. When the VMM exits, for whatever
-//! reason, its network is detached (and verified clean) before TaskExit is published.
+//! attaches the network through the sandbox's netns worker, builds the VMM plan, plans the
+//! VMM's confinement (which refuses an impossible user or capability set) and runs the
+//! `prestart`, `createRuntime` and `createContainer` hooks; any failure undoes it all. Start
+//! runs the `startContainer` hooks, spawns the VMM in the container's namespaces and cgroup,
+//! confined (see `confine`), then runs the `poststart` hooks. When the VMM exits, for whatever
+//! reason, its network is detached (and verified clean) before TaskExit is published. Delete
+//! removes everything, then runs the `poststop` hooks (see `hooks` for each hook's moment).
+//!
+//! Kill with SIGTERM or SIGINT asks a Linux guest on qemu to power off (QMP
+//! `system_powerdown`, the ACPI power button) instead of ending qemu. A guest that ignores the
+//! button (no ACPI, or nothing listening for it) keeps running: the caller's grace period ends
+//! in its SIGKILL, which is delivered at once. Unikernels have no power-button handling: their
+//! SIGTERM goes to qemu, which exits. When QMP cannot be reached the
+//! signal goes to the VMM, which ends it. Firecracker runs with `--no-api`, as under urunc, so
+//! it has no Ctrl-Alt-Del channel: its SIGTERM goes to the VMM, and the log says so.
 
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use containerd_shim_protos::api::{ExecProcessRequest, ProcessInfo, UpdateTaskRequest};
 use netns::{AttachOutcome, AttachRequest, NetRecord, NetworkMode};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use runtime_core::{GuestNetwork, UnikernelType, UruncConfig, VmmInput, VmmPlan};
+use oci_spec::runtime::ContainerState as OciStatus;
+use runtime_core::{
+    GracefulStop, GuestNetwork, Hypervisor, UnikernelType, UruncConfig, VmmInput, VmmPlan,
+};
 use tokio::sync::oneshot;
 
 use super::prepared::{with_undo, Prepared};
 use super::process::{Phase, Process};
 use super::{Container, ShimContext};
 use crate::cgroup::Cgroup;
+use crate::confine::seccomp::SeccompFilter;
+use crate::confine::{self, ConfineRequest, Confinement, GuestFiles};
 use crate::console::Console;
 use crate::error::{Result, ShimError};
 use crate::events::ExitReport;
+use crate::hooks::{self, HookKind};
 use crate::reaper::ExitCode;
 use crate::spawn::{container_command, network_path, ChildSetup, NamespacePlan, PidNamespace};
 use crate::state::{ContainerKind, ProcessIdentity};
 use crate::stdio::ProcessStdio;
 use crate::{block_rootfs, host};
+
+/// In the container's state directory: the VMM's own writable directory (its QMP socket, its
+/// config file), owned by the VMM's user, and the empty directory its confined root is
+/// mounted on (in the VMM's mount namespace only).
+const VMM_DIR: &str = "vmm";
+const VMM_ROOT_DIR: &str = "vmm-root";
+const QMP_SOCKET: &str = "qmp.sock";
+/// `sun_path` holds 108 bytes with the terminating NUL.
+const MAX_SOCKET_PATH: usize = 107;
+/// Bounds each QMP step of a Kill: a wedged qemu must not hold the Kill request.
+const QMP_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct UnikernelContainer {
     inner: Arc<Inner>,
@@ -38,11 +70,34 @@ struct Inner {
     bundle_text: String,
     context: ShimContext,
     plan: VmmPlan,
+    hypervisor: Hypervisor,
     cgroup: Option<Cgroup>,
     init: Arc<Process>,
     /// The prepared container, with the state as last persisted.
     prepared: Mutex<Prepared>,
+    /// Taken by the one Start that spawns the VMM.
+    confined: Mutex<Option<ConfinedVmm>>,
+    /// Delete may be retried after a failure; the poststop hooks run once.
+    poststop_ran: AtomicBool,
     created_at: Instant,
+}
+
+/// The VMM's program (absolute, visible at the same path inside its root) and its
+/// confinement, prepared at Create.
+struct ConfinedVmm {
+    program: PathBuf,
+    confinement: Confinement,
+    /// The spec's `linux.seccomp`, compiled at Create so a profile that cannot be honoured
+    /// fails Create; installed last in the child, after the confinement dropped privileges.
+    seccomp: Option<SeccompFilter>,
+}
+
+/// What Create planned: the VMM invocation and what it was built from.
+struct Planned {
+    vmm: VmmPlan,
+    input: VmmInput,
+    vmm_dir: PathBuf,
+    cgroup: Option<Cgroup>,
 }
 
 impl UnikernelContainer {
@@ -53,22 +108,39 @@ impl UnikernelContainer {
     ) -> Result<Self> {
         let created_at = Instant::now();
         let prepared = Mutex::new(prepared);
-        match plan(&context, &prepared, config).await {
-            Ok((plan, cgroup)) => {
+        let planned = async {
+            let planned = plan(&context, &prepared, config).await?;
+            let confined = confine_vmm(&prepared, &planned)?;
+            for kind in [
+                HookKind::Prestart,
+                HookKind::CreateRuntime,
+                HookKind::CreateContainer,
+            ] {
+                run_hooks(&context, &prepared, kind, OciStatus::Creating, None).await?;
+            }
+            Ok((planned, confined))
+        }
+        .await;
+        match planned {
+            Ok((planned, confined)) => {
                 let (id, bundle_text, stdio) = {
                     let p = lock(&prepared);
                     (p.id.clone(), p.bundle_text(), p.stdio.clone())
                 };
-                tracing::info!(%id, program = %plan.program, args = ?plan.args, "VMM planned");
+                let plan = planned.vmm;
+                tracing::info!(%id, program = %confined.program.display(), args = ?plan.args, "VMM planned");
                 Ok(UnikernelContainer {
                     inner: Arc::new(Inner {
                         id,
                         bundle_text,
                         context,
                         plan,
-                        cgroup,
+                        hypervisor: planned.input.config.hypervisor,
+                        cgroup: planned.cgroup,
                         init: Arc::new(Process::new("", stdio)),
                         prepared,
+                        confined: Mutex::new(Some(confined)),
+                        poststop_ran: AtomicBool::new(false),
                         created_at,
                     }),
                 })
@@ -81,8 +153,124 @@ impl UnikernelContainer {
     }
 }
 
-fn lock(prepared: &Mutex<Prepared>) -> MutexGuard<'_, Prepared> {
-    prepared.lock().unwrap_or_else(|p| p.into_inner())
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs the spec's hooks of `kind` with the container's state as it is now.
+async fn run_hooks(
+    context: &ShimContext,
+    prepared: &Mutex<Prepared>,
+    kind: HookKind,
+    status: OciStatus,
+    pid: Option<u32>,
+) -> Result<()> {
+    let (spec, state) = {
+        let p = lock(prepared);
+        let state = hooks::oci_state(&p.spec, &p.id, &p.bundle, status, pid);
+        (p.spec.clone(), state)
+    };
+    hooks::run_spec_hooks(&context.router, kind, &spec, &state).await
+}
+
+/// Plans the VMM's confinement from the spec's process and the files the VMM needs; refuses an
+/// impossible user or capability set before anything runs.
+fn confine_vmm(prepared: &Mutex<Prepared>, planned: &Planned) -> Result<ConfinedVmm> {
+    let (process, new_root, linux) = {
+        let p = lock(prepared);
+        (
+            p.spec.process().clone(),
+            p.store.dir().join(VMM_ROOT_DIR),
+            p.spec.linux().clone().unwrap_or_default(),
+        )
+    };
+    // Refused here rather than at Start: what the VMM cannot be given (a user namespace, a
+    // pid namespace path that does not open) fails Create and leaves nothing.
+    let namespaces = linux.namespaces().clone().unwrap_or_default();
+    NamespacePlan::from_spec(&namespaces)?;
+    PidNamespace::from_spec(&namespaces)?;
+    let seccomp = linux
+        .seccomp()
+        .as_ref()
+        .map(SeccompFilter::compile)
+        .transpose()?;
+    if let Some(filter) = &seccomp {
+        // Names this libseccomp does not know are left out, as runc does: say which.
+        tracing::info!(
+            instructions = filter.instructions(),
+            skipped = ?filter.skipped(),
+            "the spec's seccomp profile is compiled for the VMM"
+        );
+    }
+    create_dir(&new_root, 0o755, None)?;
+    let input = &planned.input;
+    let guest = GuestFiles {
+        kernel: input.kernel.clone(),
+        initrd: input.initrd.clone(),
+        block: input.block.clone(),
+        block_is_device: input.block.as_ref().is_some_and(|b| b.starts_with("/dev")),
+        read_only: Vec::new(),
+        writable_dirs: vec![planned.vmm_dir.clone()],
+    };
+    let search_path = vmm_search_path();
+    let (plan, confinement) = confine::prepare(&ConfineRequest {
+        program: &planned.vmm.program,
+        search_path: &search_path,
+        new_root: &new_root,
+        guest: &guest,
+        accel: input.accel,
+        networked: input.network.is_some(),
+        process: process.as_ref(),
+    })?;
+    Ok(ConfinedVmm {
+        program: plan.program,
+        confinement,
+        seccomp,
+    })
+}
+
+fn vmm_search_path() -> String {
+    std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".to_string())
+}
+
+/// The spec's process user, who owns the VMM's directory, files and tap.
+fn vmm_owner(spec: &oci_spec::runtime::Spec) -> (u32, u32) {
+    spec.process()
+        .as_ref()
+        .map_or((0, 0), |p| (p.user().uid(), p.user().gid()))
+}
+
+fn create_dir(path: &Path, mode: u32, owner: Option<(u32, u32)>) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .mode(mode)
+        .create(path)
+        .map_err(|e| ShimError::io(format!("create {}", path.display()), e))?;
+    // The mode is set again: the umask narrowed it at creation.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| ShimError::io(format!("chmod {}", path.display()), e))?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid))
+            .map_err(|e| ShimError::io(format!("chown {}", path.display()), e))?;
+    }
+    Ok(())
+}
+
+/// A Linux guest on qemu gets a QMP socket for the graceful stop: Linux can act on the ACPI
+/// power button. The unikernels (unikraft, mirage, mewz) have no ACPI power-button handling,
+/// so pressing it would only make every stop last the caller's whole grace period: their
+/// SIGTERM ends qemu, as before. Firecracker runs with `--no-api` as under urunc; the other
+/// VMMs have no such channel.
+fn control_socket(config: &UruncConfig, vmm_dir: &Path) -> Option<PathBuf> {
+    if config.hypervisor != Hypervisor::Qemu || config.unikernel_type != UnikernelType::Linux {
+        return None;
+    }
+    let socket = vmm_dir.join(QMP_SOCKET);
+    if socket.as_os_str().len() > MAX_SOCKET_PATH {
+        tracing::warn!(socket = %socket.display(), "QMP socket path too long for a Unix socket: SIGTERM will end qemu instead of powering the guest off");
+        return None;
+    }
+    Some(socket)
 }
 
 /// Everything Create does after the rootfs is mounted. On error the caller undoes it all.
@@ -90,7 +278,7 @@ async fn plan(
     context: &ShimContext,
     prepared: &Mutex<Prepared>,
     config: UruncConfig,
-) -> Result<(VmmPlan, Option<Cgroup>)> {
+) -> Result<Planned> {
     let (id, rootfs, spec, store, request_mounts) = {
         let mut p = lock(prepared);
         p.state.kind = ContainerKind::Unikernel;
@@ -126,6 +314,9 @@ async fn plan(
     let accel = host::accelerator()?;
     tracing::info!(%id, ?accel, "accelerator");
     let process = spec.process().clone().unwrap_or_default();
+    let owner = vmm_owner(&spec);
+    let vmm_dir = store.dir().join(VMM_DIR);
+    create_dir(&vmm_dir, 0o700, Some(owner))?;
     let extra_kernel_args = match config.unikernel_type {
         UnikernelType::Linux => host::tsc_early_khz_arg().into_iter().collect(),
         _ => Vec::new(),
@@ -138,8 +329,8 @@ async fn plan(
         accel,
         arch: host::arch(),
         seccomp: runtime_core::seccomp_requested(&spec),
-        control_socket: None,
-        work_dir: store.dir().to_path_buf(),
+        control_socket: control_socket(&config, &vmm_dir),
+        work_dir: vmm_dir.clone(),
         extra_kernel_args,
         config,
         kernel,
@@ -149,10 +340,15 @@ async fn plan(
     };
     let plan = runtime_core::plan_vmm(&input)?;
     for file in &plan.files {
-        write_private(&file.path, &file.contents)?;
+        write_private(&file.path, &file.contents, owner)?;
     }
     log_network(&id, network.as_ref());
-    Ok((plan, cgroup))
+    Ok(Planned {
+        vmm: plan,
+        input,
+        vmm_dir,
+        cgroup,
+    })
 }
 
 /// Records the cgroup's directories in the state, then creates them.
@@ -179,10 +375,7 @@ async fn attach_network(
         let p = lock(prepared);
         (p.id.clone(), p.store.clone(), p.state.clone())
     };
-    let (uid, gid) = spec
-        .process()
-        .as_ref()
-        .map_or((0, 0), |p| (p.user().uid(), p.user().gid()));
+    let (uid, gid) = vmm_owner(spec);
     let request = AttachRequest {
         container_id: id.clone(),
         owner_uid: uid,
@@ -233,7 +426,8 @@ fn log_network(id: &str, network: Option<&GuestNetwork>) {
     }
 }
 
-fn write_private(path: &std::path::Path, contents: &str) -> Result<()> {
+/// Writes a file of the VMM plan, readable by the VMM's user only.
+fn write_private(path: &Path, contents: &str, (uid, gid): (u32, u32)) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
@@ -244,7 +438,9 @@ fn write_private(path: &std::path::Path, contents: &str) -> Result<()> {
         .open(path)
         .map_err(|e| ShimError::io(format!("create plan file {}", path.display()), e))?;
     file.write_all(contents.as_bytes())
-        .map_err(|e| ShimError::io(format!("write plan file {}", path.display()), e))
+        .map_err(|e| ShimError::io(format!("write plan file {}", path.display()), e))?;
+    std::os::unix::fs::fchown(&file, Some(uid), Some(gid))
+        .map_err(|e| ShimError::io(format!("chown plan file {}", path.display()), e))
 }
 
 /// Detaches the network if attached, removes the cgroup, unmounts, removes the state. Every
@@ -312,6 +508,13 @@ impl Inner {
     }
 
     fn start_vmm(self: &Arc<Self>) -> Result<u32> {
+        let ConfinedVmm {
+            program,
+            confinement,
+            seccomp,
+        } = lock(&self.confined)
+            .take()
+            .ok_or_else(|| ShimError::precondition(&self.id, "the VMM was already started"))?;
         let (stdio, namespaces) = {
             let p = lock(&self.prepared);
             let namespaces = p
@@ -341,17 +544,28 @@ impl Inner {
                 None => Vec::new(),
             },
         };
-        let path =
-            std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".to_string());
-        let env = vec![("PATH".to_string(), path)];
-        let mut command =
-            container_command(&self.plan.program, &self.plan.args, &env, stdio, setup);
+        let env = vec![("PATH".to_string(), vmm_search_path())];
+        let program_text = program.display().to_string();
+        let mut command = container_command(&program_text, &self.plan.args, &env, stdio, setup);
+        // argv[0] stays the plan's program name, as ps and the host's tools know the VMM.
+        command.arg0(&self.plan.program);
+        // After the namespace and cgroup hooks container_command registered: those need the
+        // privileges the confinement drops.
+        confinement.install(&mut command);
+        if let Some(filter) = seccomp {
+            // Last: the profile may forbid what the confinement itself does (unshare, mount).
+            filter.install_last(&mut command);
+        }
         let spawned = pid_namespace.spawn(&self.context.router, &mut command);
         if spawned.is_err() {
             self.init.close_stdin();
         }
-        let (child, exit) =
-            spawned.map_err(|e| ShimError::io(format!("start VMM {}", self.plan.program), e))?;
+        let (child, exit) = spawned.map_err(|e| {
+            ShimError::io(
+                format!("start VMM {program_text} confined (the container's stderr has the failed step)"),
+                e,
+            )
+        })?;
         let pid = child.id();
         tracing::info!(
             id = %self.id,
@@ -367,6 +581,56 @@ impl Inner {
             p.persist()?;
         }
         Ok(pid)
+    }
+
+    /// SIGTERM/SIGINT's graceful path: true when the guest was asked to power off (the VMM
+    /// keeps running until it does), false when the signal must go to the VMM.
+    async fn request_powerdown(&self, signal: Signal) -> bool {
+        match &self.plan.graceful_stop {
+            GracefulStop::QmpPowerdown { socket } => {
+                match crate::qmp::request_powerdown(socket, QMP_TIMEOUT).await {
+                    Ok(()) => {
+                        tracing::info!(id = %self.id, %signal, "asked the guest to power off (QMP system_powerdown); SIGKILL ends it if it does not");
+                        true
+                    }
+                    Err(error) => {
+                        tracing::warn!(id = %self.id, %signal, %error, "QMP unreachable: delivering the signal to the VMM instead");
+                        false
+                    }
+                }
+            }
+            GracefulStop::FirecrackerCtrlAltDel { socket } => {
+                tracing::error!(id = %self.id, %signal, socket = %socket.display(), "firecracker's Ctrl-Alt-Del is not implemented by this shim: delivering the signal to the VMM");
+                false
+            }
+            GracefulStop::Signal => {
+                if self.hypervisor == Hypervisor::Firecracker {
+                    tracing::info!(id = %self.id, %signal, "firecracker runs with --no-api (as under urunc): no Ctrl-Alt-Del for the guest; the signal goes to the VMM");
+                }
+                false
+            }
+        }
+    }
+
+    /// The poststop hooks, once, after everything else of the container is gone.
+    async fn poststop(&self) -> Result<()> {
+        if self.poststop_ran.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let pid = self.init.snapshot().pid;
+        let pid = (pid != 0).then_some(pid);
+        let outcome = run_hooks(
+            &self.context,
+            &self.prepared,
+            HookKind::Poststop,
+            OciStatus::Stopped,
+            pid,
+        )
+        .await;
+        if let Err(error) = &outcome {
+            tracing::error!(id = %self.id, %error, "poststop hooks failed (the container is deleted)");
+        }
+        outcome
     }
 }
 
@@ -397,7 +661,29 @@ impl Container for UnikernelContainer {
                 "the unikernel was already started",
             ));
         }
-        self.inner.start_vmm()
+        let inner = &self.inner;
+        run_hooks(
+            &inner.context,
+            &inner.prepared,
+            HookKind::StartContainer,
+            OciStatus::Created,
+            None,
+        )
+        .await?;
+        let pid = inner.start_vmm()?;
+        // runtime-spec: a poststart failure is a warning; the VMM runs on.
+        if let Err(error) = run_hooks(
+            &inner.context,
+            &inner.prepared,
+            HookKind::Poststart,
+            OciStatus::Running,
+            Some(pid),
+        )
+        .await
+        {
+            tracing::warn!(id = %inner.id, %error, "poststart hooks failed; the VMM keeps running");
+        }
+        Ok(pid)
     }
 
     async fn kill(&self, exec_id: &str, signal: u32, all: bool) -> Result<()> {
@@ -411,7 +697,14 @@ impl Container for UnikernelContainer {
         }
         let signal = Signal::try_from(signal as i32)
             .map_err(|_| ShimError::invalid("signal", signal.to_string(), "not a signal"))?;
-        let mut pids = vec![snapshot.pid];
+        let graceful = matches!(signal, Signal::SIGTERM | Signal::SIGINT)
+            && snapshot.phase == Phase::Running
+            && self.inner.request_powerdown(signal).await;
+        let mut pids = if graceful {
+            Vec::new()
+        } else {
+            vec![snapshot.pid]
+        };
         if all {
             if let Some(cgroup) = &self.inner.cgroup {
                 pids.extend(
@@ -448,7 +741,8 @@ impl Container for UnikernelContainer {
     }
 
     async fn teardown(&self) -> Result<()> {
-        undo(&self.inner.context, &self.inner.prepared).await
+        undo(&self.inner.context, &self.inner.prepared).await?;
+        self.inner.poststop().await
     }
 
     async fn pause(&self) -> Result<()> {
@@ -511,5 +805,41 @@ fn unikernel_exec() -> ShimError {
         operation: "Exec",
         reason: "a unikernel is a single guest image: there is no process inside it to exec into"
             .to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(hypervisor: &str) -> UruncConfig {
+        config_of("linux", hypervisor)
+    }
+
+    fn config_of(kind: &str, hypervisor: &str) -> UruncConfig {
+        let annotations = [
+            ("com.urunc.unikernel.unikernelType", kind),
+            ("com.urunc.unikernel.hypervisor", hypervisor),
+            ("com.urunc.unikernel.binary", "/kernel"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        UruncConfig::resolve(&annotations, None)
+            .expect("valid")
+            .expect("a unikernel")
+    }
+
+    #[test]
+    fn only_linux_on_qemu_gets_a_control_socket_and_only_one_that_fits_sun_path() {
+        let dir = Path::new("/run/urunc-rs/k8s.io/c1/vmm");
+        assert_eq!(
+            control_socket(&config("qemu"), dir),
+            Some(dir.join(QMP_SOCKET))
+        );
+        assert_eq!(control_socket(&config("firecracker"), dir), None);
+        assert_eq!(control_socket(&config_of("unikraft", "qemu"), dir), None);
+        let long = PathBuf::from(format!("/run/urunc-rs/{}/vmm", "n".repeat(100)));
+        assert_eq!(control_socket(&config("qemu"), &long), None);
     }
 }

@@ -38,13 +38,18 @@ pub fn run(flags: &Flags) -> Result<()> {
         .enable_all()
         .build()
         .map_err(|e| ShimError::io("build tokio runtime", e))?;
-    let outcome = runtime.block_on(teardown(
+    let mut outcome = runtime.block_on(teardown(
         &flags.namespace,
         &flags.id,
         &bundle,
         state.as_ref(),
         &store,
     ));
+    // The serving shim runs poststop after its own teardown; it never got there. Only once the
+    // container is gone (a failed teardown keeps the state for another attempt).
+    if outcome.is_ok() && state.as_ref().map(|s| s.kind) == Some(ContainerKind::Unikernel) {
+        outcome = runtime.block_on(crate::hooks::poststop_after_crash(&bundle, &flags.id, pid));
+    }
 
     // The answer is written even when part of the teardown failed: containerd needs it to
     // move on, and the failure is reported on stderr (containerd logs it) and by the exit code.

@@ -54,8 +54,23 @@ impl NamespacePlan {
         })
     }
 
+    /// The namespaces the spec names by path, to join without creating any: where a hook runs
+    /// "in the container namespace". The mount namespace is left out: the hook's path and
+    /// everything it opens are host paths, and a VMM's own mount namespace exists only between
+    /// its fork and exec.
+    pub fn joins_only(namespaces: &[LinuxNamespace]) -> Result<Self> {
+        let named: Vec<LinuxNamespace> = namespaces
+            .iter()
+            .filter(|ns| ns.path().is_some() && ns.typ() != LinuxNamespaceType::Mount)
+            .cloned()
+            .collect();
+        let mut plan = Self::from_spec(&named)?;
+        plan.unshare_flags = 0;
+        Ok(plan)
+    }
+
     /// In the forked child only: join, then unshare. Async-signal-safe.
-    pub(super) fn enter(&self) -> std::io::Result<()> {
+    pub(crate) fn enter(&self) -> std::io::Result<()> {
         for (file, flag) in &self.joins {
             // SAFETY: setns on an fd the parent opened; this is the child process.
             if unsafe { libc::setns(file.as_raw_fd(), *flag) } < 0 {
@@ -103,5 +118,29 @@ mod tests {
             .expect("refused");
         assert!(matches!(error, ShimError::Unimplemented { .. }), "{error}");
         assert!(error.to_string().contains("\"user\""), "{error}");
+    }
+
+    fn namespace(typ: LinuxNamespaceType, path: Option<&str>) -> LinuxNamespace {
+        let mut namespace = LinuxNamespace::default();
+        namespace.set_typ(typ).set_path(path.map(PathBuf::from));
+        namespace
+    }
+
+    #[test]
+    fn hooks_join_only_the_named_namespaces_and_never_the_mount_namespace() {
+        let spec = [
+            namespace(LinuxNamespaceType::Network, Some("/proc/self/ns/net")),
+            namespace(LinuxNamespaceType::Uts, Some("/proc/self/ns/uts")),
+            namespace(LinuxNamespaceType::Mount, Some("/proc/self/ns/mnt")),
+            namespace(LinuxNamespaceType::Ipc, None),
+        ];
+        let hooks = NamespacePlan::joins_only(&spec).expect("plan");
+        let flags: Vec<libc::c_int> = hooks.joins.iter().map(|(_, flag)| *flag).collect();
+        assert_eq!(flags, [libc::CLONE_NEWNET, libc::CLONE_NEWUTS]);
+        assert_eq!(hooks.unshare_flags, 0);
+
+        let vmm = NamespacePlan::from_spec(&spec).expect("plan");
+        assert_eq!(vmm.joins.len(), 3);
+        assert_eq!(vmm.unshare_flags, libc::CLONE_NEWIPC);
     }
 }

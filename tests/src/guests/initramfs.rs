@@ -13,6 +13,9 @@ pub const READY_MARKER: &str = "URUNC-LINUX-READY";
 pub const HTTP_PORT: u16 = 8080;
 /// What `GET /` on the responder answers (plus a newline).
 pub const HTTP_ANSWER: &str = "URUNC-LINUX-HELLO";
+/// The line the guest prints when the ACPI power button was pressed, just
+/// before it powers off.
+pub const POWER_BUTTON_MARKER: &str = "URUNC-LINUX-POWER-BUTTON";
 
 const INIT_TEMPLATE: &str = include_str!("linux_init.sh");
 const FOLDERS: &[&str] = &["bin", "dev", "proc", "sys", "tmp", "etc", "root", "modules"];
@@ -23,6 +26,7 @@ pub fn init_script() -> String {
         .replace("@READY_MARKER@", READY_MARKER)
         .replace("@HTTP_PORT@", &HTTP_PORT.to_string())
         .replace("@HTTP_ANSWER@", HTTP_ANSWER)
+        .replace("@POWER_BUTTON_MARKER@", POWER_BUTTON_MARKER)
 }
 
 /// A newc cpio with busybox, /init and `modules` (loaded in the given order).

@@ -10,11 +10,19 @@ use super::kernel_modules::modules_with_dependencies;
 use crate::error::{HarnessError, Result};
 use crate::host_tools::static_busybox;
 
-pub use super::initramfs::{HTTP_ANSWER, HTTP_PORT, READY_MARKER};
+pub use super::initramfs::{HTTP_ANSWER, HTTP_PORT, POWER_BUTTON_MARKER, READY_MARKER};
 
 /// The modules the guest needs: virtio over MMIO (qemu microvm) and PCI
-/// (q35), the network and block drivers.
-pub const GUEST_MODULES: &[&str] = &["virtio_mmio", "virtio_pci", "virtio_net", "virtio_blk"];
+/// (q35), the network and block drivers, and the ACPI power button with the
+/// input device /init watches (a QMP `system_powerdown` powers it off).
+pub const GUEST_MODULES: &[&str] = &[
+    "virtio_mmio",
+    "virtio_pci",
+    "virtio_net",
+    "virtio_blk",
+    "button",
+    "evdev",
+];
 /// Overrides the kernel choice: a path to a `vmlinuz-<release>` whose
 /// modules are in `/lib/modules/<release>`.
 pub const KERNEL_ENV: &str = "URUNC_TEST_KERNEL";

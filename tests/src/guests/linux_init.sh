@@ -46,6 +46,23 @@ SPEC
     [ -n "$gateway" ] && { route add default gw "$gateway" || echo "URUNC-LINUX-ERROR route $gateway"; }
 fi
 
+# The ACPI power button (QMP system_powerdown) arrives as KEY_POWER (116) on
+# an evdev device: power off cleanly when it is pressed. An input_event is
+# 24 bytes on x86_64; type and code are the 16-bit words at offset 16.
+for device in /dev/input/event*; do
+    [ -e "$device" ] || continue
+    grep -qs 'Power Button' "/sys/class/input/$(basename "$device")/device/name" || continue
+    (
+        while true; do
+            set -- $(dd if="$device" bs=24 count=1 2>/dev/null | od -An -tu2 -j16 -N4)
+            if [ "$1" = 1 ] && [ "$2" = 116 ]; then
+                echo "@POWER_BUTTON_MARKER@"
+                poweroff -f
+            fi
+        done
+    ) &
+done
+
 mkdir -p /www
 echo "@HTTP_ANSWER@" > /www/index.html
 httpd -p @HTTP_PORT@ -h /www || echo "URUNC-LINUX-ERROR httpd"

@@ -1,0 +1,518 @@
+//! The VMM as a container process, through a real containerd 1.6: the spec's OCI hooks run at
+//! their moments with the state on stdin, a failing createRuntime hook fails Create and leaves
+//! nothing, a running qemu is confined (no host files, only the allowed device nodes, the
+//! spec's user, groups and capabilities, no_new_privs, seccomp), and SIGTERM powers a Linux
+//! guest off while SIGKILL still ends a guest that ignores the power button.
+//!
+//! Hooks and users cannot be asked through `ctr run`'s flags: these containers are described
+//! by a whole spec (`ctr run --config`, see `urunc_tests::spec_bundle`).
+
+mod shim_support;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::{json, Value};
+use shim_support::{
+    assert_nothing_left, assert_sandbox_clean, containerd, ctr, ctr_ok, eventually, foreground_run,
+    import_pvh_unikernel, import_unikernel, sandbox_with_ns, shims_of, state_dir, vmms_mentioning,
+    RUNTIME,
+};
+use urunc_tests::guests::linux::{HTTP_ANSWER, HTTP_PORT, POWER_BUTTON_MARKER, READY_MARKER};
+use urunc_tests::guests::{linux_guest, ConsoleWatcher, KillOnDrop, LinuxGuest, PvhBehaviour};
+use urunc_tests::sandbox::{SandboxNetns, SANDBOX_IP};
+use urunc_tests::spec_bundle::{
+    linux_guest_spec, linux_rootfs, recorded_hooks, recording_hook, set, write_spec,
+};
+use urunc_tests::PrivateContainerd;
+
+const HOOK_KINDS: [&str; 6] = [
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
+
+/// A private containerd, a Linux guest and a sandbox; `None` after printing SKIPPED.
+fn fixture(test: &str, dir: &Path) -> Option<(PrivateContainerd, LinuxGuest, SandboxNetns)> {
+    let ctrd = containerd(test, &["qemu-system-x86_64", "ip", "tc", "busybox"])?;
+    let guest = match linux_guest(dir) {
+        Ok(guest) => guest,
+        Err(error) => {
+            println!("SKIPPED: {test}: no bootable Linux guest here: {error}");
+            return None;
+        }
+    };
+    let (sandbox, _) = sandbox_with_ns();
+    Some((ctrd, guest, sandbox))
+}
+
+/// `ctr run -d --config <spec> id`.
+fn run_spec(ctrd: &PrivateContainerd, spec: &Path, id: &str) -> std::process::Output {
+    let spec = spec.display().to_string();
+    ctr(
+        ctrd,
+        &["run", "-d", "--runtime", RUNTIME, "--config", &spec, id],
+        Duration::from_secs(120),
+    )
+}
+
+/// The task's pid as `ctr task ls` shows it.
+fn task_pid(ctrd: &PrivateContainerd, id: &str) -> u32 {
+    let list = ctr_ok(ctrd, &["task", "ls"]);
+    list.lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.first() == Some(&id)).then(|| fields.get(1)?.parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no task {id} in:\n{list}"))
+}
+
+fn stop_and_delete(ctrd: &PrivateContainerd, id: &str) {
+    ctr_ok(ctrd, &["task", "kill", "-s", "SIGKILL", id]);
+    assert!(
+        eventually(Duration::from_secs(30), || ctr_ok(ctrd, &["task", "ls"])
+            .contains("STOPPED")),
+        "task {id} did not stop: {}",
+        ctr_ok(ctrd, &["task", "ls"])
+    );
+    ctr_ok(ctrd, &["task", "delete", id]);
+}
+
+fn own_netns() -> String {
+    std::fs::read_link("/proc/self/ns/net")
+        .expect("own netns")
+        .display()
+        .to_string()
+}
+
+/// Asks the guest's HTTP responder from the peer namespace until it answers.
+fn guest_answers(sandbox: &SandboxNetns) -> bool {
+    let request =
+        format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 {SANDBOX_IP} {HTTP_PORT}");
+    eventually(Duration::from_secs(120), || {
+        sandbox
+            .exec_peer("sh", &["-c", &request])
+            .is_ok_and(|answer| answer.contains(HTTP_ANSWER))
+    })
+}
+
+#[test]
+fn every_hook_kind_runs_once_at_its_moment_with_the_state_it_should_see() {
+    let test = "every_hook_kind_runs_once_at_its_moment_with_the_state_it_should_see";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((ctrd, guest, sandbox)) = fixture(test, dir.path()) else {
+        return;
+    };
+    let rootfs = linux_rootfs(dir.path(), &guest).expect("rootfs");
+    let log = dir.path().join("hooks.log");
+    let mut spec = linux_guest_spec(&rootfs, &sandbox.path());
+    for kind in HOOK_KINDS {
+        set(
+            &mut spec,
+            &format!("/hooks/{kind}"),
+            json!([recording_hook(kind, &log, 0)]),
+        );
+    }
+    let config = write_spec(dir.path(), &spec).expect("spec");
+    let id = "hooked";
+
+    let out = run_spec(&ctrd, &config, id);
+    assert!(
+        out.status.success(),
+        "ctr run failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        ctrd.log_tail(40)
+    );
+    let pid = task_pid(&ctrd, id);
+    // poststart runs before Start answers, so every hook but poststop already ran.
+    let before_delete = recorded_hooks(&log);
+    let kinds: Vec<&str> = before_delete.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert_eq!(kinds, HOOK_KINDS[..5], "hooks ran out of order or twice");
+
+    let sandbox_netns = format!("net:[{}]", sandbox.inode().expect("sandbox inode"));
+    let host_netns = own_netns();
+    let expected = [
+        ("creating", None, &host_netns),
+        ("creating", None, &host_netns),
+        ("creating", None, &sandbox_netns),
+        ("created", None, &sandbox_netns),
+        ("running", Some(pid), &host_netns),
+    ];
+    for ((kind, state, netns), (status, pid, expected_netns)) in before_delete.iter().zip(expected)
+    {
+        assert_eq!(state["status"], status, "{kind}: {state}");
+        assert_eq!(state["id"], id, "{kind}: {state}");
+        assert_eq!(
+            state.get("pid").and_then(Value::as_u64),
+            pid.map(u64::from),
+            "{kind}: {state}"
+        );
+        assert_eq!(
+            state["annotations"]["com.urunc.unikernel.hypervisor"], "qemu",
+            "{kind}: {state}"
+        );
+        assert!(
+            state["bundle"].as_str().is_some_and(|b| b.ends_with(id)),
+            "{kind}: {state}"
+        );
+        assert_eq!(netns, expected_netns, "{kind} ran in the wrong netns");
+    }
+
+    stop_and_delete(&ctrd, id);
+    let after_delete = recorded_hooks(&log);
+    assert_eq!(after_delete.len(), 6, "{after_delete:?}");
+    let (kind, state, netns) = &after_delete[5];
+    assert_eq!(kind, "poststop");
+    assert_eq!(state["status"], "stopped", "{state}");
+    assert_eq!(state["pid"].as_u64(), Some(u64::from(pid)), "{state}");
+    assert_eq!(netns, &host_netns);
+    assert_sandbox_clean(&sandbox, "after delete");
+    ctr_ok(&ctrd, &["container", "rm", id]);
+    assert_nothing_left(&ctrd);
+}
+
+#[test]
+fn a_failing_create_runtime_hook_fails_create_and_leaves_nothing() {
+    let test = "a_failing_create_runtime_hook_fails_create_and_leaves_nothing";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((ctrd, guest, sandbox)) = fixture(test, dir.path()) else {
+        return;
+    };
+    let rootfs = linux_rootfs(dir.path(), &guest).expect("rootfs");
+    let log = dir.path().join("hooks.log");
+    let mut spec = linux_guest_spec(&rootfs, &sandbox.path());
+    set(
+        &mut spec,
+        "/hooks/prestart",
+        json!([recording_hook("prestart", &log, 0)]),
+    );
+    set(
+        &mut spec,
+        "/hooks/createRuntime",
+        json!([recording_hook("createRuntime", &log, 3)]),
+    );
+    set(
+        &mut spec,
+        "/hooks/createContainer",
+        json!([recording_hook("createContainer", &log, 0)]),
+    );
+    let config = write_spec(dir.path(), &spec).expect("spec");
+
+    let out = run_spec(&ctrd, &config, "refused");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "Create succeeded despite the hook");
+    assert!(
+        stderr.contains("createRuntime") && stderr.contains("exit status 3"),
+        "the error does not name the hook and its status: {stderr}"
+    );
+    let kinds: Vec<String> = recorded_hooks(&log).into_iter().map(|(k, ..)| k).collect();
+    assert_eq!(kinds, ["prestart", "createRuntime"]);
+    assert_sandbox_clean(&sandbox, "after the failed Create");
+    assert!(
+        vmms_mentioning(&rootfs.display().to_string()).is_empty(),
+        "a VMM runs"
+    );
+    assert!(
+        !state_dir(&ctrd).join("refused").exists(),
+        "state left in {}",
+        state_dir(&ctrd).display()
+    );
+    ctr_ok(&ctrd, &["container", "rm", "refused"]);
+    assert_nothing_left(&ctrd);
+}
+
+#[test]
+fn an_impossible_capability_set_fails_create_naming_the_field_and_leaves_nothing() {
+    let test = "an_impossible_capability_set_fails_create_naming_the_field_and_leaves_nothing";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((ctrd, guest, sandbox)) = fixture(test, dir.path()) else {
+        return;
+    };
+    let rootfs = linux_rootfs(dir.path(), &guest).expect("rootfs");
+    let mut spec = linux_guest_spec(&rootfs, &sandbox.path());
+    set(
+        &mut spec,
+        "/process/capabilities",
+        json!({"bounding": ["CAP_NET_ADMIN"], "effective": ["CAP_NET_ADMIN"], "permitted": []}),
+    );
+    let config = write_spec(dir.path(), &spec).expect("spec");
+    let out = run_spec(&ctrd, &config, "impossible");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "Create accepted the capabilities");
+    assert!(
+        stderr.contains("process.capabilities.effective") && stderr.contains("CAP_NET_ADMIN"),
+        "the error does not name the field and the value: {stderr}"
+    );
+    assert_sandbox_clean(&sandbox, "after the refused Create");
+    assert!(
+        vmms_mentioning(&rootfs.display().to_string()).is_empty(),
+        "a VMM runs"
+    );
+    ctr_ok(&ctrd, &["container", "rm", "impossible"]);
+    assert_nothing_left(&ctrd);
+}
+
+#[test]
+fn poststop_runs_from_the_delete_command_after_the_shim_died() {
+    let test = "poststop_runs_from_the_delete_command_after_the_shim_died";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((ctrd, guest, sandbox)) = fixture(test, dir.path()) else {
+        return;
+    };
+    let rootfs = linux_rootfs(dir.path(), &guest).expect("rootfs");
+    let log = dir.path().join("hooks.log");
+    let mut spec = linux_guest_spec(&rootfs, &sandbox.path());
+    set(
+        &mut spec,
+        "/hooks/poststop",
+        json!([recording_hook("poststop", &log, 0)]),
+    );
+    let config = write_spec(dir.path(), &spec).expect("spec");
+    let out = run_spec(&ctrd, &config, "orphaned");
+    assert!(
+        out.status.success(),
+        "ctr run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid = task_pid(&ctrd, "orphaned");
+    let shims = shims_of(&ctrd);
+    assert_eq!(shims.len(), 1, "one shim: {shims:?}");
+    kill(Pid::from_raw(shims[0].0), Signal::SIGKILL).expect("kill -9 the shim");
+
+    // containerd runs `containerd-shim-urunc-v2 delete` in the bundle.
+    assert!(
+        eventually(Duration::from_secs(30), || !recorded_hooks(&log).is_empty()),
+        "no poststop after the shim died\n{}",
+        ctrd.log_tail(40)
+    );
+    let recorded = recorded_hooks(&log);
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    let (kind, state, _) = &recorded[0];
+    assert_eq!(kind, "poststop");
+    assert_eq!(state["status"], "stopped", "{state}");
+    assert_eq!(state["pid"].as_u64(), Some(u64::from(pid)), "{state}");
+    assert!(
+        vmms_mentioning(&rootfs.display().to_string()).is_empty(),
+        "the VMM survived"
+    );
+    let deleted = ctr(
+        &ctrd,
+        &["task", "delete", "orphaned"],
+        Duration::from_secs(30),
+    );
+    let stderr = String::from_utf8_lossy(&deleted.stderr);
+    assert!(
+        deleted.status.success() || stderr.contains("not found"),
+        "task delete: {stderr}"
+    );
+    ctr_ok(&ctrd, &["container", "rm", "orphaned"]);
+    assert_eq!(recorded_hooks(&log).len(), 1, "poststop ran twice");
+    assert_sandbox_clean(&sandbox, "after containerd's cleanup");
+    assert_nothing_left(&ctrd);
+}
+
+/// One `Key:\tvalue` line of /proc/<pid>/status.
+fn status_field(status: &str, key: &str) -> String {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{key}:")))
+        .map(|value| value.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| panic!("no {key} in:\n{status}"))
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn the_running_qemu_is_confined_as_the_spec_says_and_the_guest_still_answers() {
+    let test = "the_running_qemu_is_confined_as_the_spec_says_and_the_guest_still_answers";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((ctrd, guest, sandbox)) = fixture(test, dir.path()) else {
+        return;
+    };
+    let rootfs = linux_rootfs(dir.path(), &guest).expect("rootfs");
+    let mut spec = linux_guest_spec(&rootfs, &sandbox.path());
+    set(
+        &mut spec,
+        "/process/user",
+        json!({"uid": 1000, "gid": 1000, "additionalGids": [1000, 44]}),
+    );
+    let net_bind = json!(["CAP_NET_BIND_SERVICE"]);
+    set(
+        &mut spec,
+        "/process/capabilities",
+        json!({"bounding": net_bind, "effective": net_bind, "permitted": net_bind,
+               "inheritable": net_bind, "ambient": net_bind}),
+    );
+    // containerd's own default profile (RuntimeDefault in Kubernetes), as the shim's unit
+    // tests use it: the VMM gets it, then qemu's `-sandbox` on top.
+    let profile: serde_json::Value = serde_json::from_str(include_str!(
+        "../../shim/src/confine/testdata/containerd_default_seccomp_amd64.json"
+    ))
+    .expect("containerd's default seccomp profile");
+    set(&mut spec, "/linux/seccomp", profile);
+    let config = write_spec(dir.path(), &spec).expect("spec");
+    let id = "confined";
+    let out = run_spec(&ctrd, &config, id);
+    assert!(
+        out.status.success(),
+        "ctr run failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        ctrd.log_tail(40)
+    );
+    assert!(
+        guest_answers(&sandbox),
+        "the confined guest did not answer from the peer\n{}",
+        ctrd.log_tail(40)
+    );
+
+    let pid = task_pid(&ctrd, id);
+    let root = PathBuf::from(format!("/proc/{pid}/root"));
+    for host_file in ["etc/hostname", "etc/passwd", "home", "root", "var", "sbin"] {
+        assert!(
+            !root.join(host_file).exists(),
+            "the VMM sees the host's /{host_file}: / has {:?}",
+            names_in(&root)
+        );
+    }
+    let mut devices = names_in(&root.join("dev"));
+    devices.retain(|d| d != "kvm");
+    assert_eq!(devices, ["net", "null", "urandom", "zero"]);
+    assert_eq!(names_in(&root.join("dev/net")), ["tun"]);
+    assert!(
+        root.join(rootfs.strip_prefix("/").expect("absolute"))
+            .join("unikernel/kernel")
+            .exists(),
+        "the guest kernel is not visible to the VMM"
+    );
+
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    assert_eq!(status_field(&status, "Uid"), "1000 1000 1000 1000");
+    assert_eq!(status_field(&status, "Gid"), "1000 1000 1000 1000");
+    assert_eq!(status_field(&status, "Groups"), "44 1000");
+    assert_eq!(status_field(&status, "CapEff"), "0000000000000400");
+    assert_eq!(status_field(&status, "CapBnd"), "0000000000000400");
+    assert_eq!(status_field(&status, "NoNewPrivs"), "1");
+    assert_eq!(status_field(&status, "Seccomp"), "2");
+    let filters: u32 = status_field(&status, "Seccomp_filters")
+        .parse()
+        .expect("Seccomp_filters");
+    assert!(
+        filters >= 2,
+        "the spec's filter and qemu's own -sandbox filter are both installed: {filters}"
+    );
+
+    // qemu opened /dev/net/tun as uid 1000 without CAP_NET_ADMIN: the tap is the user's.
+    let snapshot = sandbox.snapshot().expect("sandbox snapshot");
+    let taps = snapshot.urunc_taps();
+    assert_eq!(taps.len(), 1, "{snapshot:?}");
+    for (attribute, expected) in [("owner", "1000"), ("group", "1000")] {
+        // `ip netns exec` mounts the sandbox's own sysfs.
+        let file = format!("/sys/class/net/{}/{attribute}", taps[0]);
+        let value = sandbox.exec("cat", &[&file]).expect("read the tap's owner");
+        assert_eq!(value.trim(), expected, "{file}");
+    }
+
+    stop_and_delete(&ctrd, id);
+    assert_sandbox_clean(&sandbox, "after delete");
+    ctr_ok(&ctrd, &["container", "rm", id]);
+    assert_nothing_left(&ctrd);
+}
+
+#[test]
+fn sigterm_powers_a_linux_guest_off_and_sigkill_ends_a_guest_that_ignores_it() {
+    let test = "sigterm_powers_a_linux_guest_off_and_sigkill_ends_a_guest_that_ignores_it";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((ctrd, guest, sandbox)) = fixture(test, dir.path()) else {
+        return;
+    };
+    let with_ns = format!("network:{}", sandbox.path().display());
+
+    // A Linux guest acts on the ACPI power button: a clean poweroff, exit status 0.
+    let image = "docker.io/library/linux-guest:test";
+    import_unikernel(
+        &ctrd,
+        dir.path(),
+        image,
+        &guest.kernel,
+        Some(&guest.initrd),
+        &[],
+    );
+    let mut run = foreground_run(&ctrd, &with_ns, image, "graceful");
+    run.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = run.spawn().expect("spawn ctr run");
+    let console = ConsoleWatcher::new(child.stdout.take().expect("stdout"));
+    let mut run = KillOnDrop(child);
+    let boot = console.wait_for(READY_MARKER, Duration::from_secs(120));
+    assert!(
+        boot.is_ok(),
+        "no ready marker: {boot:?}\n{}",
+        console.text()
+    );
+    ctr_ok(&ctrd, &["task", "kill", "graceful"]);
+    let pressed = console.wait_for(POWER_BUTTON_MARKER, Duration::from_secs(30));
+    assert!(
+        pressed.is_ok(),
+        "the guest saw no power button after SIGTERM: {pressed:?}\n{}\n{}",
+        console.text(),
+        ctrd.log_tail(30)
+    );
+    let status = run
+        .wait_within(Duration::from_secs(60))
+        .expect("ctr run ends once TaskExit arrives");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "the guest did not power off cleanly:\n{}",
+        console.text()
+    );
+    ctr_ok(&ctrd, &["container", "rm", "graceful"]);
+
+    // A guest with no ACPI ignores the button; the caller's SIGKILL ends it at once.
+    let deaf_image = "docker.io/library/pvh-halt:test";
+    let _deaf_dir =
+        import_pvh_unikernel(&ctrd, deaf_image, PvhBehaviour::HaltForever, "pvh-halt-up");
+    let mut run = foreground_run(&ctrd, &with_ns, deaf_image, "deaf");
+    run.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = run.spawn().expect("spawn ctr run");
+    let console = ConsoleWatcher::new(child.stdout.take().expect("stdout"));
+    let mut run = KillOnDrop(child);
+    let boot = console.wait_for("pvh-halt-up", Duration::from_secs(60));
+    assert!(boot.is_ok(), "no marker: {boot:?}\n{}", console.text());
+    ctr_ok(&ctrd, &["task", "kill", "deaf"]);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        ctr_ok(&ctrd, &["task", "ls"]).contains("RUNNING"),
+        "SIGTERM ended the VMM instead of pressing the guest's power button"
+    );
+    let killed_at = Instant::now();
+    ctr_ok(&ctrd, &["task", "kill", "-s", "SIGKILL", "deaf"]);
+    let status = run
+        .wait_within(Duration::from_secs(30))
+        .expect("ctr run ends");
+    assert_eq!(status.code(), Some(137));
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(10),
+        "SIGKILL took {:?}",
+        killed_at.elapsed()
+    );
+    ctr_ok(&ctrd, &["container", "rm", "deaf"]);
+    assert_nothing_left(&ctrd);
+}
