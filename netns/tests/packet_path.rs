@@ -19,7 +19,9 @@ fn frames_cross_the_redirect_both_ways() {
         return;
     }
     if Command::new("python3").arg("--version").output().is_err() {
-        println!("SKIPPED: frames_cross_the_redirect_both_ways: python3 is not installed");
+        common::skipped(format_args!(
+            "SKIPPED: frames_cross_the_redirect_both_ways: python3 is not installed"
+        ));
         return;
     }
     let sandbox = SandboxNetns::create().unwrap();

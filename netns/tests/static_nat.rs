@@ -47,7 +47,9 @@ fn static_guest_answers_in_the_pod_and_leaves_nothing() {
         return;
     }
     if let Some(reason) = skip_reason() {
-        println!("SKIPPED: static_guest_answers_in_the_pod_and_leaves_nothing: {reason}");
+        common::skipped(format_args!(
+            "SKIPPED: static_guest_answers_in_the_pod_and_leaves_nothing: {reason}"
+        ));
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -240,11 +240,11 @@ mod tests {
         let Some(mkfs) = test_reaper::find_program("mkfs.ext4")
             .or_else(|| Some(PathBuf::from("/usr/sbin/mkfs.ext4")).filter(|p| p.is_file()))
         else {
-            println!("SKIPPED: mkfs.ext4 is not installed");
+            skipped!("SKIPPED: mkfs.ext4 is not installed");
             return None;
         };
         if !test_reaper::is_root() || !Path::new("/dev/loop-control").exists() {
-            println!("SKIPPED: needs root and loop devices");
+            skipped!("SKIPPED: needs root and loop devices");
             return None;
         }
         let tree = dir.join("tree");
@@ -384,7 +384,7 @@ mod tests {
             .map(|n| format!("/dev/loop{n}"))
             .find(|p| Path::new(p).exists())
         else {
-            println!("SKIPPED: no /dev/loopN block device to describe");
+            skipped!("SKIPPED: no /dev/loopN block device to describe");
             return;
         };
         let link = dir.path().join("mapper-link");

@@ -4,6 +4,17 @@
 //! its address), `delete` (clean up after a dead shim from persisted state) and, through `start`,
 //! the serving daemon itself. See `contract/`.
 
+/// A unit test that cannot run here says so on stderr, which libtest does not capture (a
+/// captured `println!` would make the skip a silent pass in CI's log).
+#[cfg(test)]
+macro_rules! skipped {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        // Best effort: a test log that cannot be written has nowhere to report to.
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod block_rootfs;
 mod cgroup;
 mod confine;

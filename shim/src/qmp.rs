@@ -182,7 +182,7 @@ mod tests {
     impl Qemu {
         fn start() -> Option<Qemu> {
             if test_reaper::find_program(QEMU).is_none() {
-                println!("SKIPPED: {QEMU} is not installed (apt-get install qemu-system-x86)");
+                skipped!("SKIPPED: {QEMU} is not installed (apt-get install qemu-system-x86)");
                 return None;
             }
             let dir = tempfile::tempdir().expect("tempdir");

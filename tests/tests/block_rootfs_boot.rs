@@ -46,7 +46,7 @@ impl Drop for UnmountOnDrop<'_> {
 fn linux_guest_boots_from_the_rootfs_block_device_as_vda() {
     let test = "linux_guest_boots_from_the_rootfs_block_device_as_vda";
     if !nix::unistd::geteuid().is_root() {
-        println!("SKIPPED: {test}: needs root for loop devices and mounts");
+        urunc_tests::skipped!("SKIPPED: {test}: needs root for loop devices and mounts");
         return;
     }
     for program in [
@@ -57,14 +57,14 @@ fn linux_guest_boots_from_the_rootfs_block_device_as_vda() {
         "umount",
     ] {
         if let Err(missing) = which(program, "") {
-            println!("SKIPPED: {test}: {missing}");
+            urunc_tests::skipped!("SKIPPED: {test}: {missing}");
             return;
         }
     }
     let tsc_khz = match host_tsc_khz() {
         Ok(khz) => khz,
         Err(error) => {
-            println!("SKIPPED: {test}: {error}");
+            urunc_tests::skipped!("SKIPPED: {test}: {error}");
             return;
         }
     };
@@ -72,7 +72,7 @@ fn linux_guest_boots_from_the_rootfs_block_device_as_vda() {
     let entries = match block_root_guest(dir.path()) {
         Ok(entries) => entries,
         Err(error) => {
-            println!("SKIPPED: {test}: no bootable Linux guest here: {error}");
+            urunc_tests::skipped!("SKIPPED: {test}: no bootable Linux guest here: {error}");
             return;
         }
     };

@@ -42,14 +42,14 @@ fn devmapper_rootfs_boots_as_vda_and_nothing_is_left() {
         return;
     }
     if let Err(reason) = thin_pools_available() {
-        println!("SKIPPED: {test}: {reason}");
+        urunc_tests::skipped!("SKIPPED: {test}: {reason}");
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let entries = match block_root_guest(dir.path()) {
         Ok(entries) => entries,
         Err(error) => {
-            println!("SKIPPED: {test}: no bootable Linux guest here: {error}");
+            urunc_tests::skipped!("SKIPPED: {test}: no bootable Linux guest here: {error}");
             return;
         }
     };

@@ -27,7 +27,7 @@ fn linux_guest_answers_from_the_peer_and_its_console_reaches_ctr() {
     let guest = match linux_guest(dir.path()) {
         Ok(guest) => guest,
         Err(error) => {
-            println!("SKIPPED: {test}: no bootable Linux guest here: {error}");
+            urunc_tests::skipped!("SKIPPED: {test}: no bootable Linux guest here: {error}");
             return;
         }
     };

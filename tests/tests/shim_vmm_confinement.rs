@@ -44,7 +44,7 @@ fn fixture(test: &str, dir: &Path) -> Option<(PrivateContainerd, LinuxGuest, San
     let guest = match linux_guest(dir) {
         Ok(guest) => guest,
         Err(error) => {
-            println!("SKIPPED: {test}: no bootable Linux guest here: {error}");
+            urunc_tests::skipped!("SKIPPED: {test}: no bootable Linux guest here: {error}");
             return None;
         }
     };

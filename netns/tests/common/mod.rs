@@ -12,7 +12,9 @@ pub fn require_root(test: &str) -> bool {
     if nix::unistd::geteuid().is_root() {
         return true;
     }
-    println!("SKIPPED: {test}: needs root for network namespaces and tap devices");
+    skipped(format_args!(
+        "SKIPPED: {test}: needs root for network namespaces and tap devices"
+    ));
     false
 }
 
@@ -127,4 +129,12 @@ pub fn threads_in(ino: u64) -> Vec<netns::ThreadNetns> {
         .into_iter()
         .filter(|t| t.netns_ino == ino)
         .collect()
+}
+
+/// Says a test cannot run here: `SKIPPED: <reason>` straight to stderr, which libtest does not
+/// capture (a captured `println!` would make the skip a silent pass in CI's log).
+pub fn skipped(reason: std::fmt::Arguments) {
+    use std::io::Write as _;
+    // Best effort: a test log that cannot be written has nowhere to report to.
+    let _ = writeln!(std::io::stderr(), "{reason}");
 }

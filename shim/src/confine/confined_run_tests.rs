@@ -118,12 +118,12 @@ fn sections(output: &str) -> Vec<Vec<&str>> {
 
 fn preconditions(programs: &[&str]) -> bool {
     if !is_root() {
-        println!("SKIPPED: confinement needs root (mount namespaces, pivot_root, setuid)");
+        skipped!("SKIPPED: confinement needs root (mount namespaces, pivot_root, setuid)");
         return false;
     }
     for program in programs {
         if find_program(program).is_none() && !Path::new(program).exists() {
-            println!("SKIPPED: {program} is not installed");
+            skipped!("SKIPPED: {program} is not installed");
             return false;
         }
     }
@@ -137,7 +137,7 @@ async fn busybox_sees_only_its_confinement() {
     }
     let needs = elf::read_needs(Path::new(BUSYBOX)).expect("read busybox");
     if needs.interpreter.is_some() {
-        println!("SKIPPED: {BUSYBOX} is not static (apt-get install busybox-static)");
+        skipped!("SKIPPED: {BUSYBOX} is not static (apt-get install busybox-static)");
         return;
     }
     let bundle = Bundle::new();
@@ -317,7 +317,7 @@ async fn qemu_boots_a_linux_kernel_confined() {
         return;
     }
     let Some(host_kernel) = debian_kernel() else {
-        println!("SKIPPED: no /boot/vmlinuz-* kernel to boot");
+        skipped!("SKIPPED: no /boot/vmlinuz-* kernel to boot");
         return;
     };
     let bundle = Bundle::new();

@@ -200,7 +200,7 @@ mod tests {
     fn a_static_executable_needs_nothing() {
         let busybox = Path::new("/bin/busybox");
         if !busybox.exists() {
-            println!("SKIPPED: /bin/busybox is missing (apt-get install busybox-static)");
+            skipped!("SKIPPED: /bin/busybox is missing (apt-get install busybox-static)");
             return;
         }
         let needs = read_needs(busybox).expect("read busybox");

@@ -344,7 +344,7 @@ mod tests {
     #[test]
     fn qemu_brings_its_firmware_and_modules() {
         if find_program("qemu-system-x86_64").is_none() {
-            println!(
+            skipped!(
                 "SKIPPED: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)"
             );
             return;

@@ -503,7 +503,7 @@ mod tests {
     fn python() -> Option<std::path::PathBuf> {
         let found = find_program("python3");
         if found.is_none() {
-            println!("SKIPPED: python3 is not installed (the probe runs in it)");
+            skipped!("SKIPPED: python3 is not installed (the probe runs in it)");
         }
         found
     }
@@ -728,7 +728,7 @@ mod tests {
     #[tokio::test]
     async fn qemu_runs_under_containerd_default_profile() {
         if find_program("qemu-system-x86_64").is_none() {
-            println!("SKIPPED: qemu-system-x86_64 is not installed");
+            skipped!("SKIPPED: qemu-system-x86_64 is not installed");
             return;
         }
         let profile: LinuxSeccomp = serde_json::from_str(CONTAINERD_DEFAULT).expect("profile");
@@ -804,11 +804,11 @@ mod tests {
     #[tokio::test]
     async fn qemu_runs_confined_then_filtered_and_the_order_matters() {
         if !is_root() {
-            println!("SKIPPED: confinement needs root (mount namespaces, pivot_root, setuid)");
+            skipped!("SKIPPED: confinement needs root (mount namespaces, pivot_root, setuid)");
             return;
         }
         if find_program("qemu-system-x86_64").is_none() {
-            println!("SKIPPED: qemu-system-x86_64 is not installed");
+            skipped!("SKIPPED: qemu-system-x86_64 is not installed");
             return;
         }
         let profile: LinuxSeccomp = serde_json::from_str(CONTAINERD_DEFAULT).expect("profile");

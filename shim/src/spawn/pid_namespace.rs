@@ -123,7 +123,7 @@ mod tests {
     #[tokio::test]
     async fn a_pid_namespace_without_path_makes_the_process_pid_1_of_a_new_one() {
         if !nix::unistd::geteuid().is_root() {
-            eprintln!("SKIPPED: creating a pid namespace needs root");
+            skipped!("SKIPPED: creating a pid namespace needs root");
             return;
         }
         let router = crate::confine::test_reaper::shared();
@@ -157,7 +157,7 @@ mod tests {
     #[tokio::test]
     async fn a_pid_namespace_path_is_joined() {
         if !nix::unistd::geteuid().is_root() {
-            eprintln!("SKIPPED: joining a pid namespace needs root");
+            skipped!("SKIPPED: joining a pid namespace needs root");
             return;
         }
         let router = crate::confine::test_reaper::shared();

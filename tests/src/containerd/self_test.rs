@@ -29,7 +29,7 @@ fn without_shim() -> ContainerdOptions {
 #[test]
 fn imports_a_pvh_unikernel_image_and_leaves_nothing_behind() {
     if let Some(reason) = skip_reason() {
-        println!("SKIPPED: {reason}");
+        crate::skipped!("SKIPPED: {reason}");
         return;
     }
     let work = tempfile::tempdir().unwrap();
@@ -58,7 +58,7 @@ fn imports_a_pvh_unikernel_image_and_leaves_nothing_behind() {
 #[test]
 fn runs_busybox_through_runc() {
     if let Some(reason) = skip_reason() {
-        println!("SKIPPED: {reason}");
+        crate::skipped!("SKIPPED: {reason}");
         return;
     }
     let work = tempfile::tempdir().unwrap();
@@ -101,7 +101,7 @@ fn runs_busybox_through_runc() {
 #[test]
 fn teardown_kills_strays_and_unmounts_what_was_left_in_its_folder() {
     if let Some(reason) = skip_reason() {
-        println!("SKIPPED: {reason}");
+        crate::skipped!("SKIPPED: {reason}");
         return;
     }
     let containerd = PrivateContainerd::start_with(without_shim()).unwrap();

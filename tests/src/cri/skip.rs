@@ -21,19 +21,19 @@ pub fn node_with_runtime_table_or_skip(
     runtime_table: Option<&str>,
 ) -> Option<CriNode> {
     if !nix::unistd::Uid::effective().is_root() {
-        println!("SKIPPED: {test}: needs root (namespaces, mounts, containerd)");
+        crate::skipped!("SKIPPED: {test}: needs root (namespaces, mounts, containerd)");
         return None;
     }
     for program in programs {
         if let Err(error) = which(program, "") {
-            println!("SKIPPED: {test}: {error}");
+            crate::skipped!("SKIPPED: {test}: {error}");
             return None;
         }
     }
     match CriNode::start_with_runtime_table(runtime_table) {
         Ok(node) => Some(node),
         Err(error @ HarnessError::Missing { .. }) => {
-            println!("SKIPPED: {test}: {error}");
+            crate::skipped!("SKIPPED: {test}: {error}");
             None
         }
         Err(error) => panic!("{test}: cannot start a CRI node: {error}"),

@@ -46,7 +46,7 @@ pub fn import_linux_guest_or_skip(node: &CriNode, test: &str, image: &str) -> bo
     let guest = match linux_guest(&node.scratch_dir()) {
         Ok(guest) => guest,
         Err(error) => {
-            println!("SKIPPED: {test}: no bootable Linux guest here: {error}");
+            crate::skipped!("SKIPPED: {test}: no bootable Linux guest here: {error}");
             return false;
         }
     };

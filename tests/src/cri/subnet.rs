@@ -123,7 +123,7 @@ mod tests {
     #[test]
     fn concurrent_claims_get_distinct_subnets_and_release_them() {
         if !nix::unistd::Uid::effective().is_root() {
-            println!("SKIPPED: claims live in {CLAIM_DIR}, which needs root");
+            crate::skipped!("SKIPPED: claims live in {CLAIM_DIR}, which needs root");
             return;
         }
         let first = SubnetClaim::claim().unwrap();

@@ -21,12 +21,12 @@ pub const STATE_ROOT: &str = "/run/urunc-rs";
 /// when something is missing.
 pub fn prerequisites(test: &str, programs: &[&str]) -> bool {
     if !nix::unistd::Uid::effective().is_root() {
-        println!("SKIPPED: {test}: needs root (namespaces, mounts, containerd)");
+        urunc_tests::skipped!("SKIPPED: {test}: needs root (namespaces, mounts, containerd)");
         return false;
     }
     for program in programs {
         if urunc_tests::host_tools::which(program, "").is_err() {
-            println!("SKIPPED: {test}: {program} is not installed");
+            urunc_tests::skipped!("SKIPPED: {test}: {program} is not installed");
             return false;
         }
     }

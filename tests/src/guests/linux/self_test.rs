@@ -69,7 +69,7 @@ impl Drop for ScratchNetns {
 #[test]
 fn boots_on_a_tap_and_answers_http_from_the_namespace() {
     if let Some(reason) = skip_reason() {
-        println!("SKIPPED: {reason}");
+        crate::skipped!("SKIPPED: {reason}");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -124,7 +124,7 @@ fn boots_on_a_tap_and_answers_http_from_the_namespace() {
 #[test]
 fn powers_off_by_itself_when_asked() {
     if let Some(reason) = skip_reason() {
-        println!("SKIPPED: {reason}");
+        crate::skipped!("SKIPPED: {reason}");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -28,7 +28,7 @@ fn skip_reason() -> Option<String> {
 #[test]
 fn power_off_guest_prints_its_marker_and_qemu_exits() {
     if let Some(reason) = skip_reason() {
-        println!("SKIPPED: {reason}");
+        crate::skipped!("SKIPPED: {reason}");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -71,7 +71,7 @@ fn power_off_guest_prints_its_marker_and_qemu_exits() {
 #[test]
 fn halting_guest_prints_its_marker_and_keeps_running() {
     if let Some(reason) = skip_reason() {
-        println!("SKIPPED: {reason}");
+        crate::skipped!("SKIPPED: {reason}");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
