@@ -3,8 +3,8 @@
 //! `io.containerd.cgroups.v2.Metrics` on a unified host (what the Go runc shim answers).
 //!
 //! Read by hand from the cgroup files: the `containerd-shim` crate's reader goes through
-//! cgroups-rs, whose D-Bus (zbus) stack was a large share of the shim's resident text for a few
-//! dozen numbers read from text files.
+//! cgroups-rs (and its D-Bus stack) and answers the v1 message even on a unified host. (Link-time
+//! optimisation had already dropped most of that stack: the binary shrank by only 17 KB.)
 
 use std::io::ErrorKind;
 use std::path::Path;
