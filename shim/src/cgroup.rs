@@ -179,6 +179,95 @@ impl Cgroup {
     }
 }
 
+/// Where a running process's cgroup lives, for reading its statistics: each v1 controller's
+/// directory, or the one v2 directory. A host with any v1 hierarchy mounted is read as v1 (the
+/// controllers live there; a hybrid host's unified tree holds none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProcessCgroup {
+    V1(Vec<(String, PathBuf)>),
+    V2(PathBuf),
+}
+
+impl ProcessCgroup {
+    pub fn of_pid(pid: u32) -> Result<Self> {
+        let file = PathBuf::from(format!("/proc/{pid}/cgroup"));
+        let membership = fs::read_to_string(&file)
+            .map_err(|e| ShimError::io(format!("read {}", file.display()), e))?;
+        let mounts = fs::read_to_string("/proc/self/mounts")
+            .map_err(|e| ShimError::io("read /proc/self/mounts", e))?;
+        Self::resolve(&membership, &mounts)
+            .map_err(|reason| ShimError::Cgroup { path: file, reason })
+    }
+
+    /// `membership` is /proc/<pid>/cgroup (`id:controllers:path` lines), `mounts` /proc/self/mounts.
+    fn resolve(membership: &str, mounts: &str) -> std::result::Result<Self, String> {
+        let mounted: Vec<(&str, &str, &str)> = mounts
+            .lines()
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                (fields.len() > 3).then(|| (fields[1], fields[2], fields[3]))
+            })
+            .collect();
+        let entries = membership.lines().filter_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            Some((parts.next()?, parts.next()?, parts.next()?))
+        });
+        let v1_mounts: Vec<(&str, &str)> = mounted
+            .iter()
+            .filter(|(_, fs_type, _)| *fs_type == "cgroup")
+            .map(|(target, _, options)| (*target, *options))
+            .collect();
+        if v1_mounts.is_empty() {
+            let (_, _, path) = entries
+                .into_iter()
+                .find(|(id, controllers, _)| *id == "0" && controllers.is_empty())
+                .ok_or("no `0::` (cgroup v2) line")?;
+            let (root, _, _) = mounted
+                .iter()
+                .find(|(_, fs_type, _)| *fs_type == "cgroup2")
+                .ok_or("no cgroup2 file system is mounted")?;
+            return Ok(ProcessCgroup::V2(below(root, path)?));
+        }
+        let mut dirs = Vec::new();
+        for (_, controllers, path) in entries {
+            for controller in controllers.split(',').filter(|c| !c.is_empty()) {
+                let mount = v1_mounts
+                    .iter()
+                    .find(|(_, options)| options.split(',').any(|option| option == controller));
+                if let Some((root, _)) = mount {
+                    dirs.push((controller.to_string(), below(root, path)?));
+                }
+            }
+        }
+        if dirs.is_empty() {
+            return Err("no v1 controller of the process is mounted".to_string());
+        }
+        Ok(ProcessCgroup::V1(dirs))
+    }
+
+    /// The v1 directory of `controller`, if that controller is mounted.
+    pub fn v1_dir(&self, controller: &str) -> Option<&Path> {
+        match self {
+            ProcessCgroup::V1(dirs) => dirs
+                .iter()
+                .find(|(name, _)| name == controller)
+                .map(|(_, dir)| dir.as_path()),
+            ProcessCgroup::V2(_) => None,
+        }
+    }
+}
+
+fn below(root: &str, path: &str) -> std::result::Result<PathBuf, String> {
+    let relative = Path::new(path.trim_start_matches('/'));
+    if relative
+        .components()
+        .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(format!("cgroup path {path:?} leaves its hierarchy"));
+    }
+    Ok(Path::new(root).join(relative))
+}
+
 /// A new v1 cpuset cgroup starts with no CPUs and no memory nodes, and the kernel refuses tasks
 /// (ENOSPC) until both are set: copy them down from the nearest ancestor, level by level.
 fn inherit_cpuset(dir: &Path) -> Result<()> {
@@ -262,5 +351,48 @@ mod tests {
         for bad in ["/", "/a/../../etc", "nocolon", ""] {
             assert!(relative_path(bad).is_err(), "{bad} accepted");
         }
+    }
+
+    const HYBRID_MOUNTS: &str = "\
+tmpfs /sys/fs/cgroup tmpfs rw,relatime,mode=755 0 0
+cgroup2 /sys/fs/cgroup/unified cgroup2 rw,nosuid,nodev,noexec,relatime 0 0
+cgroup /sys/fs/cgroup/systemd cgroup rw,xattr,name=systemd 0 0
+cgroup /sys/fs/cgroup/cpu,cpuacct cgroup rw,relatime,cpu,cpuacct 0 0
+cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0
+cgroup /sys/fs/cgroup/pids cgroup rw,relatime,pids 0 0
+";
+
+    #[test]
+    fn a_v1_process_cgroup_maps_each_controller_to_its_hierarchy() {
+        let membership = "12:pids:/default/c1\n5:cpu,cpuacct:/default/c1\n4:memory:/default/c1\n1:name=systemd:/x\n0::/x\n";
+        let cgroup = ProcessCgroup::resolve(membership, HYBRID_MOUNTS).expect("v1");
+        assert_eq!(
+            cgroup.v1_dir("cpuacct"),
+            Some(Path::new("/sys/fs/cgroup/cpu,cpuacct/default/c1"))
+        );
+        assert_eq!(
+            cgroup.v1_dir("memory"),
+            Some(Path::new("/sys/fs/cgroup/memory/default/c1"))
+        );
+        assert_eq!(
+            cgroup.v1_dir("pids"),
+            Some(Path::new("/sys/fs/cgroup/pids/default/c1"))
+        );
+        assert_eq!(cgroup.v1_dir("blkio"), None);
+    }
+
+    #[test]
+    fn a_unified_host_gives_the_v2_directory() {
+        let mounts = "cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid 0 0\n";
+        assert_eq!(
+            ProcessCgroup::resolve("0::/kubepods/pod1/c1\n", mounts),
+            Ok(ProcessCgroup::V2(PathBuf::from(
+                "/sys/fs/cgroup/kubepods/pod1/c1"
+            )))
+        );
+        let escape = ProcessCgroup::resolve("0::/../../etc\n", mounts).expect_err("escape");
+        assert!(escape.contains("leaves its hierarchy"), "{escape}");
+        assert!(ProcessCgroup::resolve("", mounts).is_err());
+        assert!(ProcessCgroup::resolve("0::/a\n", "proc /proc proc rw 0 0\n").is_err());
     }
 }

@@ -147,18 +147,25 @@ pub struct ConsoleSocket {
 
 impl ConsoleSocket {
     /// Binds a socket in `dir` (kept short: socket paths are limited to 107 bytes).
+    /// The directory is removed again when its last socket goes (see Drop).
     pub fn bind(dir: &Path, name: &str) -> Result<Self> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| ShimError::io(format!("create {}", dir.display()), e))?;
         let path = dir.join(format!("{name}.console.sock"));
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(ShimError::io(format!("remove stale {}", path.display()), e)),
+        let mut attempts = 0;
+        loop {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| ShimError::io(format!("create {}", dir.display()), e))?;
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(ShimError::io(format!("remove stale {}", path.display()), e)),
+            }
+            match UnixListener::bind(&path) {
+                Ok(listener) => return Ok(ConsoleSocket { path, listener }),
+                // Another shim removed the directory as its last socket went: make it again.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 3 => attempts += 1,
+                Err(e) => return Err(ShimError::io(format!("bind {}", path.display()), e)),
+            }
         }
-        let listener = UnixListener::bind(&path)
-            .map_err(|e| ShimError::io(format!("bind {}", path.display()), e))?;
-        Ok(ConsoleSocket { path, listener })
     }
 
     pub fn path(&self) -> &Path {
@@ -215,5 +222,37 @@ impl Drop for ConsoleSocket {
         if let Err(error) = std::fs::remove_file(&self.path) {
             tracing::warn!(path = %self.path.display(), %error, "removing the console socket failed");
         }
+        // The shared directory goes with its last socket; while other consoles use it, it stays.
+        let Some(dir) = self.path.parent() else {
+            return;
+        };
+        match std::fs::remove_dir(dir) {
+            Ok(()) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    || e.raw_os_error() == Some(libc::ENOTEMPTY) => {}
+            Err(error) => {
+                tracing::warn!(path = %dir.display(), %error, "removing the console directory failed")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_console_directory_goes_with_its_last_socket() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join(".console");
+        let first = ConsoleSocket::bind(&dir, "a").expect("bind a");
+        let second = ConsoleSocket::bind(&dir, "b").expect("bind b");
+        assert!(first.path().exists() && second.path().exists());
+        drop(first);
+        assert!(dir.is_dir(), "removed while b still uses it");
+        assert!(second.path().exists());
+        drop(second);
+        assert!(!dir.exists(), "{} left behind", dir.display());
     }
 }

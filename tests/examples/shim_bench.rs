@@ -1,8 +1,9 @@
 //! Footprint and latency of our shim next to containerd's Go runc shim, in
 //! one run on one machine (these machines are noisy: read the ratios).
 //!
-//!     cargo build --release -p urunc-shim
-//!     sudo URUNC_SHIM_BIN=$PWD/target/release/containerd-shim-urunc-v2 \
+//!     RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
+//!         cargo build --release -p urunc-shim --target x86_64-unknown-linux-gnu
+//!     sudo URUNC_SHIM_BIN=$PWD/target/x86_64-unknown-linux-gnu/release/containerd-shim-urunc-v2 \
 //!         cargo run --release -p urunc-tests --example shim_bench
 //!
 //! Prints: RSS and PSS of `containerd-shim-urunc-v2` serving one running
