@@ -8,8 +8,11 @@
 //!
 //! Prints: RSS and PSS of `containerd-shim-urunc-v2` serving one running
 //! unikernel (a PVH guest under qemu/TCG in a pod-like netns) and of
-//! `containerd-shim-runc-v2` serving one running busybox container; then,
-//! over several rounds, the time from `ctr run` (Create) to the VMM's exec,
+//! `containerd-shim-runc-v2` serving one running busybox container; then the
+//! same with PODS containers of each kind running at once (one shim each, as
+//! pods on a node): the PSS per shim, where the shims' shared text is split
+//! between them, and the private memory (USS) each adds; then, over several
+//! rounds, the time from `ctr run` (Create) to the VMM's exec,
 //! and from the VMM's death (SIGKILL) to the TaskExit event.
 
 use std::io::{BufRead, BufReader};
@@ -25,6 +28,8 @@ use urunc_tests::unikernel_images::pvh_image;
 use urunc_tests::PrivateContainerd;
 
 const ROUNDS: usize = 10;
+/// Containers of each kind running at once for the per-pod figures.
+const PODS: usize = 4;
 const UNIKERNEL_IMAGE: &str = "docker.io/library/bench-pvh:latest";
 const BUSYBOX_IMAGE: &str = "docker.io/library/bench-busybox:latest";
 
@@ -80,6 +85,7 @@ fn main() -> Result<()> {
         );
         std::thread::sleep(Duration::from_secs(seconds.unwrap_or(60)));
     }
+    print_per_pod(&ctrd)?;
     for id in ["mem-u", "mem-r"] {
         remove(&ctrd, id)?;
     }
@@ -106,6 +112,77 @@ fn main() -> Result<()> {
     print_latency("Create (ctr run) -> VMM exec", &mut to_exec);
     print_latency("VMM SIGKILL -> TaskExit event", &mut to_exit);
     Ok(())
+}
+
+/// Starts PODS - 1 more containers of each kind (each unikernel in its own sandbox: one guest
+/// per pod) next to `mem-u` and `mem-r`, prints the mean PSS and USS per shim, removes them.
+fn print_per_pod(ctrd: &PrivateContainerd) -> Result<()> {
+    let mut sandboxes = Vec::new();
+    let mut ids = Vec::new();
+    let result = (|| -> Result<()> {
+        for pod in 1..PODS {
+            let sandbox = SandboxNetns::create()?;
+            let with_ns = format!("network:{}", sandbox.path().display());
+            sandboxes.push(sandbox);
+            let (u, r) = (format!("pod-u{pod}"), format!("pod-r{pod}"));
+            run_unikernel_detached(ctrd, &with_ns, &u)?;
+            ids.push(u);
+            ctrd.ctr_ok(&[
+                "run",
+                "-d",
+                "--runtime",
+                "io.containerd.runc.v2",
+                BUSYBOX_IMAGE,
+                &r,
+                "sleep",
+                "3600",
+            ])?;
+            ids.push(r);
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        let mean = |binary: &str, prefix: &str, first: &str| -> Result<(u64, u64)> {
+            let mut pids = vec![shim_pid(ctrd, binary, first)?];
+            for pod in 1..PODS {
+                pids.push(shim_pid(ctrd, binary, &format!("{prefix}{pod}"))?);
+            }
+            let (mut pss, mut uss) = (0, 0);
+            for pid in &pids {
+                let (_, p) = memory_of(pid)?;
+                pss += p;
+                uss += private_of(pid)?;
+            }
+            Ok((pss / PODS as u64, uss / PODS as u64))
+        };
+        let ours = mean("containerd-shim-urunc-v2", "pod-u", "mem-u")?;
+        let go = mean("containerd-shim-runc-v2", "pod-r", "mem-r")?;
+        println!("per pod, {PODS} containers of each kind running (KiB, mean per shim):");
+        println!(
+            "  containerd-shim-urunc-v2 (unikernel): PSS {:>6}  USS {:>6}",
+            ours.0, ours.1
+        );
+        println!(
+            "  containerd-shim-runc-v2  (busybox):   PSS {:>6}  USS {:>6}",
+            go.0, go.1
+        );
+        println!(
+            "  ratio urunc-rs / Go runc shim: PSS {:.2}  USS {:.2}",
+            ours.0 as f64 / go.0 as f64,
+            ours.1 as f64 / go.1 as f64
+        );
+        Ok(())
+    })();
+    for id in &ids {
+        remove(ctrd, id)?;
+    }
+    drop(sandboxes);
+    result
+}
+
+/// Private (clean + dirty) memory in KiB: what this process alone keeps resident.
+fn private_of(pid: &i32) -> Result<u64> {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))?;
+    Ok(rollup_field(&rollup, pid, "Private_Clean:")?
+        + rollup_field(&rollup, pid, "Private_Dirty:")?)
 }
 
 /// `ctr run -d` of the PVH unikernel as container `id` in the sandbox
@@ -177,14 +254,19 @@ fn shim_pid(ctrd: &PrivateContainerd, binary: &str, id: &str) -> Result<i32> {
 /// (RSS, PSS) in KiB from smaps_rollup.
 fn memory_of(pid: &i32) -> Result<(u64, u64)> {
     let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))?;
-    let field = |name: &str| -> Result<u64> {
-        rollup
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .with_context(|| format!("no {name} in smaps_rollup of {pid}"))
-    };
-    Ok((field("Rss:")?, field("Pss:")?))
+    Ok((
+        rollup_field(&rollup, pid, "Rss:")?,
+        rollup_field(&rollup, pid, "Pss:")?,
+    ))
+}
+
+/// One `Name:   123 kB` line of smaps_rollup, in KiB.
+fn rollup_field(rollup: &str, pid: &i32, name: &str) -> Result<u64> {
+    rollup
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no {name} in smaps_rollup of {pid}"))
 }
 
 /// The task's pid (the VMM) as containerd reports it.
