@@ -49,16 +49,7 @@ fn main() -> Result<()> {
 
     // Footprint: one running container each.
     run_unikernel_detached(&ctrd, &with_ns, "mem-u")?;
-    ctrd.ctr_ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        "io.containerd.runc.v2",
-        BUSYBOX_IMAGE,
-        "mem-r",
-        "sleep",
-        "3600",
-    ])?;
+    run_busybox_detached(&ctrd, "mem-r")?;
     std::thread::sleep(Duration::from_secs(2));
     let ours_pid = shim_pid(&ctrd, "containerd-shim-urunc-v2", "mem-u")?;
     let go_pid = shim_pid(&ctrd, "containerd-shim-runc-v2", "mem-r")?;
@@ -127,16 +118,7 @@ fn print_per_pod(ctrd: &PrivateContainerd) -> Result<()> {
             let (u, r) = (format!("pod-u{pod}"), format!("pod-r{pod}"));
             run_unikernel_detached(ctrd, &with_ns, &u)?;
             ids.push(u);
-            ctrd.ctr_ok(&[
-                "run",
-                "-d",
-                "--runtime",
-                "io.containerd.runc.v2",
-                BUSYBOX_IMAGE,
-                &r,
-                "sleep",
-                "3600",
-            ])?;
+            run_busybox_detached(ctrd, &r)?;
             ids.push(r);
         }
         std::thread::sleep(Duration::from_secs(2));
@@ -183,6 +165,21 @@ fn private_of(pid: &i32) -> Result<u64> {
     let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))?;
     Ok(rollup_field(&rollup, pid, "Private_Clean:")?
         + rollup_field(&rollup, pid, "Private_Dirty:")?)
+}
+
+/// `ctr run -d` of busybox sleeping, through containerd's Go runc shim.
+fn run_busybox_detached(ctrd: &PrivateContainerd, id: &str) -> Result<()> {
+    ctrd.ctr_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        "io.containerd.runc.v2",
+        BUSYBOX_IMAGE,
+        id,
+        "sleep",
+        "3600",
+    ])?;
+    Ok(())
 }
 
 /// `ctr run -d` of the PVH unikernel as container `id` in the sandbox

@@ -52,6 +52,41 @@ fn fixture(test: &str, dir: &Path) -> Option<(PrivateContainerd, LinuxGuest, San
     Some((ctrd, guest, sandbox))
 }
 
+/// A private containerd, a sandbox and a Linux guest's rootfs with its spec, for containers
+/// described by a whole spec; `None` after printing SKIPPED.
+struct SpecCase {
+    dir: tempfile::TempDir,
+    ctrd: PrivateContainerd,
+    sandbox: SandboxNetns,
+    rootfs: PathBuf,
+    spec: Value,
+}
+
+impl SpecCase {
+    fn new(test: &str) -> Option<SpecCase> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (ctrd, guest, sandbox) = fixture(test, dir.path())?;
+        let rootfs = linux_rootfs(dir.path(), &guest).expect("rootfs");
+        let spec = linux_guest_spec(&rootfs, &sandbox.path());
+        Some(SpecCase {
+            dir,
+            ctrd,
+            sandbox,
+            rootfs,
+            spec,
+        })
+    }
+}
+
+/// After a refused Create: the sandbox holds nothing of ours and no VMM runs for the rootfs.
+fn assert_refused_create_left_no_network_and_no_vmm(sandbox: &SandboxNetns, rootfs: &Path) {
+    assert_sandbox_clean(sandbox, "after the refused Create");
+    assert!(
+        vmms_mentioning(&rootfs.display().to_string()).is_empty(),
+        "a VMM runs"
+    );
+}
+
 /// `ctr run -d --config <spec> id`.
 fn run_spec(ctrd: &PrivateContainerd, spec: &Path, id: &str) -> std::process::Output {
     let spec = spec.display().to_string();
@@ -105,13 +140,17 @@ fn guest_answers(sandbox: &SandboxNetns) -> bool {
 #[test]
 fn every_hook_kind_runs_once_at_its_moment_with_the_state_it_should_see() {
     let test = "every_hook_kind_runs_once_at_its_moment_with_the_state_it_should_see";
-    let dir = tempfile::tempdir().expect("tempdir");
-    let Some((ctrd, guest, sandbox)) = fixture(test, dir.path()) else {
+    let Some(SpecCase {
+        dir,
+        ctrd,
+        sandbox,
+        rootfs: _,
+        mut spec,
+    }) = SpecCase::new(test)
+    else {
         return;
     };
-    let rootfs = linux_rootfs(dir.path(), &guest).expect("rootfs");
     let log = dir.path().join("hooks.log");
-    let mut spec = linux_guest_spec(&rootfs, &sandbox.path());
     for kind in HOOK_KINDS {
         set(
             &mut spec,
@@ -180,13 +219,17 @@ fn every_hook_kind_runs_once_at_its_moment_with_the_state_it_should_see() {
 #[test]
 fn a_failing_create_runtime_hook_fails_create_and_leaves_nothing() {
     let test = "a_failing_create_runtime_hook_fails_create_and_leaves_nothing";
-    let dir = tempfile::tempdir().expect("tempdir");
-    let Some((ctrd, guest, sandbox)) = fixture(test, dir.path()) else {
+    let Some(SpecCase {
+        dir,
+        ctrd,
+        sandbox,
+        rootfs,
+        mut spec,
+    }) = SpecCase::new(test)
+    else {
         return;
     };
-    let rootfs = linux_rootfs(dir.path(), &guest).expect("rootfs");
     let log = dir.path().join("hooks.log");
-    let mut spec = linux_guest_spec(&rootfs, &sandbox.path());
     set(
         &mut spec,
         "/hooks/prestart",
@@ -213,11 +256,7 @@ fn a_failing_create_runtime_hook_fails_create_and_leaves_nothing() {
     );
     let kinds: Vec<String> = recorded_hooks(&log).into_iter().map(|(k, ..)| k).collect();
     assert_eq!(kinds, ["prestart", "createRuntime"]);
-    assert_sandbox_clean(&sandbox, "after the failed Create");
-    assert!(
-        vmms_mentioning(&rootfs.display().to_string()).is_empty(),
-        "a VMM runs"
-    );
+    assert_refused_create_left_no_network_and_no_vmm(&sandbox, &rootfs);
     assert!(
         !state_dir(&ctrd).join("refused").exists(),
         "state left in {}",
@@ -230,12 +269,16 @@ fn a_failing_create_runtime_hook_fails_create_and_leaves_nothing() {
 #[test]
 fn an_impossible_capability_set_fails_create_naming_the_field_and_leaves_nothing() {
     let test = "an_impossible_capability_set_fails_create_naming_the_field_and_leaves_nothing";
-    let dir = tempfile::tempdir().expect("tempdir");
-    let Some((ctrd, guest, sandbox)) = fixture(test, dir.path()) else {
+    let Some(SpecCase {
+        dir,
+        ctrd,
+        sandbox,
+        rootfs,
+        mut spec,
+    }) = SpecCase::new(test)
+    else {
         return;
     };
-    let rootfs = linux_rootfs(dir.path(), &guest).expect("rootfs");
-    let mut spec = linux_guest_spec(&rootfs, &sandbox.path());
     set(
         &mut spec,
         "/process/capabilities",
@@ -249,11 +292,7 @@ fn an_impossible_capability_set_fails_create_naming_the_field_and_leaves_nothing
         stderr.contains("process.capabilities.effective") && stderr.contains("CAP_NET_ADMIN"),
         "the error does not name the field and the value: {stderr}"
     );
-    assert_sandbox_clean(&sandbox, "after the refused Create");
-    assert!(
-        vmms_mentioning(&rootfs.display().to_string()).is_empty(),
-        "a VMM runs"
-    );
+    assert_refused_create_left_no_network_and_no_vmm(&sandbox, &rootfs);
     ctr_ok(&ctrd, &["container", "rm", "impossible"]);
     assert_nothing_left(&ctrd);
 }
@@ -261,13 +300,17 @@ fn an_impossible_capability_set_fails_create_naming_the_field_and_leaves_nothing
 #[test]
 fn poststop_runs_from_the_delete_command_after_the_shim_died() {
     let test = "poststop_runs_from_the_delete_command_after_the_shim_died";
-    let dir = tempfile::tempdir().expect("tempdir");
-    let Some((ctrd, guest, sandbox)) = fixture(test, dir.path()) else {
+    let Some(SpecCase {
+        dir,
+        ctrd,
+        sandbox,
+        rootfs,
+        mut spec,
+    }) = SpecCase::new(test)
+    else {
         return;
     };
-    let rootfs = linux_rootfs(dir.path(), &guest).expect("rootfs");
     let log = dir.path().join("hooks.log");
-    let mut spec = linux_guest_spec(&rootfs, &sandbox.path());
     set(
         &mut spec,
         "/hooks/poststop",
@@ -339,12 +382,16 @@ fn names_in(dir: &Path) -> Vec<String> {
 #[test]
 fn the_running_qemu_is_confined_as_the_spec_says_and_the_guest_still_answers() {
     let test = "the_running_qemu_is_confined_as_the_spec_says_and_the_guest_still_answers";
-    let dir = tempfile::tempdir().expect("tempdir");
-    let Some((ctrd, guest, sandbox)) = fixture(test, dir.path()) else {
+    let Some(SpecCase {
+        dir,
+        ctrd,
+        sandbox,
+        rootfs,
+        mut spec,
+    }) = SpecCase::new(test)
+    else {
         return;
     };
-    let rootfs = linux_rootfs(dir.path(), &guest).expect("rootfs");
-    let mut spec = linux_guest_spec(&rootfs, &sandbox.path());
     set(
         &mut spec,
         "/process/user",
