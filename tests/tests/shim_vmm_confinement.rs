@@ -563,3 +563,66 @@ fn sigterm_powers_a_linux_guest_off_and_sigkill_ends_a_guest_that_ignores_it() {
     ctr_ok(&ctrd, &["container", "rm", "deaf"]);
     assert_nothing_left(&ctrd);
 }
+
+#[test]
+fn sigterm_goes_to_qemu_itself_when_qmp_is_unreachable() {
+    let test = "sigterm_goes_to_qemu_itself_when_qmp_is_unreachable";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((ctrd, guest, sandbox)) = fixture(test, dir.path()) else {
+        return;
+    };
+    let with_ns = format!("network:{}", sandbox.path().display());
+    let image = "docker.io/library/linux-guest:test";
+    import_unikernel(
+        &ctrd,
+        dir.path(),
+        image,
+        &guest.kernel,
+        Some(&guest.initrd),
+        &[],
+    );
+    let id = "no-qmp";
+    let mut run = foreground_run(&ctrd, &with_ns, image, id);
+    run.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = run.spawn().expect("spawn ctr run");
+    let console = ConsoleWatcher::new(child.stdout.take().expect("stdout"));
+    let mut run = KillOnDrop(child);
+    let boot = console.wait_for(READY_MARKER, Duration::from_secs(120));
+    assert!(
+        boot.is_ok(),
+        "no ready marker: {boot:?}\n{}",
+        console.text()
+    );
+
+    // The control socket vanishes (a cleaner, an operator): the power button cannot be pressed.
+    let socket = state_dir(&ctrd).join(id).join("vmm").join("qmp.sock");
+    std::fs::remove_file(&socket)
+        .unwrap_or_else(|e| panic!("remove the QMP socket {}: {e}", socket.display()));
+    let asked_at = Instant::now();
+    ctr_ok(&ctrd, &["task", "kill", id]);
+    let status = run
+        .wait_within(Duration::from_secs(30))
+        .expect("SIGTERM reached qemu: ctr run ends");
+    assert!(
+        asked_at.elapsed() < Duration::from_secs(15),
+        "the VMM took {:?} to end on SIGTERM",
+        asked_at.elapsed()
+    );
+    assert!(
+        !console.text().contains(POWER_BUTTON_MARKER),
+        "the guest saw a power button although QMP was gone:\n{}",
+        console.text()
+    );
+    // qemu handles SIGTERM by shutting down: its own clean exit, not a signal death.
+    assert_eq!(status.code(), Some(0), "{}", console.text());
+    let log = ctrd.log_tail(200);
+    assert!(
+        log.contains("QMP unreachable"),
+        "the fallback was not logged:\n{log}"
+    );
+    assert_sandbox_clean(&sandbox, "after the VMM ended");
+    ctr_ok(&ctrd, &["container", "rm", id]);
+    assert_nothing_left(&ctrd);
+}
