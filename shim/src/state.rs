@@ -7,6 +7,8 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -67,10 +69,27 @@ impl ContainerState {
     }
 }
 
-/// The state directory of one container.
+/// The state directory of one container. Clones share the write order.
 #[derive(Debug, Clone)]
 pub struct StateStore {
     dir: PathBuf,
+    order: Arc<WriteOrder>,
+}
+
+/// Keeps the file at the newest state when writers race: snapshots are numbered where the
+/// state is changed (under its owner's lock), and a snapshot older than the one on disk is
+/// dropped. The writer mutex guards only the file, never the container's state, so nobody
+/// reading the container waits on disk I/O.
+#[derive(Debug, Default)]
+struct WriteOrder {
+    next_ticket: AtomicU64,
+    last_written: Mutex<Option<u64>>,
+}
+
+/// A state serialized at one moment, to be written after its owner's lock is released.
+pub struct StateSnapshot {
+    ticket: u64,
+    bytes: Vec<u8>,
 }
 
 impl StateStore {
@@ -90,6 +109,7 @@ impl StateStore {
         }
         Ok(StateStore {
             dir: root.join(namespace).join(id),
+            order: Arc::default(),
         })
     }
 
@@ -102,13 +122,35 @@ impl StateStore {
     }
 
     pub fn write(&self, state: &ContainerState) -> std::io::Result<()> {
-        fs::create_dir_all(&self.dir)?;
+        self.write_snapshot(self.snapshot(state)?)
+    }
+
+    /// Serializes `state` (no I/O). Take it while holding the lock the state lives under, so
+    /// the snapshots' order is the order of the changes.
+    pub fn snapshot(&self, state: &ContainerState) -> std::io::Result<StateSnapshot> {
         let bytes = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
+        let ticket = self.order.next_ticket.fetch_add(1, Ordering::SeqCst);
+        Ok(StateSnapshot { ticket, bytes })
+    }
+
+    /// Writes a snapshot atomically, unless a newer one is already on disk.
+    pub fn write_snapshot(&self, snapshot: StateSnapshot) -> std::io::Result<()> {
+        let mut last = self
+            .order
+            .last_written
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if last.is_some_and(|written| written > snapshot.ticket) {
+            return Ok(());
+        }
+        fs::create_dir_all(&self.dir)?;
         let temporary = self.dir.join(format!(".{STATE_FILE}.tmp"));
         let mut file = fs::File::create(&temporary)?;
-        file.write_all(&bytes)?;
+        file.write_all(&snapshot.bytes)?;
         file.sync_all()?;
-        fs::rename(&temporary, self.file())
+        fs::rename(&temporary, self.file())?;
+        *last = Some(snapshot.ticket);
+        Ok(())
     }
 
     /// `Ok(None)` when no state was ever written (or it was already removed).
@@ -172,6 +214,22 @@ fn start_time(pid: i32) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snapshot_written_late_never_replaces_a_newer_one() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let store = StateStore::under(root.path(), "ns1", "c1").expect("store");
+        let mut state = ContainerState::new("ns1", "c1", Path::new("/b"), ContainerKind::Unikernel);
+        state.cgroup_dirs = vec![PathBuf::from("/older")];
+        let older = store.snapshot(&state).expect("snapshot");
+        state.cgroup_dirs = vec![PathBuf::from("/newer")];
+        let newer = store.clone().snapshot(&state).expect("snapshot");
+        // The two writers lost the race in the other order.
+        store.write_snapshot(newer).expect("write newer");
+        store.write_snapshot(older).expect("write older");
+        let on_disk = store.read().expect("read").expect("present");
+        assert_eq!(on_disk.cgroup_dirs, [PathBuf::from("/newer")]);
+    }
 
     #[test]
     fn state_round_trips_and_is_removed() {

@@ -3,6 +3,7 @@
 //! teardown.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use containerd_shim_protos::api::Mount;
 use oci_spec::runtime::Spec;
@@ -76,7 +77,25 @@ impl Prepared {
     pub fn persist(&self) -> Result<()> {
         self.store
             .write(&self.state)
-            .map_err(|e| ShimError::io(format!("write state in {}", self.store.dir().display()), e))
+            .map_err(|e| write_failed(&self.store, e))
+    }
+
+    /// Changes the state of a shared container and persists it, writing after the lock is
+    /// released (snapshots taken under the lock keep the file at the newest state).
+    pub fn persist_change(
+        prepared: &Mutex<Prepared>,
+        change: impl FnOnce(&mut ContainerState),
+    ) -> Result<()> {
+        let (store, snapshot) = {
+            let mut p = prepared.lock().unwrap_or_else(|p| p.into_inner());
+            change(&mut p.state);
+            let snapshot = p.store.snapshot(&p.state);
+            (p.store.clone(), snapshot)
+        };
+        let snapshot = snapshot.map_err(|e| write_failed(&store, e))?;
+        store
+            .write_snapshot(snapshot)
+            .map_err(|e| write_failed(&store, e))
     }
 
     /// Unmounts the rootfs and removes the state; both are attempted, both failures reported.
@@ -104,4 +123,8 @@ pub fn with_undo(error: ShimError, undo: Result<()>) -> ShimError {
         Ok(()) => error,
         Err(cleanup) => ShimError::Cleanup(vec![error, cleanup]),
     }
+}
+
+fn write_failed(store: &StateStore, error: std::io::Error) -> ShimError {
+    ShimError::io(format!("write state in {}", store.dir().display()), error)
 }

@@ -279,10 +279,9 @@ async fn plan(
     prepared: &Mutex<Prepared>,
     config: UruncConfig,
 ) -> Result<Planned> {
+    Prepared::persist_change(prepared, |state| state.kind = ContainerKind::Unikernel)?;
     let (id, rootfs, spec, store, request_mounts) = {
-        let mut p = lock(prepared);
-        p.state.kind = ContainerKind::Unikernel;
-        p.persist()?;
+        let p = lock(prepared);
         (
             p.id.clone(),
             p.rootfs.clone(),
@@ -354,11 +353,7 @@ async fn plan(
 /// Records the cgroup's directories in the state, then creates them.
 fn create_cgroup(prepared: &Mutex<Prepared>, cgroups_path: &str) -> Result<Cgroup> {
     let cgroup = Cgroup::from_spec_path(cgroups_path)?;
-    {
-        let mut p = lock(prepared);
-        p.state.cgroup_dirs = cgroup.dirs.clone();
-        p.persist()?;
-    }
+    Prepared::persist_change(prepared, |state| state.cgroup_dirs = cgroup.dirs.clone())?;
     cgroup.create()?;
     Ok(cgroup)
 }
@@ -469,9 +464,7 @@ async fn detach_network(context: &ShimContext, prepared: &Mutex<Prepared>) -> Re
         return Ok(());
     };
     context.pool.detach(&record).await?;
-    let mut p = lock(prepared);
-    p.state.net = None;
-    p.persist()
+    Prepared::persist_change(prepared, |state| state.net = None)
 }
 
 impl Inner {
@@ -575,11 +568,9 @@ impl Inner {
         );
         self.init.set_running(pid);
         self.watch_exit(exit);
-        {
-            let mut p = lock(&self.prepared);
-            p.state.vmm = ProcessIdentity::of(pid as i32);
-            p.persist()?;
-        }
+        Prepared::persist_change(&self.prepared, |state| {
+            state.vmm = ProcessIdentity::of(pid as i32)
+        })?;
         Ok(pid)
     }
 
