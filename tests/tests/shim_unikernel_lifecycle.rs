@@ -1,7 +1,7 @@
 //! Unikernel lifecycles through a real containerd: the seed's reproduction (many runs in one
 //! sandbox netns that outlives them), a guest powering off by itself, a VMM killed from
-//! outside. After each: no tap, qdisc or filter in the sandbox, the host netns unchanged, no
-//! VMM, no state.
+//! outside, `ctr run -t` of a guest (its console through the shim's pty). After each: no tap,
+//! qdisc or filter in the sandbox, the host netns unchanged, no VMM, no state.
 
 mod shim_support;
 
@@ -152,5 +152,36 @@ fn vmm_killed_from_outside_publishes_exit_137_and_cleans_the_sandbox() {
     assert_eq!(status.code(), Some(137), "ctr run exit status");
     assert_sandbox_clean(&sandbox, "after SIGKILL of the VMM");
     ctr_ok(&ctrd, &["container", "rm", "killed"]);
+    assert_nothing_left(&ctrd);
+}
+
+#[test]
+fn a_terminal_unikernel_gets_its_console_on_a_pty() {
+    // `ctr run -t` needs a terminal of its own: util-linux's `script` gives it one.
+    let test = "a_terminal_unikernel_gets_its_console_on_a_pty";
+    let Some(ctrd) = containerd(test, &["qemu-system-x86_64", "ip", "tc", "script"]) else {
+        return;
+    };
+    let image = "docker.io/library/pvh-tty:test";
+    let _guest = import_pvh_unikernel(&ctrd, image, PvhBehaviour::PowerOff, "pvh-on-a-pty");
+    let (sandbox, with_ns) = sandbox_with_ns();
+    let ctr_line = format!(
+        "ctr --address {} --namespace {} run -t --rm --runtime {} --with-ns {with_ns} {image} tty-guest",
+        ctrd.address().display(),
+        ctrd.namespace(),
+        RUNTIME,
+    );
+    let mut script = std::process::Command::new("script");
+    script.args(["-qec", &ctr_line, "/dev/null"]);
+    let out =
+        urunc_tests::command::output_within(&mut script, Duration::from_secs(60)).expect("script");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("pvh-on-a-pty"),
+        "the guest's console did not reach the terminal: {stdout:?}\n{}",
+        ctrd.log_tail(30)
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_sandbox_clean(&sandbox, "after the terminal guest");
     assert_nothing_left(&ctrd);
 }

@@ -508,7 +508,8 @@ impl Inner {
         } = lock(&self.confined)
             .take()
             .ok_or_else(|| ShimError::precondition(&self.id, "the VMM was already started"))?;
-        let (stdio, namespaces) = {
+        // Copied out so the FIFOs and the console are opened without the container's lock.
+        let (paths, namespaces) = {
             let p = lock(&self.prepared);
             let namespaces = p
                 .spec
@@ -516,18 +517,18 @@ impl Inner {
                 .as_ref()
                 .and_then(|l| l.namespaces().clone())
                 .unwrap_or_default();
-            let stdio = if p.stdio.terminal {
-                let (console, slave) = Console::open()?;
-                self.init
-                    .set_stdin(console.start_copying(&self.id, &p.stdio)?);
-                self.init.set_console(console);
-                ProcessStdio::terminal(slave)?
-            } else {
-                let (stdio, stdin) = p.stdio.open(&self.id)?;
-                self.init.set_stdin(stdin);
-                stdio
-            };
-            (stdio, namespaces)
+            (p.stdio.clone(), namespaces)
+        };
+        let stdio = if paths.terminal {
+            let (console, slave) = Console::open()?;
+            self.init
+                .set_stdin(console.start_copying(&self.id, &paths)?);
+            self.init.set_console(console);
+            ProcessStdio::terminal(slave)?
+        } else {
+            let (stdio, stdin) = paths.open(&self.id)?;
+            self.init.set_stdin(stdin);
+            stdio
         };
         let pid_namespace = PidNamespace::from_spec(&namespaces)?;
         let setup = ChildSetup {
