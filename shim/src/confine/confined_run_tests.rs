@@ -14,7 +14,7 @@ use runtime_core::Accel;
 
 use super::host_files::HostFiles;
 use super::test_reaper::{self, find_program, is_root};
-use super::{elf, plan, prepare, ConfineInput, ConfineRequest, Confinement, GuestFiles};
+use super::{elf, plan, ConfineInput, Confinement, GuestFiles};
 
 const BUSYBOX: &str = "/bin/busybox";
 const UID: u32 = 1000;
@@ -292,16 +292,7 @@ async fn qemu_runs_confined_with_its_libraries() {
     };
     let process = confined_process();
     let new_root = bundle.new_root();
-    let (plan, confinement) = prepare(&ConfineRequest {
-        program: "qemu-system-x86_64",
-        search_path: "/usr/bin:/bin",
-        new_root: &new_root,
-        guest: &guest,
-        accel: Accel::Tcg,
-        networked: false,
-        process: Some(&process),
-    })
-    .expect("prepare qemu");
+    let (plan, confinement) = super::prepare_test_qemu(&new_root, &guest, &process);
     let mut command = Command::new(&plan.program);
     command.arg("--version");
     let (code, output) = run_confined(command, confinement, &bundle.dir.path().join("out")).await;
@@ -332,16 +323,7 @@ async fn qemu_boots_a_linux_kernel_confined() {
     };
     let process = confined_process();
     let new_root = bundle.new_root();
-    let (plan, confinement) = prepare(&ConfineRequest {
-        program: "qemu-system-x86_64",
-        search_path: "/usr/bin:/bin",
-        new_root: &new_root,
-        guest: &guest,
-        accel: Accel::Tcg,
-        networked: false,
-        process: Some(&process),
-    })
-    .expect("prepare qemu");
+    let (plan, confinement) = super::prepare_test_qemu(&new_root, &guest, &process);
     let mut command = Command::new(&plan.program);
     command
         .args([

@@ -81,3 +81,23 @@ pub fn kernel_last_capability() -> Result<u32> {
         .parse()
         .map_err(|_| ShimError::invalid(CAP_LAST_CAP, text.trim(), "not a number"))
 }
+
+/// Tests: prepares qemu-system-x86_64 (TCG, no network) confined as `process`, the way Start
+/// prepares a VMM.
+#[cfg(test)]
+pub(crate) fn prepare_test_qemu(
+    new_root: &Path,
+    guest: &GuestFiles,
+    process: &Process,
+) -> (ConfinePlan, Confinement) {
+    prepare(&ConfineRequest {
+        program: "qemu-system-x86_64",
+        search_path: "/usr/bin:/bin",
+        new_root,
+        guest,
+        accel: Accel::Tcg,
+        networked: false,
+        process: Some(process),
+    })
+    .expect("prepare qemu")
+}

@@ -409,12 +409,11 @@ mod tests {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
     use oci_spec::runtime::{LinuxSeccomp, Process};
-    use runtime_core::Accel;
     use tokio::sync::oneshot;
 
     use super::SeccompFilter;
     use crate::confine::test_reaper::{self, find_program, is_root};
-    use crate::confine::{prepare, ConfineRequest, Confinement, GuestFiles};
+    use crate::confine::{Confinement, GuestFiles};
     use crate::reaper::ExitCode;
 
     /// containerd's `DefaultProfile` for amd64 with Docker's default capabilities (so
@@ -788,16 +787,7 @@ mod tests {
             kernel,
             ..GuestFiles::default()
         };
-        let (plan, confinement) = prepare(&ConfineRequest {
-            program: "qemu-system-x86_64",
-            search_path: "/usr/bin:/bin",
-            new_root: &new_root,
-            guest: &guest,
-            accel: Accel::Tcg,
-            networked: false,
-            process: Some(&process),
-        })
-        .expect("prepare qemu");
+        let (plan, confinement) = crate::confine::prepare_test_qemu(&new_root, &guest, &process);
         (plan.program.display().to_string(), confinement)
     }
 
