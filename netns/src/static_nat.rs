@@ -36,6 +36,12 @@ pub(crate) async fn attach_static(
     };
     ensure_no_guest_network(rtnl, identity, &uplink).await?;
     let links = rtnl.links().await?;
+    let nat = StaticNat {
+        tap_address: STATIC_TAP_IP,
+        prefix_len: STATIC_PREFIX_LEN,
+        masquerade_rule: masquerade_rule(&uplink.name),
+        enabled_forwarding: !forwarding_enabled(identity)?,
+    };
     let record = NetRecord {
         container_id: request.container_id.clone(),
         netns: identity.clone(),
@@ -43,12 +49,7 @@ pub(crate) async fn attach_static(
         uplink: uplink.name.clone(),
         uplink_qdisc_added: false,
         filter_priority: FILTER_PRIORITY,
-        static_nat: Some(StaticNat {
-            tap_address: STATIC_TAP_IP,
-            prefix_len: STATIC_PREFIX_LEN,
-            masquerade_rule: masquerade_rule(&uplink.name),
-            enabled_forwarding: !forwarding_enabled(identity)?,
-        }),
+        static_nat: Some(nat.clone()),
     };
     let tap = TapDevice {
         name: record.tap.clone(),
@@ -56,7 +57,6 @@ pub(crate) async fn attach_static(
         owner_gid: request.owner_gid,
     };
     persist_then_create(rtnl, &record, request.persist, async {
-        let nat = record.static_nat.as_ref().expect("a static record");
         let tap_link = create_tap(rtnl, identity, &tap, uplink.mtu).await?;
         rtnl.add_ipv4(&tap_link, nat.tap_address, nat.prefix_len)
             .await?;
