@@ -23,6 +23,7 @@ mod container;
 mod contract;
 mod error;
 mod events;
+mod heap_policy;
 mod hooks;
 mod host;
 mod logging;
@@ -36,6 +37,7 @@ mod spawn;
 mod state;
 mod stdin_pump;
 mod stdio;
+mod type_url;
 
 use std::process::ExitCode;
 

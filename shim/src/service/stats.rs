@@ -12,10 +12,11 @@ use std::path::Path;
 use containerd_shim_protos::cgroups::metrics as v1;
 use containerd_shim_protos::cgroups_v2::metrics as v2;
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
-use containerd_shim_protos::protobuf::{MessageField, MessageFull};
+use containerd_shim_protos::protobuf::MessageField;
 
 use crate::cgroup::ProcessCgroup;
 use crate::error::{Result, ShimError};
+use crate::type_url::{self, TypeUrl};
 
 pub fn collect(pid: u32) -> Result<Any> {
     match ProcessCgroup::of_pid(pid)? {
@@ -24,15 +25,8 @@ pub fn collect(pid: u32) -> Result<Any> {
     }
 }
 
-fn to_any<M: MessageFull>(metrics: &M) -> Result<Any> {
-    let value = metrics
-        .write_to_bytes()
-        .map_err(|e| ShimError::Events(format!("encode metrics: {e}")))?;
-    Ok(Any {
-        type_url: M::descriptor().full_name().to_string(),
-        value,
-        ..Default::default()
-    })
+fn to_any<M: TypeUrl>(metrics: &M) -> Result<Any> {
+    type_url::pack(metrics).map_err(|e| ShimError::Events(format!("encode metrics: {e}")))
 }
 
 type Setter<M> = fn(&mut M, u64);

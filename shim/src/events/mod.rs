@@ -4,22 +4,50 @@
 //! events in order to containerd's ttrpc event service, so TaskStart can never overtake
 //! TaskCreate, nor TaskExit overtake TaskStart.
 
-use containerd_shim::event::Event;
-use containerd_shim::publisher::RemotePublisher;
+mod publisher;
+
 use containerd_shim_protos::events::task::{
     TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused,
     TaskResumed, TaskStart,
 };
+use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
-use containerd_shim_protos::protobuf::{MessageDyn, MessageField};
-use containerd_shim_protos::ttrpc::context::Context;
+use containerd_shim_protos::protobuf::MessageField;
+use containerd_shim_protos::topics;
 use tokio::sync::mpsc;
 
-use crate::error::{Result, ShimError};
+use crate::error::Result;
+use crate::type_url::{self, TypeUrl};
+use publisher::Publisher;
+
+/// A task event: its message and the topic containerd files it under.
+trait TaskEvent: TypeUrl {
+    const TOPIC: &'static str;
+}
+
+macro_rules! topics {
+    ($($event:ty => $topic:expr,)*) => {
+        $(impl TaskEvent for $event {
+            const TOPIC: &'static str = $topic;
+        })*
+    };
+}
+
+topics! {
+    TaskCreate => topics::TASK_CREATE_EVENT_TOPIC,
+    TaskStart => topics::TASK_START_EVENT_TOPIC,
+    TaskExit => topics::TASK_EXIT_EVENT_TOPIC,
+    TaskDelete => topics::TASK_DELETE_EVENT_TOPIC,
+    TaskExecAdded => topics::TASK_EXEC_ADDED_EVENT_TOPIC,
+    TaskExecStarted => topics::TASK_EXEC_STARTED_EVENT_TOPIC,
+    TaskPaused => topics::TASK_PAUSED_EVENT_TOPIC,
+    TaskResumed => topics::TASK_RESUMED_EVENT_TOPIC,
+    TaskOOM => topics::TASK_OOM_EVENT_TOPIC,
+}
 
 struct Envelope {
-    topic: String,
-    event: Box<dyn MessageDyn>,
+    topic: &'static str,
+    event: Any,
 }
 
 #[derive(Clone)]
@@ -39,40 +67,28 @@ pub struct ExitReport {
 impl EventSender {
     /// Connects to containerd's ttrpc address and starts the publisher task.
     pub async fn connect(ttrpc_address: &str, namespace: String) -> Result<Self> {
-        let publisher = RemotePublisher::new(ttrpc_address)
-            .await
-            .map_err(|e| ShimError::Events(format!("connect to {ttrpc_address}: {e}")))?;
+        let mut publisher = Publisher::connect(ttrpc_address, namespace).await?;
         let (sender, mut receiver) = mpsc::unbounded_channel::<Envelope>();
         tokio::spawn(async move {
             while let Some(envelope) = receiver.recv().await {
-                if let Err(error) = publisher
-                    .publish(
-                        Context::default(),
-                        &envelope.topic,
-                        &namespace,
-                        envelope.event,
-                    )
-                    .await
-                {
-                    tracing::error!(topic = %envelope.topic, %error, "publishing event failed");
-                }
+                publisher.forward(envelope.topic, envelope.event).await;
             }
         });
         Ok(EventSender { sender })
     }
 
-    fn send<E: Event + MessageDyn + 'static>(&self, event: E) {
-        let topic = event.topic();
-        tracing::debug!(%topic, "event");
-        if self
-            .sender
-            .send(Envelope {
-                topic: topic.clone(),
-                event: Box::new(event),
-            })
-            .is_err()
-        {
-            tracing::error!(%topic, "publisher task is gone: event dropped");
+    fn send<E: TaskEvent>(&self, event: E) {
+        let topic = E::TOPIC;
+        tracing::debug!(topic, "event");
+        let event = match type_url::pack(&event) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::error!(topic, %error, "encoding the event failed: event dropped");
+                return;
+            }
+        };
+        if self.sender.send(Envelope { topic, event }).is_err() {
+            tracing::error!(topic, "publisher task is gone: event dropped");
         }
     }
 
