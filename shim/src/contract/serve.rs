@@ -28,6 +28,7 @@ pub fn run(flags: &Flags) -> Result<()> {
     // The listener first: it must be adopted before any other open could reuse its fd number.
     let listener = inherited_listener()?;
     crate::logging::init_fifo(Path::new("log"), flags.debug)?;
+    crate::heap_policy::keep_heap_small();
     set_child_subreaper()?;
 
     // One thread serves everything; blocking work goes to tokio's small blocking pool. The
