@@ -8,6 +8,7 @@ mod drivers;
 mod error;
 mod kinds;
 mod net;
+pub mod oci;
 mod paths;
 mod queue_proxy;
 mod spec_resources;

@@ -1,7 +1,7 @@
 //! What the OCI spec asks of the VMM, read into `VmmInput`'s terms, so that
 //! the shim does not re-derive them (and every shim path derives them alike).
 
-use oci_spec::runtime::{LinuxCpu, Spec};
+use crate::oci::{Cpu, Spec};
 
 use crate::error::CoreError;
 
@@ -9,21 +9,13 @@ const CPUS_FIELD: &str = "linux.resources.cpu.cpus";
 
 /// `linux.resources.memory.limit` (bytes), for `VmmInput::memory_limit_bytes`.
 pub fn memory_limit_from_spec(spec: &Spec) -> Option<i64> {
-    spec.linux()
-        .as_ref()?
-        .resources()
-        .as_ref()?
-        .memory()
-        .as_ref()?
-        .limit()
+    spec.linux.resources.memory.limit
 }
 
 /// Whether the spec confines the container with seccomp (`linux.seccomp`),
 /// for `VmmInput::seccomp`.
 pub fn seccomp_requested(spec: &Spec) -> bool {
-    spec.linux()
-        .as_ref()
-        .is_some_and(|linux| linux.seccomp().is_some())
+    spec.linux.seccomp.is_some()
 }
 
 /// vCPUs for `VmmInput::vcpus`: the CFS quota rounded up to whole CPUs
@@ -31,26 +23,19 @@ pub fn seccomp_requested(spec: &Spec) -> bool {
 /// number of CPUs in the cpuset, else `None` (one vCPU). A malformed cpuset
 /// is refused rather than guessed at.
 pub fn vcpus_from_spec(spec: &Spec) -> Result<Option<u32>, CoreError> {
-    let Some(cpu) = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.resources().as_ref())
-        .and_then(|r| r.cpu().as_ref())
-    else {
-        return Ok(None);
-    };
+    let cpu = &spec.linux.resources.cpu;
     if let Some(vcpus) = vcpus_from_quota(cpu) {
         return Ok(Some(vcpus));
     }
-    match cpu.cpus() {
+    match &cpu.cpus {
         Some(cpuset) if !cpuset.trim().is_empty() => count_cpuset(cpuset).map(Some),
         _ => Ok(None),
     }
 }
 
-fn vcpus_from_quota(cpu: &LinuxCpu) -> Option<u32> {
-    let quota = u64::try_from(cpu.quota()?).ok().filter(|&q| q > 0)?;
-    let period = cpu.period().filter(|&p| p > 0)?;
+fn vcpus_from_quota(cpu: &Cpu) -> Option<u32> {
+    let quota = u64::try_from(cpu.quota?).ok().filter(|&q| q > 0)?;
+    let period = cpu.period.filter(|&p| p > 0)?;
     Some(u32::try_from(quota.div_ceil(period)).unwrap_or(u32::MAX))
 }
 
@@ -79,7 +64,7 @@ mod tests {
 
     fn spec(linux: &str) -> Spec {
         let json = format!(r#"{{"ociVersion":"1.0.2","linux":{linux}}}"#);
-        match serde_json::from_str(&json) {
+        match Spec::from_json(json.as_bytes()) {
             Ok(spec) => spec,
             Err(e) => panic!("test spec {json} must parse: {e}"),
         }

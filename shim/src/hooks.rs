@@ -45,11 +45,10 @@ use std::time::Duration;
 use nix::sys::memfd::{memfd_create, MFdFlags};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use oci_spec::runtime::{ContainerState, Hook, Hooks, LinuxNamespace, Spec};
+use runtime_core::oci::{Hook, Hooks, Namespace, Spec, State, Status};
 use tokio::io::AsyncWriteExt;
 
-pub use oci_spec::runtime::State as OciState;
-
+use crate::container::prepared::load_spec;
 use crate::error::{Result, ShimError};
 use crate::reaper::{ExitCode, ExitRouter};
 use crate::spawn::NamespacePlan;
@@ -92,19 +91,14 @@ impl HookKind {
 
     /// The hooks of this kind in the spec's `hooks` (empty when absent).
     pub fn select(self, hooks: &Hooks) -> &[Hook] {
-        let list = match self {
-            HookKind::Prestart =>
-            {
-                #[allow(deprecated)]
-                hooks.prestart()
-            }
-            HookKind::CreateRuntime => hooks.create_runtime(),
-            HookKind::CreateContainer => hooks.create_container(),
-            HookKind::StartContainer => hooks.start_container(),
-            HookKind::Poststart => hooks.poststart(),
-            HookKind::Poststop => hooks.poststop(),
-        };
-        list.as_deref().unwrap_or_default()
+        match self {
+            HookKind::Prestart => &hooks.prestart,
+            HookKind::CreateRuntime => &hooks.create_runtime,
+            HookKind::CreateContainer => &hooks.create_container,
+            HookKind::StartContainer => &hooks.start_container,
+            HookKind::Poststart => &hooks.poststart,
+            HookKind::Poststop => &hooks.poststop,
+        }
     }
 }
 
@@ -119,18 +113,17 @@ pub fn oci_state(
     spec: &Spec,
     id: &str,
     bundle: &std::path::Path,
-    status: ContainerState,
+    status: Status,
     pid: Option<u32>,
-) -> OciState {
-    let mut state = OciState::default();
-    state
-        .set_version(spec.version().clone())
-        .set_id(id.to_string())
-        .set_status(status)
-        .set_pid(pid.map(|pid| pid as i32))
-        .set_bundle(bundle.to_path_buf())
-        .set_annotations(spec.annotations().clone());
-    state
+) -> State {
+    State {
+        oci_version: spec.oci_version.clone(),
+        id: id.to_string(),
+        status,
+        pid,
+        bundle: bundle.to_path_buf(),
+        annotations: spec.annotations.clone(),
+    }
 }
 
 /// Runs the spec's hooks of `kind`, if any (see [`run_hooks`]).
@@ -138,32 +131,22 @@ pub async fn run_spec_hooks(
     router: &ExitRouter,
     kind: HookKind,
     spec: &Spec,
-    state: &OciState,
+    state: &State,
 ) -> Result<()> {
-    let Some(hooks) = spec.hooks() else {
-        return Ok(());
-    };
-    let namespaces = spec
-        .linux()
-        .as_ref()
-        .and_then(|linux| linux.namespaces().clone())
-        .unwrap_or_default();
-    run_hooks(router, kind, kind.select(hooks), state, &namespaces).await
+    let hooks = kind.select(&spec.hooks);
+    run_hooks(router, kind, hooks, state, &spec.linux.namespaces).await
 }
 
 /// `containerd-shim-urunc-v2 delete` after a crash: the poststop hooks of the unikernel whose
 /// teardown it just finished, with the spec read from the bundle and a reaper of its own.
 pub async fn poststop_after_crash(bundle: &std::path::Path, id: &str, pid: u32) -> Result<()> {
-    let config = bundle.join("config.json");
-    let spec = Spec::load(&config).map_err(|e| {
-        ShimError::invalid("bundle config", config.display().to_string(), e.to_string())
-    })?;
-    if spec.hooks().is_none() {
+    let spec = load_spec(bundle)?;
+    if spec.hooks.poststop.is_empty() {
         return Ok(());
     }
     let router = ExitRouter::start()?;
     let pid = (pid != 0).then_some(pid);
-    let state = oci_state(&spec, id, bundle, ContainerState::Stopped, pid);
+    let state = oci_state(&spec, id, bundle, Status::Stopped, pid);
     run_spec_hooks(&router, HookKind::Poststop, &spec, &state).await
 }
 
@@ -174,8 +157,8 @@ pub async fn run_hooks(
     router: &ExitRouter,
     kind: HookKind,
     hooks: &[Hook],
-    state: &OciState,
-    container_namespaces: &[LinuxNamespace],
+    state: &State,
+    container_namespaces: &[Namespace],
 ) -> Result<()> {
     if hooks.is_empty() {
         return Ok(());
@@ -197,7 +180,7 @@ pub async fn run_hooks(
         match outcome {
             Ok(()) => {}
             Err(error) if kind.failure_is_warning() => {
-                tracing::warn!(%error, hook = %hook.path().display(), "{kind} hook failed; continuing");
+                tracing::warn!(%error, hook = %hook.path.display(), "{kind} hook failed; continuing");
                 warnings.push(error);
             }
             Err(error) => return Err(error),
@@ -212,10 +195,10 @@ async fn run_hook(
     index: usize,
     hook: &Hook,
     state_json: &[u8],
-    joins: &[LinuxNamespace],
+    joins: &[Namespace],
 ) -> Result<()> {
     let field = format!("hooks.{kind}[{index}]");
-    let path = hook.path();
+    let path = &hook.path;
     if !path.is_absolute() {
         return Err(ShimError::invalid(
             format!("{field}.path"),
@@ -223,7 +206,7 @@ async fn run_hook(
             "a hook path must be absolute",
         ));
     }
-    let timeout = match hook.timeout() {
+    let timeout = match hook.timeout {
         Some(seconds) if seconds <= 0 => {
             return Err(ShimError::invalid(
                 format!("{field}.timeout"),
@@ -240,11 +223,11 @@ async fn run_hook(
     let output = memfd_create("urunc-hook-output", MFdFlags::MFD_CLOEXEC)
         .map_err(|e| failure(io::Error::from(e)))?;
     let mut command = Command::new(path);
-    if let Some((argv0, rest)) = hook.args().as_deref().and_then(<[String]>::split_first) {
+    if let Some((argv0, rest)) = hook.args.split_first() {
         command.arg0(argv0).args(rest);
     }
     command.env_clear();
-    for entry in hook.env().as_deref().unwrap_or_default() {
+    for entry in &hook.env {
         let (key, value) = entry.split_once('=').ok_or_else(|| {
             ShimError::invalid(format!("{field}.env"), entry, "expected KEY=VALUE")
         })?;
@@ -341,35 +324,31 @@ fn output_tail(output: &File) -> String {
 mod tests {
     use super::*;
     use crate::confine::test_reaper;
-    use oci_spec::runtime::HookBuilder;
     use std::collections::HashMap;
     use std::path::{Path, PathBuf};
     use std::time::Instant;
 
     fn sh_hook(script: &str, env: &[&str], timeout: Option<i64>) -> Hook {
-        let mut builder = HookBuilder::default()
-            .path("/bin/sh")
-            .args(vec!["sh".to_string(), "-c".to_string(), script.to_string()])
-            .env(env.iter().map(|e| e.to_string()).collect::<Vec<_>>());
-        if let Some(seconds) = timeout {
-            builder = builder.timeout(seconds);
+        Hook {
+            path: "/bin/sh".into(),
+            args: vec!["sh".to_string(), "-c".to_string(), script.to_string()],
+            env: env.iter().map(|e| e.to_string()).collect(),
+            timeout,
         }
-        builder.build().expect("hook")
     }
 
-    fn state() -> OciState {
-        let mut state = OciState::default();
-        state
-            .set_version("1.1.0".into())
-            .set_id("hooked".into())
-            .set_status(ContainerState::Running)
-            .set_pid(Some(4242))
-            .set_bundle(PathBuf::from("/run/bundle/hooked"))
-            .set_annotations(Some(HashMap::from([(
+    fn state() -> State {
+        State {
+            oci_version: "1.1.0".into(),
+            id: "hooked".into(),
+            status: Status::Running,
+            pid: Some(4242),
+            bundle: PathBuf::from("/run/bundle/hooked"),
+            annotations: HashMap::from([(
                 "com.urunc.unikernel.hypervisor".to_string(),
                 "qemu".to_string(),
-            )])));
-        state
+            )]),
+        }
     }
 
     fn read(path: &Path) -> String {
@@ -433,21 +412,19 @@ mod tests {
     async fn args_include_argv0() {
         let dir = tempfile::tempdir().expect("tempdir");
         let out = dir.path().join("argv");
-        let hook = HookBuilder::default()
-            .path("/bin/sh")
-            .args(
-                [
-                    "sh",
-                    "-c",
-                    &format!("echo \"$0 $1\" > {}", out.display()),
-                    "hook-name",
-                    "first-arg",
-                ]
-                .map(String::from)
-                .to_vec(),
-            )
-            .build()
-            .expect("hook");
+        let hook = Hook {
+            path: "/bin/sh".into(),
+            args: [
+                "sh",
+                "-c",
+                &format!("echo \"$0 $1\" > {}", out.display()),
+                "hook-name",
+                "first-arg",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..Hook::default()
+        };
         run_hooks(
             &test_reaper::shared(),
             HookKind::Prestart,
@@ -481,7 +458,10 @@ mod tests {
         let path = dir.join(name);
         std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write script");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        HookBuilder::default().path(path).build().expect("hook")
+        Hook {
+            path,
+            ..Hook::default()
+        }
     }
 
     #[tokio::test]
@@ -583,10 +563,10 @@ mod tests {
 
     #[tokio::test]
     async fn bad_hook_fields_are_refused_naming_the_field() {
-        let relative = HookBuilder::default()
-            .path("hook.sh")
-            .build()
-            .expect("hook");
+        let relative = Hook {
+            path: "hook.sh".into(),
+            ..Hook::default()
+        };
         let error = run_hooks(
             &test_reaper::shared(),
             HookKind::Prestart,

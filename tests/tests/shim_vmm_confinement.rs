@@ -407,7 +407,7 @@ fn the_running_qemu_is_confined_as_the_spec_says_and_the_guest_still_answers() {
     // containerd's own default profile (RuntimeDefault in Kubernetes), as the shim's unit
     // tests use it: the VMM gets it, then qemu's `-sandbox` on top.
     let profile: serde_json::Value = serde_json::from_str(include_str!(
-        "../../shim/src/confine/testdata/containerd_default_seccomp_amd64.json"
+        "../../runtime-core/src/oci/testdata/containerd_default_seccomp_amd64.json"
     ))
     .expect("containerd's default seccomp profile");
     set(&mut spec, "/linux/seccomp", profile);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use oci_spec::runtime::Process;
+use runtime_core::oci::Process;
 use runtime_core::Accel;
 
 use super::host_files::HostFiles;

@@ -31,7 +31,7 @@ pub(crate) mod test_reaper;
 
 use std::path::Path;
 
-use oci_spec::runtime::Process;
+use runtime_core::oci::Process;
 use runtime_core::Accel;
 
 pub use apply::Confinement;

@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 
-use oci_spec::runtime::{Capability, LinuxCapabilities, PosixRlimitType, Process};
+use runtime_core::oci::{capability_number, Capabilities, Process, RlimitType, CAPABILITY_NAMES};
 use runtime_core::Accel;
 
 use super::host_files::HostFiles;
@@ -183,14 +183,16 @@ pub fn plan(input: &ConfineInput) -> Result<ConfinePlan> {
         program: host.program.clone(),
         mounts: without_covered(mounts),
         user: process.map(user_of).transpose()?.unwrap_or_default(),
-        capabilities: match process.and_then(|p| p.capabilities().as_ref()) {
-            Some(caps) => capability_sets(caps, input.last_capability)?,
+        capabilities: match process {
+            Some(process) => capability_sets(&process.capabilities, input.last_capability)?,
             None => CapabilitySets::default(),
         },
-        rlimits: match process.and_then(|p| p.rlimits().as_ref()) {
-            Some(limits) => limits
+        rlimits: match process {
+            Some(process) => process
+                .rlimits
                 .iter()
-                .map(|l| rlimit(l.typ(), l.soft(), l.hard()))
+                .enumerate()
+                .map(|(index, l)| rlimit(index, &l.kind, l.soft, l.hard))
                 .collect::<Result<_>>()?,
             None => Vec::new(),
         },
@@ -239,8 +241,7 @@ fn without_covered(mounts: Vec<BindMount>) -> Vec<BindMount> {
 const NO_ID: u32 = u32::MAX;
 
 fn user_of(process: &Process) -> Result<User> {
-    let user = process.user();
-    let additional_gids = user.additional_gids().clone().unwrap_or_default();
+    let user = &process.user;
     let checked = |field: &str, id: u32| {
         if id == NO_ID {
             Err(ShimError::invalid(
@@ -252,34 +253,28 @@ fn user_of(process: &Process) -> Result<User> {
             Ok(id)
         }
     };
-    checked("process.user.uid", user.uid())?;
-    checked("process.user.gid", user.gid())?;
-    for gid in &additional_gids {
+    checked("process.user.uid", user.uid)?;
+    checked("process.user.gid", user.gid)?;
+    for gid in &user.additional_gids {
         checked("process.user.additionalGids", *gid)?;
     }
     Ok(User {
-        uid: user.uid(),
-        gid: user.gid(),
-        additional_gids,
+        uid: user.uid,
+        gid: user.gid,
+        additional_gids: user.additional_gids.clone(),
     })
 }
 
 /// The sets as masks, refusing what the kernel would refuse at capset (with an errno and no
 /// name) so the error can name the field: effective and ambient capabilities must be
 /// permitted, ambient ones inheritable too.
-fn capability_sets(caps: &LinuxCapabilities, last: u32) -> Result<CapabilitySets> {
-    let mask = |set: &Option<oci_spec::runtime::Capabilities>| {
-        set.iter()
-            .flatten()
-            .filter_map(|cap| capability_number(*cap, last))
-            .fold(0u64, |mask, n| mask | (1 << n))
-    };
+fn capability_sets(caps: &Capabilities, last: u32) -> Result<CapabilitySets> {
     let sets = CapabilitySets {
-        bounding: mask(caps.bounding()),
-        effective: mask(caps.effective()),
-        permitted: mask(caps.permitted()),
-        inheritable: mask(caps.inheritable()),
-        ambient: mask(caps.ambient()),
+        bounding: mask("process.capabilities.bounding", &caps.bounding, last)?,
+        effective: mask("process.capabilities.effective", &caps.effective, last)?,
+        permitted: mask("process.capabilities.permitted", &caps.permitted, last)?,
+        inheritable: mask("process.capabilities.inheritable", &caps.inheritable, last)?,
+        ambient: mask("process.capabilities.ambient", &caps.ambient, last)?,
     };
     let not_within = |field: &str, set: u64, allowed: u64, reason: &str| -> Result<()> {
         let extra = set & !allowed;
@@ -307,73 +302,56 @@ fn capability_sets(caps: &LinuxCapabilities, last: u32) -> Result<CapabilitySets
     Ok(sets)
 }
 
-/// The kernel's number for a capability; one this kernel does not know is left out with a
-/// warning, as runc does (specs are written for many kernels).
-fn capability_number(cap: Capability, last: u32) -> Option<u32> {
-    let name = serde_json::to_value(cap)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
-    let number = CAPABILITY_NAMES
-        .iter()
-        .position(|known| *known == name)
-        .map(|n| n as u32);
-    match number {
-        Some(n) if n <= last => Some(n),
-        _ => {
-            tracing::warn!(capability = %name, last_known = last, "capability unknown to this kernel; not granted");
-            None
+/// One set as a mask. A capability this kernel does not know is left out with a warning, as
+/// runc does (specs are written for many kernels); a name that is no Linux capability at all
+/// (a typo, `SYS_ADMIN` without `CAP_`) is refused rather than guessed at.
+fn mask(field: &str, names: &[String], last: u32) -> Result<u64> {
+    let mut mask = 0u64;
+    for name in names {
+        match capability_number(name) {
+            Some(n) if n <= last => mask |= 1 << n,
+            Some(_) => {
+                tracing::warn!(capability = %name, last_known = last, "capability unknown to this kernel; not granted");
+            }
+            None => {
+                return Err(ShimError::invalid(
+                    field,
+                    name,
+                    "not a Linux capability name as runtime-spec spells them (CAP_CHOWN to CAP_CHECKPOINT_RESTORE)",
+                ))
+            }
         }
     }
+    Ok(mask)
 }
 
-/// Capability names by number (linux/capability.h).
-const CAPABILITY_NAMES: [&str; 41] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
-
-fn rlimit(kind: PosixRlimitType, soft: u64, hard: u64) -> Result<Rlimit> {
-    let name = kind.to_string();
+fn rlimit(index: usize, kind: &RlimitType, soft: u64, hard: u64) -> Result<Rlimit> {
+    let resource = match kind {
+        RlimitType::Cpu => libc::RLIMIT_CPU,
+        RlimitType::Fsize => libc::RLIMIT_FSIZE,
+        RlimitType::Data => libc::RLIMIT_DATA,
+        RlimitType::Stack => libc::RLIMIT_STACK,
+        RlimitType::Core => libc::RLIMIT_CORE,
+        RlimitType::Rss => libc::RLIMIT_RSS,
+        RlimitType::Nproc => libc::RLIMIT_NPROC,
+        RlimitType::Nofile => libc::RLIMIT_NOFILE,
+        RlimitType::Memlock => libc::RLIMIT_MEMLOCK,
+        RlimitType::As => libc::RLIMIT_AS,
+        RlimitType::Locks => libc::RLIMIT_LOCKS,
+        RlimitType::Sigpending => libc::RLIMIT_SIGPENDING,
+        RlimitType::Msgqueue => libc::RLIMIT_MSGQUEUE,
+        RlimitType::Nice => libc::RLIMIT_NICE,
+        RlimitType::Rtprio => libc::RLIMIT_RTPRIO,
+        RlimitType::Rttime => libc::RLIMIT_RTTIME,
+        RlimitType::Unknown(name) => {
+            return Err(ShimError::invalid(
+                format!("process.rlimits[{index}].type"),
+                name,
+                RlimitType::unknown_reason(),
+            ))
+        }
+    };
+    let name = kind.name();
     if soft > hard {
         return Err(ShimError::invalid(
             format!("process.rlimits[{name}]"),
@@ -381,24 +359,6 @@ fn rlimit(kind: PosixRlimitType, soft: u64, hard: u64) -> Result<Rlimit> {
             "the soft limit exceeds the hard limit",
         ));
     }
-    let resource = match kind {
-        PosixRlimitType::RlimitCpu => libc::RLIMIT_CPU,
-        PosixRlimitType::RlimitFsize => libc::RLIMIT_FSIZE,
-        PosixRlimitType::RlimitData => libc::RLIMIT_DATA,
-        PosixRlimitType::RlimitStack => libc::RLIMIT_STACK,
-        PosixRlimitType::RlimitCore => libc::RLIMIT_CORE,
-        PosixRlimitType::RlimitRss => libc::RLIMIT_RSS,
-        PosixRlimitType::RlimitNproc => libc::RLIMIT_NPROC,
-        PosixRlimitType::RlimitNofile => libc::RLIMIT_NOFILE,
-        PosixRlimitType::RlimitMemlock => libc::RLIMIT_MEMLOCK,
-        PosixRlimitType::RlimitAs => libc::RLIMIT_AS,
-        PosixRlimitType::RlimitLocks => libc::RLIMIT_LOCKS,
-        PosixRlimitType::RlimitSigpending => libc::RLIMIT_SIGPENDING,
-        PosixRlimitType::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
-        PosixRlimitType::RlimitNice => libc::RLIMIT_NICE,
-        PosixRlimitType::RlimitRtprio => libc::RLIMIT_RTPRIO,
-        PosixRlimitType::RlimitRttime => libc::RLIMIT_RTTIME,
-    };
     Ok(Rlimit {
         resource,
         soft,
@@ -409,7 +369,6 @@ fn rlimit(kind: PosixRlimitType, soft: u64, hard: u64) -> Result<Rlimit> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oci_spec::runtime::ProcessBuilder;
 
     fn host() -> HostFiles {
         HostFiles {
@@ -606,9 +565,8 @@ mod tests {
     #[test]
     fn impossible_users_and_capabilities_are_refused_naming_the_field() {
         let mut bad_uid = process();
-        bad_uid.set_user(
-            serde_json::from_value(serde_json::json!({"uid": u32::MAX, "gid": 0})).expect("user"),
-        );
+        bad_uid.user =
+            serde_json::from_value(serde_json::json!({"uid": u32::MAX, "gid": 0})).expect("user");
         let error = plan_for(Accel::Tcg, false, Some(&bad_uid)).expect_err("uid -1");
         let message = error.to_string();
         assert!(
@@ -617,14 +575,12 @@ mod tests {
         );
 
         let mut bad_caps = process();
-        bad_caps.set_capabilities(Some(
-            serde_json::from_value(serde_json::json!({
-                "bounding": ["CAP_NET_ADMIN", "CAP_KILL"],
-                "effective": ["CAP_NET_ADMIN"],
-                "permitted": ["CAP_KILL"]
-            }))
-            .expect("capabilities"),
-        ));
+        bad_caps.capabilities = serde_json::from_value(serde_json::json!({
+            "bounding": ["CAP_NET_ADMIN", "CAP_KILL"],
+            "effective": ["CAP_NET_ADMIN"],
+            "permitted": ["CAP_KILL"]
+        }))
+        .expect("capabilities");
         let error = plan_for(Accel::Tcg, false, Some(&bad_caps)).expect_err("not permitted");
         let message = error.to_string();
         assert!(
@@ -633,16 +589,57 @@ mod tests {
         );
     }
 
+    /// Not a capability runtime-spec names (misspelt, or without `CAP_`): refused, not
+    /// guessed at, whichever set it is in.
+    #[test]
+    fn unknown_capability_names_are_refused_naming_field_and_value() {
+        for (set, name) in [
+            ("bounding", "CAP_NET_ADMINN"),
+            ("permitted", "SYS_ADMIN"),
+            ("ambient", "cap_kill"),
+        ] {
+            let mut process = process();
+            process.capabilities =
+                serde_json::from_value(serde_json::json!({ set: [name] })).expect("capabilities");
+            let message = plan_for(Accel::Tcg, false, Some(&process))
+                .expect_err("unknown capability")
+                .to_string();
+            assert!(
+                message.contains(&format!("process.capabilities.{set}"))
+                    && message.contains(&format!("{name:?}")),
+                "{message}"
+            );
+        }
+    }
+
     #[test]
     fn an_inverted_rlimit_is_refused() {
-        let process: Process = ProcessBuilder::default()
-            .rlimits(vec![serde_json::from_value(
+        let process = Process {
+            rlimits: vec![serde_json::from_value(
                 serde_json::json!({"type": "RLIMIT_CORE", "soft": 10, "hard": 1}),
             )
-            .expect("rlimit")])
-            .build()
-            .expect("process");
+            .expect("rlimit")],
+            ..Process::default()
+        };
         let error = plan_for(Accel::Tcg, false, Some(&process)).expect_err("soft > hard");
         assert!(error.to_string().contains("RLIMIT_CORE"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_rlimit_type_is_refused_naming_field_and_value() {
+        let process: Process = serde_json::from_value(serde_json::json!({
+            "rlimits": [
+                {"type": "RLIMIT_NOFILE", "soft": 1, "hard": 1},
+                {"type": "RLIMIT_FILES", "soft": 1, "hard": 1}
+            ]
+        }))
+        .expect("process");
+        let message = plan_for(Accel::Tcg, false, Some(&process))
+            .expect_err("unknown rlimit")
+            .to_string();
+        assert!(
+            message.contains("process.rlimits[1].type") && message.contains("\"RLIMIT_FILES\""),
+            "{message}"
+        );
     }
 }

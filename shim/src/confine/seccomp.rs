@@ -20,9 +20,8 @@ use std::process::Command;
 use libseccomp::error::SeccompError;
 use libseccomp::ScmpSyscall;
 use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext};
-use oci_spec::runtime::{
-    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
-    LinuxSeccompOperator, LinuxSyscall,
+use runtime_core::oci::{
+    Seccomp, SeccompAction, SeccompArch, SeccompArg, SeccompFlag, SeccompOperator, Syscall,
 };
 
 use crate::error::{Result, ShimError};
@@ -49,9 +48,10 @@ pub struct SeccompFilter {
 impl SeccompFilter {
     /// Compiles the spec's profile. Runs in the shim (allocates); refuses, naming the field and
     /// the value, whatever it cannot honour: SCMP_ACT_NOTIFY (no seccomp agent), a listener, an
-    /// argument index past 5, an `errnoRet` out of range or on an action that has none.
-    pub fn compile(seccomp: &LinuxSeccomp) -> Result<Self> {
-        if let Some(path) = seccomp.listener_path() {
+    /// argument index past 5, an `errnoRet` out of range or on an action that has none, a name
+    /// runtime-spec does not define.
+    pub fn compile(seccomp: &Seccomp) -> Result<Self> {
+        if let Some(path) = &seccomp.listener_path {
             return Err(ShimError::invalid(
                 "linux.seccomp.listenerPath",
                 path.display().to_string(),
@@ -59,19 +59,20 @@ impl SeccompFilter {
             ));
         }
         let default = action(
-            seccomp.default_action(),
-            seccomp.default_errno_ret(),
+            &seccomp.default_action,
+            seccomp.default_errno_ret,
             "linux.seccomp.defaultAction",
         )?;
         let mut context = ScmpFilterContext::new(default)
             .map_err(|e| library("create a filter", "linux.seccomp.defaultAction", e))?;
-        for arch in seccomp.architectures().iter().flatten() {
+        for (index, arch) in seccomp.architectures.iter().enumerate() {
+            let field = format!("linux.seccomp.architectures[{index}]");
             context
-                .add_arch(scmp_arch(*arch))
-                .map_err(|e| invalid("linux.seccomp.architectures", arch, e))?;
+                .add_arch(scmp_arch(arch, &field)?)
+                .map_err(|e| invalid(&field, arch.name(), e))?;
         }
-        let flags = kernel_flags(seccomp.flags().as_deref().unwrap_or_default())?;
-        let syscalls = seccomp.syscalls().as_deref().unwrap_or_default();
+        let flags = kernel_flags(&seccomp.flags)?;
+        let syscalls = &seccomp.syscalls;
         if syscalls.len() > BINARY_TREE_ABOVE {
             if let Err(error) = context.set_ctl_optimize(2) {
                 tracing::debug!("seccomp: libseccomp cannot lay out a binary tree: {error}");
@@ -145,16 +146,15 @@ impl SeccompFilter {
 fn add_rule(
     context: &mut ScmpFilterContext,
     default: ScmpAction,
-    rule: &LinuxSyscall,
+    rule: &Syscall,
     index: usize,
     skipped: &mut Vec<String>,
 ) -> Result<()> {
     let field = format!("linux.seccomp.syscalls[{index}]");
-    let rule_action = action(rule.action(), rule.errno_ret(), &format!("{field}.action"))?;
+    let rule_action = action(&rule.action, rule.errno_ret, &format!("{field}.action"))?;
     let conditions = rule
-        .args()
+        .args
         .iter()
-        .flatten()
         .enumerate()
         .map(|(at, arg)| condition(arg, &format!("{field}.args[{at}]")))
         .collect::<Result<Vec<_>>>()?;
@@ -162,7 +162,7 @@ fn add_rule(
     if rule_action == default {
         return Ok(());
     }
-    for name in rule.names() {
+    for name in &rule.names {
         if name.is_empty() {
             return Err(ShimError::invalid(
                 format!("{field}.names"),
@@ -192,17 +192,17 @@ fn add_rule(
 
 /// libseccomp compares each argument once per rule; conditions on one argument are therefore
 /// alternatives (runc's reading of such profiles).
-fn repeats_an_argument(rule: &LinuxSyscall) -> bool {
+fn repeats_an_argument(rule: &Syscall) -> bool {
     let mut seen = [false; SYSCALL_ARGUMENTS];
-    rule.args().iter().flatten().any(|arg| {
-        let repeated = seen[arg.index()];
-        seen[arg.index()] = true;
+    rule.args.iter().any(|arg| {
+        let repeated = seen[arg.index];
+        seen[arg.index] = true;
         repeated
     })
 }
 
-fn condition(arg: &LinuxSeccompArg, field: &str) -> Result<ScmpArgCompare> {
-    let index = arg.index();
+fn condition(arg: &SeccompArg, field: &str) -> Result<ScmpArgCompare> {
+    let index = arg.index;
     if index >= SYSCALL_ARGUMENTS {
         return Err(ShimError::invalid(
             format!("{field}.index"),
@@ -211,26 +211,32 @@ fn condition(arg: &LinuxSeccompArg, field: &str) -> Result<ScmpArgCompare> {
         ));
     }
     // OCI's MASKED_EQ: `value` is the mask, `valueTwo` what the masked argument must equal.
-    let op = match arg.op() {
-        LinuxSeccompOperator::ScmpCmpNe => ScmpCompareOp::NotEqual,
-        LinuxSeccompOperator::ScmpCmpLt => ScmpCompareOp::Less,
-        LinuxSeccompOperator::ScmpCmpLe => ScmpCompareOp::LessOrEqual,
-        LinuxSeccompOperator::ScmpCmpEq => ScmpCompareOp::Equal,
-        LinuxSeccompOperator::ScmpCmpGe => ScmpCompareOp::GreaterEqual,
-        LinuxSeccompOperator::ScmpCmpGt => ScmpCompareOp::Greater,
-        LinuxSeccompOperator::ScmpCmpMaskedEq => {
-            let masked = arg.value_two().unwrap_or(0);
+    let op = match &arg.op {
+        SeccompOperator::NotEqual => ScmpCompareOp::NotEqual,
+        SeccompOperator::Less => ScmpCompareOp::Less,
+        SeccompOperator::LessOrEqual => ScmpCompareOp::LessOrEqual,
+        SeccompOperator::Equal => ScmpCompareOp::Equal,
+        SeccompOperator::GreaterOrEqual => ScmpCompareOp::GreaterEqual,
+        SeccompOperator::Greater => ScmpCompareOp::Greater,
+        SeccompOperator::MaskedEqual => {
             return Ok(ScmpArgCompare::new(
                 index as u32,
-                ScmpCompareOp::MaskedEqual(arg.value()),
-                masked,
+                ScmpCompareOp::MaskedEqual(arg.value),
+                arg.value_two,
             ));
         }
+        SeccompOperator::Unknown(name) => {
+            return Err(ShimError::invalid(
+                format!("{field}.op"),
+                name,
+                SeccompOperator::unknown_reason(),
+            ))
+        }
     };
-    Ok(ScmpArgCompare::new(index as u32, op, arg.value()))
+    Ok(ScmpArgCompare::new(index as u32, op, arg.value))
 }
 
-fn action(action: LinuxSeccompAction, errno_ret: Option<u32>, field: &str) -> Result<ScmpAction> {
+fn action(action: &SeccompAction, errno_ret: Option<u32>, field: &str) -> Result<ScmpAction> {
     let no_errno_ret = |scmp: ScmpAction| match errno_ret {
         None => Ok(scmp),
         Some(errno) => Err(ShimError::invalid(
@@ -240,14 +246,12 @@ fn action(action: LinuxSeccompAction, errno_ret: Option<u32>, field: &str) -> Re
         )),
     };
     match action {
-        LinuxSeccompAction::ScmpActAllow => no_errno_ret(ScmpAction::Allow),
-        LinuxSeccompAction::ScmpActLog => no_errno_ret(ScmpAction::Log),
-        LinuxSeccompAction::ScmpActTrap => no_errno_ret(ScmpAction::Trap),
-        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
-            no_errno_ret(ScmpAction::KillThread)
-        }
-        LinuxSeccompAction::ScmpActKillProcess => no_errno_ret(ScmpAction::KillProcess),
-        LinuxSeccompAction::ScmpActErrno => {
+        SeccompAction::Allow => no_errno_ret(ScmpAction::Allow),
+        SeccompAction::Log => no_errno_ret(ScmpAction::Log),
+        SeccompAction::Trap => no_errno_ret(ScmpAction::Trap),
+        SeccompAction::Kill | SeccompAction::KillThread => no_errno_ret(ScmpAction::KillThread),
+        SeccompAction::KillProcess => no_errno_ret(ScmpAction::KillProcess),
+        SeccompAction::Errno => {
             let errno = errno_ret.unwrap_or(DEFAULT_ERRNO);
             if errno > MAX_ERRNO {
                 return Err(ShimError::invalid(
@@ -258,7 +262,7 @@ fn action(action: LinuxSeccompAction, errno_ret: Option<u32>, field: &str) -> Re
             }
             Ok(ScmpAction::Errno(errno as i32))
         }
-        LinuxSeccompAction::ScmpActTrace => {
+        SeccompAction::Trace => {
             let message = errno_ret.unwrap_or(DEFAULT_ERRNO);
             let message = u16::try_from(message).map_err(|_| {
                 ShimError::invalid(
@@ -269,10 +273,15 @@ fn action(action: LinuxSeccompAction, errno_ret: Option<u32>, field: &str) -> Re
             })?;
             Ok(ScmpAction::Trace(message))
         }
-        LinuxSeccompAction::ScmpActNotify => Err(ShimError::invalid(
+        SeccompAction::Notify => Err(ShimError::invalid(
             field,
-            action.to_string(),
+            action.name(),
             "urunc-rs runs no seccomp agent to answer notifications",
+        )),
+        SeccompAction::Unknown(name) => Err(ShimError::invalid(
+            field,
+            name,
+            SeccompAction::unknown_reason(),
         )),
     }
 }
@@ -288,44 +297,60 @@ fn errno_field(action_field: &str) -> String {
     }
 }
 
-fn scmp_arch(arch: Arch) -> ScmpArch {
-    match arch {
-        Arch::ScmpArchNative => ScmpArch::Native,
-        Arch::ScmpArchX86 => ScmpArch::X86,
-        Arch::ScmpArchX86_64 => ScmpArch::X8664,
-        Arch::ScmpArchX32 => ScmpArch::X32,
-        Arch::ScmpArchArm => ScmpArch::Arm,
-        Arch::ScmpArchAarch64 => ScmpArch::Aarch64,
-        Arch::ScmpArchMips => ScmpArch::Mips,
-        Arch::ScmpArchMips64 => ScmpArch::Mips64,
-        Arch::ScmpArchMips64n32 => ScmpArch::Mips64N32,
-        Arch::ScmpArchMipsel => ScmpArch::Mipsel,
-        Arch::ScmpArchMipsel64 => ScmpArch::Mipsel64,
-        Arch::ScmpArchMipsel64n32 => ScmpArch::Mipsel64N32,
-        Arch::ScmpArchPpc => ScmpArch::Ppc,
-        Arch::ScmpArchPpc64 => ScmpArch::Ppc64,
-        Arch::ScmpArchPpc64le => ScmpArch::Ppc64Le,
-        Arch::ScmpArchS390 => ScmpArch::S390,
-        Arch::ScmpArchS390x => ScmpArch::S390X,
-        Arch::ScmpArchRiscv64 => ScmpArch::Riscv64,
-    }
+fn scmp_arch(arch: &SeccompArch, field: &str) -> Result<ScmpArch> {
+    Ok(match arch {
+        SeccompArch::Native => ScmpArch::Native,
+        SeccompArch::X86 => ScmpArch::X86,
+        SeccompArch::X86_64 => ScmpArch::X8664,
+        SeccompArch::X32 => ScmpArch::X32,
+        SeccompArch::Arm => ScmpArch::Arm,
+        SeccompArch::Aarch64 => ScmpArch::Aarch64,
+        SeccompArch::Mips => ScmpArch::Mips,
+        SeccompArch::Mips64 => ScmpArch::Mips64,
+        SeccompArch::Mips64n32 => ScmpArch::Mips64N32,
+        SeccompArch::Mipsel => ScmpArch::Mipsel,
+        SeccompArch::Mipsel64 => ScmpArch::Mipsel64,
+        SeccompArch::Mipsel64n32 => ScmpArch::Mipsel64N32,
+        SeccompArch::Ppc => ScmpArch::Ppc,
+        SeccompArch::Ppc64 => ScmpArch::Ppc64,
+        SeccompArch::Ppc64le => ScmpArch::Ppc64Le,
+        SeccompArch::S390 => ScmpArch::S390,
+        SeccompArch::S390x => ScmpArch::S390X,
+        SeccompArch::Parisc => ScmpArch::Parisc,
+        SeccompArch::Parisc64 => ScmpArch::Parisc64,
+        SeccompArch::Riscv64 => ScmpArch::Riscv64,
+        SeccompArch::Loongarch64 => ScmpArch::Loongarch64,
+        SeccompArch::Unknown(name) => {
+            return Err(ShimError::invalid(
+                field,
+                name,
+                SeccompArch::unknown_reason(),
+            ))
+        }
+    })
 }
 
 /// The flags go to seccomp(2) directly: libseccomp's own attributes only act in its loader.
-fn kernel_flags(flags: &[LinuxSeccompFilterFlag]) -> Result<libc::c_ulong> {
-    flags.iter().try_fold(0, |all, flag| {
+fn kernel_flags(flags: &[SeccompFlag]) -> Result<libc::c_ulong> {
+    flags.iter().enumerate().try_fold(0, |all, (index, flag)| {
+        let field = || format!("linux.seccomp.flags[{index}]");
         let bit = match flag {
             // The child is single-threaded; synchronising threads is harmless and kept.
-            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => libc::SECCOMP_FILTER_FLAG_TSYNC,
-            LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
-            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
-                libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
-            }
-            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
+            SeccompFlag::Tsync => libc::SECCOMP_FILTER_FLAG_TSYNC,
+            SeccompFlag::Log => libc::SECCOMP_FILTER_FLAG_LOG,
+            SeccompFlag::SpecAllow => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+            SeccompFlag::WaitKillableRecv => {
                 return Err(ShimError::invalid(
-                    "linux.seccomp.flags",
-                    flag.to_string(),
+                    field(),
+                    flag.name(),
                     "only meaningful with SCMP_ACT_NOTIFY, which urunc-rs does not support",
+                ))
+            }
+            SeccompFlag::Unknown(name) => {
+                return Err(ShimError::invalid(
+                    field(),
+                    name,
+                    SeccompFlag::unknown_reason(),
                 ))
             }
         };
@@ -378,8 +403,8 @@ fn export(context: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>> {
     Ok(program)
 }
 
-fn invalid(field: &str, value: impl std::fmt::Debug, error: SeccompError) -> ShimError {
-    ShimError::invalid(field, format!("{value:?}"), format!("libseccomp: {error}"))
+fn invalid(field: &str, value: &str, error: SeccompError) -> ShimError {
+    ShimError::invalid(field, value, format!("libseccomp: {error}"))
 }
 
 fn library(step: &str, field: &str, error: SeccompError) -> ShimError {
@@ -408,7 +433,7 @@ mod tests {
 
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
-    use oci_spec::runtime::{LinuxSeccomp, Process};
+    use runtime_core::oci::{Process, Seccomp};
     use tokio::sync::oneshot;
 
     use super::SeccompFilter;
@@ -418,16 +443,18 @@ mod tests {
 
     /// containerd's `DefaultProfile` for amd64 with Docker's default capabilities (so
     /// `chroot` allowed, no CAP_SYS_ADMIN: `clone` without namespace flags, `clone3` ENOSYS).
-    const CONTAINERD_DEFAULT: &str = include_str!("testdata/containerd_default_seccomp_amd64.json");
+    const CONTAINERD_DEFAULT: &str = include_str!(
+        "../../../runtime-core/src/oci/testdata/containerd_default_seccomp_amd64.json"
+    );
     const UNKNOWN_SYSCALL: &str = "urunc_no_such_syscall";
     /// EBADFD: an errno nothing else in the test would produce.
     const CHOSEN_ERRNO: u32 = 77;
 
-    fn profile(json: serde_json::Value) -> LinuxSeccomp {
+    fn profile(json: serde_json::Value) -> Seccomp {
         serde_json::from_value(json).expect("a valid OCI seccomp profile")
     }
 
-    fn mkdir_denied() -> LinuxSeccomp {
+    fn mkdir_denied() -> Seccomp {
         profile(serde_json::json!({
             "defaultAction": "SCMP_ACT_ALLOW",
             "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
@@ -599,14 +626,61 @@ mod tests {
         );
     }
 
+    /// A name runtime-spec does not define loads (the spec may be runc's to run) but is refused
+    /// here, naming the field and the value, wherever it is in the profile.
+    #[test]
+    fn names_runtime_spec_does_not_define_are_refused_naming_field_and_value() {
+        let cases = [
+            (
+                serde_json::json!({"defaultAction": "SCMP_ACT_ALLOWED"}),
+                "linux.seccomp.defaultAction",
+                "SCMP_ACT_ALLOWED",
+            ),
+            (serde_json::json!({}), "linux.seccomp.defaultAction", "\"\""),
+            (
+                serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+                                   "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_Z80"]}),
+                "linux.seccomp.architectures[1]",
+                "SCMP_ARCH_Z80",
+            ),
+            (
+                serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+                                   "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_FAST"]}),
+                "linux.seccomp.flags[1]",
+                "SECCOMP_FILTER_FLAG_FAST",
+            ),
+            (
+                serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                    {"names": ["read"], "action": "SCMP_ACT_ERRNO"},
+                    {"names": ["mkdir"], "action": "scmp_act_errno"}]}),
+                "linux.seccomp.syscalls[1].action",
+                "scmp_act_errno",
+            ),
+            (
+                serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                    {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO",
+                     "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"},
+                              {"index": 1, "value": 1, "op": "SCMP_CMP_APPROX"}]}]}),
+                "linux.seccomp.syscalls[0].args[1].op",
+                "SCMP_CMP_APPROX",
+            ),
+        ];
+        for (json, field, value) in cases {
+            let message = refusal(json);
+            assert!(
+                message.contains(field) && message.contains(value),
+                "{field} {value}: {message}"
+            );
+        }
+    }
+
     #[test]
     fn containerd_default_profile_compiles() {
-        let profile: LinuxSeccomp = serde_json::from_str(CONTAINERD_DEFAULT).expect("profile");
+        let profile: Seccomp = serde_json::from_str(CONTAINERD_DEFAULT).expect("profile");
         let names: Vec<&String> = profile
-            .syscalls()
+            .syscalls
             .iter()
-            .flatten()
-            .flat_map(|rule| rule.names())
+            .flat_map(|rule| &rule.names)
             .collect();
         let filter = SeccompFilter::compile(&profile).expect("compile containerd's profile");
         // At least one comparison per allowed syscall, on three architectures.
@@ -627,7 +701,7 @@ mod tests {
     #[tokio::test]
     async fn containerd_default_profile_is_honoured_in_a_filtered_child() {
         let Some(python) = python() else { return };
-        let profile: LinuxSeccomp = serde_json::from_str(CONTAINERD_DEFAULT).expect("profile");
+        let profile: Seccomp = serde_json::from_str(CONTAINERD_DEFAULT).expect("profile");
         let filter = SeccompFilter::compile(&profile).expect("compile");
         let mut command = Command::new(python);
         command.arg("-c").arg(
@@ -730,7 +804,7 @@ mod tests {
             skipped!("SKIPPED: qemu-system-x86_64 is not installed");
             return;
         }
-        let profile: LinuxSeccomp = serde_json::from_str(CONTAINERD_DEFAULT).expect("profile");
+        let profile: Seccomp = serde_json::from_str(CONTAINERD_DEFAULT).expect("profile");
         let sandbox = [
             "-sandbox",
             "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
@@ -801,7 +875,7 @@ mod tests {
             skipped!("SKIPPED: qemu-system-x86_64 is not installed");
             return;
         }
-        let profile: LinuxSeccomp = serde_json::from_str(CONTAINERD_DEFAULT).expect("profile");
+        let profile: Seccomp = serde_json::from_str(CONTAINERD_DEFAULT).expect("profile");
         let dir = tempfile::tempdir().expect("tempdir");
         let (program, confinement) = confined_qemu(dir.path());
         let mut command = Command::new(&program);

@@ -2,11 +2,11 @@
 //! state is written, then the rootfs is mounted. Undoing them is the last step of every
 //! teardown.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use containerd_shim_protos::api::Mount;
-use oci_spec::runtime::Spec;
+use runtime_core::oci::Spec;
 
 use crate::error::{Result, ShimError};
 use crate::mounts;
@@ -35,15 +35,12 @@ impl Prepared {
         mounts: &[Mount],
         stdio: StdioPaths,
     ) -> Result<Self> {
-        let config = bundle.join("config.json");
-        let spec = Spec::load(&config).map_err(|e| {
-            ShimError::invalid("bundle config", config.display().to_string(), e.to_string())
-        })?;
+        let spec = load_spec(&bundle)?;
         let store = StateStore::new(namespace, id)?;
         // Without mounts in the request (`ctr run --config` / `--rootfs`), the rootfs is the
         // spec's `root.path`, relative to the bundle, as runc reads it.
-        let rootfs = match spec.root() {
-            Some(root) if mounts.is_empty() => bundle.join(root.path()),
+        let rootfs = match &spec.root {
+            Some(root) if mounts.is_empty() => bundle.join(&root.path),
             _ => bundle.join("rootfs"),
         };
         let mut state = ContainerState::new(namespace, id, &bundle, ContainerKind::Pending);
@@ -115,6 +112,15 @@ impl Prepared {
     pub fn bundle_text(&self) -> String {
         self.bundle.display().to_string()
     }
+}
+
+/// Reads the bundle's `config.json`.
+pub fn load_spec(bundle: &Path) -> Result<Spec> {
+    let config = bundle.join("config.json");
+    let invalid =
+        |reason: String| ShimError::invalid("bundle config", config.display().to_string(), reason);
+    let bytes = std::fs::read(&config).map_err(|e| invalid(e.to_string()))?;
+    Spec::from_json(&bytes).map_err(|e| invalid(e.to_string()))
 }
 
 /// Runs `undo` after `error`, keeping both when the undo fails too.

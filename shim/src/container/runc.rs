@@ -52,7 +52,7 @@ impl RuncContainer {
         if let Err(error) = prepared.persist() {
             return Err(with_undo(error, prepared.undo()));
         }
-        let annotations = prepared.spec.annotations().clone().unwrap_or_default();
+        let annotations = prepared.spec.annotations.clone();
         if let Err(error) = point_queue_proxy_at_guest(&prepared.id, &prepared.bundle, &annotations)
         {
             return Err(with_undo(error, prepared.undo()));

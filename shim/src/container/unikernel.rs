@@ -28,7 +28,7 @@ use containerd_shim_protos::api::{ExecProcessRequest, ProcessInfo, UpdateTaskReq
 use netns::{AttachOutcome, AttachRequest, NetRecord, NetworkMode};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use oci_spec::runtime::ContainerState as OciStatus;
+use runtime_core::oci::{Spec, Status};
 use runtime_core::{
     GracefulStop, GuestNetwork, Hypervisor, UnikernelType, UruncConfig, VmmInput, VmmPlan,
 };
@@ -116,7 +116,7 @@ impl UnikernelContainer {
                 HookKind::CreateRuntime,
                 HookKind::CreateContainer,
             ] {
-                run_hooks(&context, &prepared, kind, OciStatus::Creating, None).await?;
+                run_hooks(&context, &prepared, kind, Status::Creating, None).await?;
             }
             Ok((planned, confined))
         }
@@ -162,7 +162,7 @@ async fn run_hooks(
     context: &ShimContext,
     prepared: &Mutex<Prepared>,
     kind: HookKind,
-    status: OciStatus,
+    status: Status,
     pid: Option<u32>,
 ) -> Result<()> {
     let (spec, state) = {
@@ -179,18 +179,17 @@ fn confine_vmm(prepared: &Mutex<Prepared>, planned: &Planned) -> Result<Confined
     let (process, new_root, linux) = {
         let p = lock(prepared);
         (
-            p.spec.process().clone(),
+            p.spec.process.clone(),
             p.store.dir().join(VMM_ROOT_DIR),
-            p.spec.linux().clone().unwrap_or_default(),
+            p.spec.linux.clone(),
         )
     };
     // Refused here rather than at Start: what the VMM cannot be given (a user namespace, a
     // pid namespace path that does not open) fails Create and leaves nothing.
-    let namespaces = linux.namespaces().clone().unwrap_or_default();
-    NamespacePlan::from_spec(&namespaces)?;
-    PidNamespace::from_spec(&namespaces)?;
+    NamespacePlan::from_spec(&linux.namespaces)?;
+    PidNamespace::from_spec(&linux.namespaces)?;
     let seccomp = linux
-        .seccomp()
+        .seccomp
         .as_ref()
         .map(SeccompFilter::compile)
         .transpose()?;
@@ -234,10 +233,10 @@ fn vmm_search_path() -> String {
 }
 
 /// The spec's process user, who owns the VMM's directory, files and tap.
-fn vmm_owner(spec: &oci_spec::runtime::Spec) -> (u32, u32) {
-    spec.process()
+fn vmm_owner(spec: &Spec) -> (u32, u32) {
+    spec.process
         .as_ref()
-        .map_or((0, 0), |p| (p.user().uid(), p.user().gid()))
+        .map_or((0, 0), |p| (p.user.uid, p.user.gid))
 }
 
 fn create_dir(path: &Path, mode: u32, owner: Option<(u32, u32)>) -> Result<()> {
@@ -296,13 +295,11 @@ async fn plan(
         block,
     } = block_rootfs::guest_files(&id, &rootfs, store.dir(), &request_mounts, &config)?;
 
-    let linux = spec.linux().clone().unwrap_or_default();
-    let namespaces = linux.namespaces().clone().unwrap_or_default();
-    let cgroup = match linux.cgroups_path() {
-        Some(path) => Some(create_cgroup(prepared, &path.display().to_string())?),
+    let cgroup = match &spec.linux.cgroups_path {
+        Some(path) => Some(create_cgroup(prepared, path)?),
         None => None,
     };
-    let network = match network_path(&namespaces) {
+    let network = match network_path(&spec.linux.namespaces) {
         Some(netns_path) => attach_network(context, prepared, &spec, &netns_path).await?,
         None => {
             tracing::info!(%id, "no network namespace path: the guest runs without network");
@@ -312,7 +309,7 @@ async fn plan(
 
     let accel = host::accelerator()?;
     tracing::info!(%id, ?accel, "accelerator");
-    let process = spec.process().clone().unwrap_or_default();
+    let process = spec.process.clone().unwrap_or_default();
     let owner = vmm_owner(&spec);
     let vmm_dir = store.dir().join(VMM_DIR);
     create_dir(&vmm_dir, 0o700, Some(owner))?;
@@ -323,8 +320,8 @@ async fn plan(
     let input = VmmInput {
         memory_limit_bytes: runtime_core::memory_limit_from_spec(&spec),
         vcpus: runtime_core::vcpus_from_spec(&spec)?,
-        env: process.env().clone().unwrap_or_default(),
-        args: process.args().clone().unwrap_or_default(),
+        env: process.env,
+        args: process.args,
         accel,
         arch: host::arch(),
         seccomp: runtime_core::seccomp_requested(&spec),
@@ -363,7 +360,7 @@ fn create_cgroup(prepared: &Mutex<Prepared>, cgroups_path: &str) -> Result<Cgrou
 async fn attach_network(
     context: &ShimContext,
     prepared: &Mutex<Prepared>,
-    spec: &oci_spec::runtime::Spec,
+    spec: &Spec,
     netns_path: &std::path::Path,
 ) -> Result<Option<GuestNetwork>> {
     let (id, store, mut state) = {
@@ -403,12 +400,9 @@ const CRI_CONTAINER_NAME: &str = "io.kubernetes.cri.container-name";
 /// urunc's rule: Knative's `user-container` gets the static network (guest 172.16.1.2 behind
 /// the tap, masqueraded out of eth0), because Knative's queue-proxy in the same pod must reach
 /// it at a fixed address; every other unikernel takes over eth0 through the tc redirect.
-fn network_mode(spec: &oci_spec::runtime::Spec) -> NetworkMode {
-    let name = spec
-        .annotations()
-        .as_ref()
-        .and_then(|a| a.get(CRI_CONTAINER_NAME).cloned());
-    if name.as_deref() == Some("user-container") {
+fn network_mode(spec: &Spec) -> NetworkMode {
+    let name = spec.annotations.get(CRI_CONTAINER_NAME);
+    if name.map(String::as_str) == Some("user-container") {
         NetworkMode::StaticNat
     } else {
         NetworkMode::Redirect
@@ -511,13 +505,7 @@ impl Inner {
         // Copied out so the FIFOs and the console are opened without the container's lock.
         let (paths, namespaces) = {
             let p = lock(&self.prepared);
-            let namespaces = p
-                .spec
-                .linux()
-                .as_ref()
-                .and_then(|l| l.namespaces().clone())
-                .unwrap_or_default();
-            (p.stdio.clone(), namespaces)
+            (p.stdio.clone(), p.spec.linux.namespaces.clone())
         };
         let stdio = if paths.terminal {
             let (console, slave) = Console::open()?;
@@ -615,7 +603,7 @@ impl Inner {
             &self.context,
             &self.prepared,
             HookKind::Poststop,
-            OciStatus::Stopped,
+            Status::Stopped,
             pid,
         )
         .await;
@@ -658,7 +646,7 @@ impl Container for UnikernelContainer {
             &inner.context,
             &inner.prepared,
             HookKind::StartContainer,
-            OciStatus::Created,
+            Status::Created,
             None,
         )
         .await?;
@@ -668,7 +656,7 @@ impl Container for UnikernelContainer {
             &inner.context,
             &inner.prepared,
             HookKind::Poststart,
-            OciStatus::Running,
+            Status::Running,
             Some(pid),
         )
         .await

@@ -105,7 +105,7 @@ impl TaskService {
 const CRI_CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
 
 fn urunc_config(prepared: &Prepared) -> Result<Option<runtime_core::UruncConfig>> {
-    let annotations = prepared.spec.annotations().clone().unwrap_or_default();
+    let annotations = prepared.spec.annotations.clone();
     // CRI copies the pod's annotations into the sandbox (pause) container's spec too: with
     // urunc's keys on the pod, the pause container must still run with runc.
     if annotations.get(CRI_CONTAINER_TYPE).map(String::as_str) == Some("sandbox") {

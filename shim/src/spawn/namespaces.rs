@@ -4,7 +4,7 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
-use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType};
+use runtime_core::oci::{Namespace, NamespaceType};
 
 use crate::error::{Result, ShimError};
 
@@ -18,19 +18,25 @@ impl NamespacePlan {
     /// From the spec's `linux.namespaces`. The pid namespace is not entered here: it applies
     /// to a process's children only, so [`super::PidNamespace`] enters it before the fork. A
     /// user namespace is refused: it needs id mappings written from outside while the child
-    /// waits, and the VMM confinement drops to the spec's user without one.
-    pub fn from_spec(namespaces: &[LinuxNamespace]) -> Result<Self> {
+    /// waits, and the VMM confinement drops to the spec's user without one. A type
+    /// runtime-spec does not define is refused, naming it.
+    pub fn from_spec(namespaces: &[Namespace]) -> Result<Self> {
+        Self::from_entries(namespaces.iter().enumerate())
+    }
+
+    /// `from_spec` of some of the spec's entries, each with its index in `linux.namespaces`.
+    fn from_entries<'a>(namespaces: impl Iterator<Item = (usize, &'a Namespace)>) -> Result<Self> {
         let mut joins = Vec::new();
         let mut unshare_flags = 0;
-        for namespace in namespaces {
-            let flag = match namespace.typ() {
-                LinuxNamespaceType::Network => libc::CLONE_NEWNET,
-                LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
-                LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
-                LinuxNamespaceType::Mount => libc::CLONE_NEWNS,
-                LinuxNamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
-                LinuxNamespaceType::Pid => continue,
-                LinuxNamespaceType::User => {
+        for (index, namespace) in namespaces {
+            let flag = match &namespace.kind {
+                NamespaceType::Network => libc::CLONE_NEWNET,
+                NamespaceType::Ipc => libc::CLONE_NEWIPC,
+                NamespaceType::Uts => libc::CLONE_NEWUTS,
+                NamespaceType::Mount => libc::CLONE_NEWNS,
+                NamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
+                NamespaceType::Pid => continue,
+                NamespaceType::User => {
                     return Err(ShimError::Unimplemented {
                         operation: "linux.namespaces type \"user\" for a unikernel",
                         reason: "the VMM runs as the spec's user without a user namespace; \
@@ -38,12 +44,19 @@ impl NamespacePlan {
                             .to_string(),
                     })
                 }
-                other => {
-                    tracing::info!(namespace = ?other, "namespace not applied to the VMM process");
+                NamespaceType::Time => {
+                    tracing::info!("the time namespace is not applied to the VMM process");
                     continue;
                 }
+                NamespaceType::Unknown(name) => {
+                    return Err(ShimError::invalid(
+                        format!("linux.namespaces[{index}].type"),
+                        name,
+                        NamespaceType::unknown_reason(),
+                    ))
+                }
             };
-            match namespace.path() {
+            match &namespace.path {
                 Some(path) => joins.push((open_namespace(path)?, flag)),
                 None => unshare_flags |= flag,
             }
@@ -58,13 +71,12 @@ impl NamespacePlan {
     /// "in the container namespace". The mount namespace is left out: the hook's path and
     /// everything it opens are host paths, and a VMM's own mount namespace exists only between
     /// its fork and exec.
-    pub fn joins_only(namespaces: &[LinuxNamespace]) -> Result<Self> {
-        let named: Vec<LinuxNamespace> = namespaces
+    pub fn joins_only(namespaces: &[Namespace]) -> Result<Self> {
+        let named = namespaces
             .iter()
-            .filter(|ns| ns.path().is_some() && ns.typ() != LinuxNamespaceType::Mount)
-            .cloned()
-            .collect();
-        let mut plan = Self::from_spec(&named)?;
+            .enumerate()
+            .filter(|(_, ns)| ns.path.is_some() && ns.kind != NamespaceType::Mount);
+        let mut plan = Self::from_entries(named)?;
         plan.unshare_flags = 0;
         Ok(plan)
     }
@@ -98,11 +110,11 @@ fn open_namespace(path: &std::path::Path) -> Result<File> {
 }
 
 /// The network namespace path the spec asks the container to join, if any.
-pub fn network_path(namespaces: &[LinuxNamespace]) -> Option<PathBuf> {
+pub fn network_path(namespaces: &[Namespace]) -> Option<PathBuf> {
     namespaces
         .iter()
-        .find(|ns| ns.typ() == LinuxNamespaceType::Network)
-        .and_then(|ns| ns.path().clone())
+        .find(|ns| ns.kind == NamespaceType::Network)
+        .and_then(|ns| ns.path.clone())
 }
 
 #[cfg(test)]
@@ -111,7 +123,7 @@ mod tests {
 
     #[test]
     fn a_user_namespace_is_refused_not_ignored() {
-        let namespaces: Vec<LinuxNamespace> =
+        let namespaces: Vec<Namespace> =
             serde_json::from_str(r#"[{"type":"network"},{"type":"user"}]"#).expect("namespaces");
         let error = NamespacePlan::from_spec(&namespaces)
             .err()
@@ -120,19 +132,38 @@ mod tests {
         assert!(error.to_string().contains("\"user\""), "{error}");
     }
 
-    fn namespace(typ: LinuxNamespaceType, path: Option<&str>) -> LinuxNamespace {
-        let mut namespace = LinuxNamespace::default();
-        namespace.set_typ(typ).set_path(path.map(PathBuf::from));
-        namespace
+    #[test]
+    fn an_unknown_namespace_type_is_refused_naming_field_and_value() {
+        let namespaces: Vec<Namespace> =
+            serde_json::from_str(r#"[{"type":"network"},{"type":"net"}]"#).expect("namespaces");
+        let error = NamespacePlan::from_spec(&namespaces)
+            .err()
+            .expect("refused");
+        let message = error.to_string();
+        assert!(
+            matches!(error, ShimError::InvalidArgument { .. }),
+            "{message}"
+        );
+        assert!(
+            message.contains("linux.namespaces[1].type") && message.contains("\"net\""),
+            "{message}"
+        );
+    }
+
+    fn namespace(kind: NamespaceType, path: Option<&str>) -> Namespace {
+        Namespace {
+            kind,
+            path: path.map(PathBuf::from),
+        }
     }
 
     #[test]
     fn hooks_join_only_the_named_namespaces_and_never_the_mount_namespace() {
         let spec = [
-            namespace(LinuxNamespaceType::Network, Some("/proc/self/ns/net")),
-            namespace(LinuxNamespaceType::Uts, Some("/proc/self/ns/uts")),
-            namespace(LinuxNamespaceType::Mount, Some("/proc/self/ns/mnt")),
-            namespace(LinuxNamespaceType::Ipc, None),
+            namespace(NamespaceType::Network, Some("/proc/self/ns/net")),
+            namespace(NamespaceType::Uts, Some("/proc/self/ns/uts")),
+            namespace(NamespaceType::Mount, Some("/proc/self/ns/mnt")),
+            namespace(NamespaceType::Ipc, None),
         ];
         let hooks = NamespacePlan::joins_only(&spec).expect("plan");
         let flags: Vec<libc::c_int> = hooks.joins.iter().map(|(_, flag)| *flag).collect();

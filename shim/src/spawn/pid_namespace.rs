@@ -17,7 +17,7 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::process::{Child, Command};
 
-use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType};
+use runtime_core::oci::{Namespace, NamespaceType};
 use tokio::sync::oneshot;
 
 use crate::error::{Result, ShimError};
@@ -35,14 +35,11 @@ pub enum PidNamespace {
 }
 
 impl PidNamespace {
-    pub fn from_spec(namespaces: &[LinuxNamespace]) -> Result<Self> {
-        let Some(pid) = namespaces
-            .iter()
-            .find(|ns| ns.typ() == LinuxNamespaceType::Pid)
-        else {
+    pub fn from_spec(namespaces: &[Namespace]) -> Result<Self> {
+        let Some(pid) = namespaces.iter().find(|ns| ns.kind == NamespaceType::Pid) else {
             return Ok(PidNamespace::Shim);
         };
-        match pid.path() {
+        match &pid.path {
             None => Ok(PidNamespace::Fresh),
             Some(path) => File::open(path).map(PidNamespace::Join).map_err(|e| {
                 ShimError::invalid(
@@ -98,7 +95,7 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn spec_namespaces(json: &str) -> Vec<LinuxNamespace> {
+    fn spec_namespaces(json: &str) -> Vec<Namespace> {
         serde_json::from_str(json).expect("namespaces")
     }
 
