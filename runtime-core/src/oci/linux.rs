@@ -10,6 +10,7 @@ use super::seccomp::Seccomp;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Linux {
+    #[serde(deserialize_with = "super::null_as_empty")]
     pub namespaces: Vec<Namespace>,
     pub resources: Resources,
     /// As written: a path, or systemd's `slice:prefix:name`.

@@ -8,7 +8,8 @@
 //! How a config.json is read, so that every config.json containerd or CRI writes loads (the
 //! shim reads it for every container, also for those runc runs):
 //! * fields not listed here are ignored;
-//! * an absent field reads as Go's zero value (empty, 0, `None`), as runc reads it;
+//! * an absent field reads as Go's zero value (empty, 0, `None`), as runc reads it, and so does
+//!   a `null` list or map (Go writes a nil one so when its field lacks `omitempty`);
 //! * a name from one of runtime-spec's lists (a namespace type, a seccomp action...) that the
 //!   list does not have is kept as `Unknown(name)`; the code acting on it refuses it, naming
 //!   the field and the value;
@@ -35,3 +36,13 @@ pub use seccomp::{
 };
 pub use spec::{Root, Spec};
 pub use state::{State, Status};
+
+/// A list or map that Go wrote as `null` (nil) reads as empty, as Go reads it back.
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + serde::Deserialize<'de>,
+{
+    use serde::Deserialize as _;
+    Option::<T>::deserialize(deserializer).map(Option::unwrap_or_default)
+}

@@ -8,10 +8,13 @@ use super::names::spec_names;
 #[serde(default)]
 pub struct Process {
     pub user: User,
+    #[serde(deserialize_with = "super::null_as_empty")]
     pub args: Vec<String>,
     /// `KEY=VALUE` entries.
+    #[serde(deserialize_with = "super::null_as_empty")]
     pub env: Vec<String>,
     pub capabilities: Capabilities,
+    #[serde(deserialize_with = "super::null_as_empty")]
     pub rlimits: Vec<Rlimit>,
 }
 
@@ -20,6 +23,7 @@ pub struct Process {
 pub struct User {
     pub uid: u32,
     pub gid: u32,
+    #[serde(deserialize_with = "super::null_as_empty")]
     pub additional_gids: Vec<u32>,
 }
 
@@ -29,10 +33,15 @@ pub struct User {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct Capabilities {
+    #[serde(deserialize_with = "super::null_as_empty")]
     pub bounding: Vec<String>,
+    #[serde(deserialize_with = "super::null_as_empty")]
     pub effective: Vec<String>,
+    #[serde(deserialize_with = "super::null_as_empty")]
     pub inheritable: Vec<String>,
+    #[serde(deserialize_with = "super::null_as_empty")]
     pub permitted: Vec<String>,
+    #[serde(deserialize_with = "super::null_as_empty")]
     pub ambient: Vec<String>,
 }
 

@@ -11,9 +11,12 @@ use super::names::spec_names;
 pub struct Seccomp {
     pub default_action: SeccompAction,
     pub default_errno_ret: Option<u32>,
+    #[serde(deserialize_with = "super::null_as_empty")]
     pub architectures: Vec<SeccompArch>,
+    #[serde(deserialize_with = "super::null_as_empty")]
     pub flags: Vec<SeccompFlag>,
     pub listener_path: Option<PathBuf>,
+    #[serde(deserialize_with = "super::null_as_empty")]
     pub syscalls: Vec<Syscall>,
 }
 
@@ -21,9 +24,11 @@ pub struct Seccomp {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Syscall {
+    #[serde(deserialize_with = "super::null_as_empty")]
     pub names: Vec<String>,
     pub action: SeccompAction,
     pub errno_ret: Option<u32>,
+    #[serde(deserialize_with = "super::null_as_empty")]
     pub args: Vec<SeccompArg>,
 }
 

@@ -19,6 +19,7 @@ pub struct Spec {
     /// `None`: the VMM runs as root without capabilities.
     pub process: Option<Process>,
     pub hooks: Hooks,
+    #[serde(deserialize_with = "super::null_as_empty")]
     pub annotations: HashMap<String, String>,
     pub linux: Linux,
 }

@@ -17,6 +17,7 @@ pub struct State {
     /// Absolute path of the bundle.
     pub bundle: PathBuf,
     #[serde(skip_serializing_if = "HashMap::is_empty")]
+    #[serde(deserialize_with = "super::null_as_empty")]
     pub annotations: HashMap<String, String>,
 }
 

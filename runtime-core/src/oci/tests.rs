@@ -260,6 +260,38 @@ fn absent_fields_read_as_zero_values() {
     );
 }
 
+/// Go writes a nil slice or map whose field lacks `omitempty` as `null` (runtime-spec's
+/// `LinuxSyscall.names` is one): every list and map of ours reads `null` as empty.
+#[test]
+fn null_lists_and_maps_read_as_empty() {
+    let nulls = spec(
+        r#"{"annotations":null,
+            "process":{"args":null,"env":null,"rlimits":null,
+                       "user":{"additionalGids":null},
+                       "capabilities":{"bounding":null,"effective":null,"inheritable":null,
+                                       "permitted":null,"ambient":null}},
+            "hooks":{"prestart":null,"createRuntime":null,"createContainer":null,
+                     "startContainer":null,"poststart":null,
+                     "poststop":[{"path":"/bin/true","args":null,"env":null}]},
+            "linux":{"namespaces":null,
+                     "seccomp":{"defaultAction":"SCMP_ACT_ALLOW","architectures":null,
+                                "flags":null,
+                                "syscalls":[{"names":null,"action":"SCMP_ACT_ERRNO",
+                                             "args":null}]}}}"#,
+    );
+    assert!(nulls.annotations.is_empty());
+    let process = nulls.process.expect("process");
+    assert!(process.args.is_empty() && process.env.is_empty() && process.rlimits.is_empty());
+    assert!(process.user.additional_gids.is_empty());
+    assert_eq!(process.capabilities, Default::default());
+    assert_eq!(nulls.hooks.poststop.len(), 1);
+    assert!(nulls.hooks.poststop[0].args.is_empty() && nulls.hooks.poststop[0].env.is_empty());
+    assert!(nulls.hooks.prestart.is_empty() && nulls.linux.namespaces.is_empty());
+    let seccomp = nulls.linux.seccomp.expect("seccomp");
+    assert!(seccomp.architectures.is_empty() && seccomp.flags.is_empty());
+    assert!(seccomp.syscalls[0].names.is_empty() && seccomp.syscalls[0].args.is_empty());
+}
+
 /// A name missing from runtime-spec's lists loads as `Unknown`, kept as written for the error
 /// of the code that acts on it; that error's reason lists the names it expected.
 #[test]
