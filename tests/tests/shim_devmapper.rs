@@ -11,7 +11,6 @@
 
 mod shim_support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use shim_support::{assert_nothing_left, ctr, ctr_ok, prerequisites, vmms_mentioning, RUNTIME};
@@ -19,7 +18,7 @@ use urunc_pack::{host_architecture, OciImage};
 use urunc_tests::block_devices::{thin_pools_available, ThinPool};
 use urunc_tests::containerd::{ContainerdOptions, PrivateContainerd};
 use urunc_tests::guests::block_root::{block_root_guest, booted_from_vda_line, DISK_INIT};
-use urunc_tests::guests::{ConsoleWatcher, KillOnDrop};
+use urunc_tests::guests::spawn_with_console;
 use urunc_tests::mounts::mounts_under;
 
 const IMAGE: &str = "docker.io/library/linux-block-root:test";
@@ -104,12 +103,7 @@ fn devmapper_rootfs_boots_as_vda_and_nothing_is_left() {
         IMAGE,
         ID,
     ]);
-    run.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = run.spawn().expect("spawn ctr run");
-    let console = ConsoleWatcher::new(child.stdout.take().expect("stdout"));
-    let mut run = KillOnDrop(child);
+    let (console, mut run) = spawn_with_console(&mut run).expect("spawn ctr run");
     let booted = console.wait_for(&booted_from_vda_line(), Duration::from_secs(240));
     assert!(
         booted.is_ok(),

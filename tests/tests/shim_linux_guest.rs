@@ -4,7 +4,6 @@
 
 mod shim_support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use shim_support::{
@@ -12,7 +11,7 @@ use shim_support::{
     sandbox_with_ns,
 };
 use urunc_tests::guests::linux::{HTTP_ANSWER, HTTP_PORT, READY_MARKER};
-use urunc_tests::guests::{linux_guest, ConsoleWatcher, KillOnDrop};
+use urunc_tests::guests::{linux_guest, spawn_with_console};
 use urunc_tests::sandbox::{NetSnapshot, SANDBOX_IP};
 
 const IMAGE: &str = "docker.io/library/linux-guest:test";
@@ -43,12 +42,7 @@ fn linux_guest_answers_from_the_peer_and_its_console_reaches_ctr() {
 
     // Foreground `ctr run`: the guest's serial console is the task's stdout.
     let mut run = foreground_run(&ctrd, &with_ns, IMAGE, "linux");
-    run.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = run.spawn().expect("spawn ctr run");
-    let console = ConsoleWatcher::new(child.stdout.take().expect("stdout"));
-    let mut run = KillOnDrop(child);
+    let (console, mut run) = spawn_with_console(&mut run).expect("spawn ctr run");
     // The guest prints the marker and the address it took from eth0.
     let boot = console.wait_for(
         &format!("{READY_MARKER} {SANDBOX_IP}"),

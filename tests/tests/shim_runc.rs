@@ -5,7 +5,7 @@ mod shim_support;
 
 use std::time::Duration;
 
-use shim_support::{assert_nothing_left, containerd, ctr, ctr_ok, RUNTIME};
+use shim_support::{assert_nothing_left, containerd, ctr, ctr_ok, ctr_on_a_pty, RUNTIME};
 use urunc_tests::images::busybox_image;
 
 const IMAGE: &str = "docker.io/library/urunc-busybox:test";
@@ -118,15 +118,12 @@ fn a_terminal_container_gets_a_pty() {
     let dir = tempfile::tempdir().expect("tempdir");
     ctrd.import(&busybox_image(dir.path(), IMAGE).expect("busybox image"))
         .expect("import");
-    let ctr_line = format!(
-        "ctr --address {} --namespace {} run -t --rm --runtime {RUNTIME} {IMAGE} bb-tty sh -c 'tty; echo on-a-tty; exit 5'",
-        ctrd.address().display(),
-        ctrd.namespace()
+    let out = ctr_on_a_pty(
+        &ctrd,
+        &format!(
+            "run -t --rm --runtime {RUNTIME} {IMAGE} bb-tty sh -c 'tty; echo on-a-tty; exit 5'"
+        ),
     );
-    let mut script = std::process::Command::new("script");
-    script.args(["-qec", &ctr_line, "/dev/null"]);
-    let out =
-        urunc_tests::command::output_within(&mut script, Duration::from_secs(60)).expect("script");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("/dev/pts/"),

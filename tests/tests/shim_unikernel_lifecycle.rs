@@ -8,8 +8,9 @@ mod shim_support;
 use std::time::Duration;
 
 use shim_support::{
-    assert_nothing_left, assert_sandbox_clean, containerd, ctr, ctr_ok, eventually, foreground_run,
-    import_pvh_unikernel, run_detached_in, sandbox_with_ns, vmms_mentioning, RUNTIME,
+    assert_nothing_left, assert_sandbox_clean, containerd, ctr, ctr_ok, ctr_on_a_pty, eventually,
+    foreground_run, import_pvh_unikernel, run_detached_in, sandbox_with_ns, vmms_mentioning,
+    RUNTIME,
 };
 use urunc_tests::guests::PvhBehaviour;
 use urunc_tests::sandbox::NetSnapshot;
@@ -165,16 +166,10 @@ fn a_terminal_unikernel_gets_its_console_on_a_pty() {
     let image = "docker.io/library/pvh-tty:test";
     let _guest = import_pvh_unikernel(&ctrd, image, PvhBehaviour::PowerOff, "pvh-on-a-pty");
     let (sandbox, with_ns) = sandbox_with_ns();
-    let ctr_line = format!(
-        "ctr --address {} --namespace {} run -t --rm --runtime {} --with-ns {with_ns} {image} tty-guest",
-        ctrd.address().display(),
-        ctrd.namespace(),
-        RUNTIME,
+    let out = ctr_on_a_pty(
+        &ctrd,
+        &format!("run -t --rm --runtime {RUNTIME} --with-ns {with_ns} {image} tty-guest"),
     );
-    let mut script = std::process::Command::new("script");
-    script.args(["-qec", &ctr_line, "/dev/null"]);
-    let out =
-        urunc_tests::command::output_within(&mut script, Duration::from_secs(60)).expect("script");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("pvh-on-a-pty"),

@@ -10,7 +10,6 @@
 mod shim_support;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -22,7 +21,7 @@ use shim_support::{
     RUNTIME,
 };
 use urunc_tests::guests::linux::{HTTP_ANSWER, HTTP_PORT, POWER_BUTTON_MARKER, READY_MARKER};
-use urunc_tests::guests::{linux_guest, ConsoleWatcher, KillOnDrop, LinuxGuest, PvhBehaviour};
+use urunc_tests::guests::{linux_guest, spawn_with_console, LinuxGuest, PvhBehaviour};
 use urunc_tests::sandbox::{SandboxNetns, SANDBOX_IP};
 use urunc_tests::spec_bundle::{
     linux_guest_spec, linux_rootfs, recorded_hooks, recording_hook, set, write_spec,
@@ -499,12 +498,7 @@ fn sigterm_powers_a_linux_guest_off_and_sigkill_ends_a_guest_that_ignores_it() {
         &[],
     );
     let mut run = foreground_run(&ctrd, &with_ns, image, "graceful");
-    run.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = run.spawn().expect("spawn ctr run");
-    let console = ConsoleWatcher::new(child.stdout.take().expect("stdout"));
-    let mut run = KillOnDrop(child);
+    let (console, mut run) = spawn_with_console(&mut run).expect("spawn ctr run");
     let boot = console.wait_for(READY_MARKER, Duration::from_secs(120));
     assert!(
         boot.is_ok(),
@@ -535,12 +529,7 @@ fn sigterm_powers_a_linux_guest_off_and_sigkill_ends_a_guest_that_ignores_it() {
     let _deaf_dir =
         import_pvh_unikernel(&ctrd, deaf_image, PvhBehaviour::HaltForever, "pvh-halt-up");
     let mut run = foreground_run(&ctrd, &with_ns, deaf_image, "deaf");
-    run.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = run.spawn().expect("spawn ctr run");
-    let console = ConsoleWatcher::new(child.stdout.take().expect("stdout"));
-    let mut run = KillOnDrop(child);
+    let (console, mut run) = spawn_with_console(&mut run).expect("spawn ctr run");
     let boot = console.wait_for("pvh-halt-up", Duration::from_secs(60));
     assert!(boot.is_ok(), "no marker: {boot:?}\n{}", console.text());
     ctr_ok(&ctrd, &["task", "kill", "deaf"]);
@@ -583,12 +572,7 @@ fn sigterm_goes_to_qemu_itself_when_qmp_is_unreachable() {
     );
     let id = "no-qmp";
     let mut run = foreground_run(&ctrd, &with_ns, image, id);
-    run.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = run.spawn().expect("spawn ctr run");
-    let console = ConsoleWatcher::new(child.stdout.take().expect("stdout"));
-    let mut run = KillOnDrop(child);
+    let (console, mut run) = spawn_with_console(&mut run).expect("spawn ctr run");
     let boot = console.wait_for(READY_MARKER, Duration::from_secs(120));
     assert!(
         boot.is_ok(),

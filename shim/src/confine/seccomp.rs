@@ -447,6 +447,11 @@ mod tests {
         "../../../runtime-core/src/oci/testdata/containerd_default_seccomp_amd64.json"
     );
     const UNKNOWN_SYSCALL: &str = "urunc_no_such_syscall";
+
+    fn containerd_default_profile() -> Seccomp {
+        serde_json::from_str(CONTAINERD_DEFAULT).expect("containerd's default profile")
+    }
+
     /// EBADFD: an errno nothing else in the test would produce.
     const CHOSEN_ERRNO: u32 = 77;
 
@@ -676,7 +681,7 @@ mod tests {
 
     #[test]
     fn containerd_default_profile_compiles() {
-        let profile: Seccomp = serde_json::from_str(CONTAINERD_DEFAULT).expect("profile");
+        let profile = containerd_default_profile();
         let names: Vec<&String> = profile
             .syscalls
             .iter()
@@ -701,7 +706,7 @@ mod tests {
     #[tokio::test]
     async fn containerd_default_profile_is_honoured_in_a_filtered_child() {
         let Some(python) = python() else { return };
-        let profile: Seccomp = serde_json::from_str(CONTAINERD_DEFAULT).expect("profile");
+        let profile = containerd_default_profile();
         let filter = SeccompFilter::compile(&profile).expect("compile");
         let mut command = Command::new(python);
         command.arg("-c").arg(
@@ -804,7 +809,7 @@ mod tests {
             skipped!("SKIPPED: qemu-system-x86_64 is not installed");
             return;
         }
-        let profile: Seccomp = serde_json::from_str(CONTAINERD_DEFAULT).expect("profile");
+        let profile = containerd_default_profile();
         let sandbox = [
             "-sandbox",
             "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
@@ -875,7 +880,7 @@ mod tests {
             skipped!("SKIPPED: qemu-system-x86_64 is not installed");
             return;
         }
-        let profile: Seccomp = serde_json::from_str(CONTAINERD_DEFAULT).expect("profile");
+        let profile = containerd_default_profile();
         let dir = tempfile::tempdir().expect("tempdir");
         let (program, confinement) = confined_qemu(dir.path());
         let mut command = Command::new(&program);

@@ -1,7 +1,7 @@
 //! Watching a VMM's serial console and making sure the VMM dies with the test.
 
 use std::io::Read;
-use std::process::{Child, ChildStdout};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -88,6 +88,20 @@ impl ConsoleWatcher {
         let console = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         String::from_utf8_lossy(&console.text).into_owned()
     }
+}
+
+/// Spawns `command` (a foreground `ctr run` or a VMM) with no stdin and its stdout watched as
+/// the guest's console; the child dies with the returned guard.
+pub fn spawn_with_console(command: &mut Command) -> Result<(ConsoleWatcher, KillOnDrop)> {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .map_err(HarnessError::io("spawn", format!("{command:?}")))?;
+    let stdout = child.stdout.take().expect("stdout was piped just above");
+    Ok((ConsoleWatcher::new(stdout), KillOnDrop(child)))
 }
 
 /// A child process that is SIGKILLed and reaped when dropped, so a failing

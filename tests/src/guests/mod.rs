@@ -11,6 +11,6 @@ pub mod linux;
 mod microvm;
 pub mod pvh;
 
-pub use console::{ConsoleWatcher, KillOnDrop};
+pub use console::{spawn_with_console, ConsoleWatcher, KillOnDrop};
 pub use linux::{kernel_cmdline, linux_guest, GuestNetwork, LinuxGuest};
 pub use pvh::{pvh_guest, PvhBehaviour};

@@ -63,6 +63,19 @@ pub fn ctr_ok(ctrd: &PrivateContainerd, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `ctr <args>` against this containerd on a terminal of its own (util-linux's `script`), as
+/// `ctr run -t` needs; at most a minute.
+pub fn ctr_on_a_pty(ctrd: &PrivateContainerd, args: &str) -> Output {
+    let ctr_line = format!(
+        "ctr --address {} --namespace {} {args}",
+        ctrd.address().display(),
+        ctrd.namespace()
+    );
+    let mut script = Command::new("script");
+    script.args(["-qec", &ctr_line, "/dev/null"]);
+    urunc_tests::command::output_within(&mut script, Duration::from_secs(60)).expect("script")
+}
+
 /// The shim's state folder for this containerd namespace.
 pub fn state_dir(ctrd: &PrivateContainerd) -> PathBuf {
     Path::new(STATE_ROOT).join(ctrd.namespace())
