@@ -6,6 +6,7 @@ mod config;
 mod decode;
 mod drivers;
 mod error;
+pub mod features;
 mod kinds;
 mod net;
 pub mod oci;

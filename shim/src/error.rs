@@ -84,6 +84,10 @@ pub enum ShimError {
 
     #[error("events: {0}")]
     Events(String),
+
+    /// A protobuf answer to containerd could not be encoded.
+    #[error("encode {what}: {reason}")]
+    Encode { what: &'static str, reason: String },
 }
 
 impl ShimError {
@@ -149,7 +153,8 @@ impl ShimError {
             | ShimError::Runc { .. }
             | ShimError::Cgroup { .. }
             | ShimError::Cleanup(_)
-            | ShimError::Events(_) => Code::INTERNAL,
+            | ShimError::Events(_)
+            | ShimError::Encode { .. } => Code::INTERNAL,
         }
     }
 }

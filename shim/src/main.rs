@@ -51,10 +51,24 @@ fn main() -> ExitCode {
         }
     };
     if flags.version {
-        println!("containerd-shim-urunc-v2 {}", env!("CARGO_PKG_VERSION"));
+        // The layout of containerd's own shims' `-v`.
+        println!("containerd-shim-urunc-v2:");
+        println!("  Version:  {}", env!("CARGO_PKG_VERSION"));
+        println!(
+            "  Revision: {}",
+            option_env!("URUNC_RS_REVISION").unwrap_or_default()
+        );
+        println!("  Task API: v2 (containerd 1.6, 1.7, 2.x) and v3 (containerd 2.x)");
         return ExitCode::SUCCESS;
     }
-    let outcome = match flags.action.as_str() {
+    // `-info` comes before any action: containerd 2.2+ runs it on its own.
+    let action = if flags.info {
+        "-info"
+    } else {
+        flags.action.as_str()
+    };
+    let outcome = match action {
+        "-info" => contract::info::run(),
         "start" => contract::start::run(&flags),
         "delete" => contract::delete::run(&flags),
         "" => contract::serve::run(&flags),
@@ -67,8 +81,8 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("containerd-shim-urunc-v2 {}: {error}", flags.action);
-            tracing::error!(%error, action = %flags.action, "shim action failed");
+            eprintln!("containerd-shim-urunc-v2 {action}: {error}");
+            tracing::error!(%error, action, "shim action failed");
             ExitCode::FAILURE
         }
     }

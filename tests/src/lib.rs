@@ -25,6 +25,7 @@ pub mod host_processes;
 pub mod host_tools;
 pub mod images;
 pub mod mounts;
+pub mod peers;
 pub mod sandbox;
 pub mod shim_binary;
 pub mod spec_bundle;

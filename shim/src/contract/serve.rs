@@ -11,7 +11,10 @@ use containerd_shim_protos::ttrpc::r#async::transport::Listener;
 use containerd_shim_protos::ttrpc::r#async::Server;
 use tokio::signal::unix::{signal, SignalKind};
 
-use super::{socket_path, LISTENER_FD, LISTENER_FD_ENV, TTRPC_ADDRESS_ENV};
+use super::{
+    socket_path, CONTAINERD_VERSION_ENV, LISTENER_FD, LISTENER_FD_ENV, TASK_API_ENV,
+    TTRPC_ADDRESS_ENV,
+};
 use crate::error::{Result, ShimError};
 use crate::events::EventSender;
 use crate::reaper::ExitRouter;
@@ -56,12 +59,21 @@ async fn serve(flags: &Flags, listener: UnixListener) -> Result<()> {
         .map_err(|e| ShimError::io("adopt the inherited listener", e))?;
     let mut server = Server::new()
         .add_listener(listener)
-        .register_service(create_task(Arc::new(service)));
+        .register_service(task_services(Arc::new(service)));
     server
         .start()
         .await
         .map_err(|e| ShimError::Events(format!("start ttrpc server: {e}")))?;
-    tracing::info!(id = %flags.id, namespace = %flags.namespace, pid = std::process::id(), "shim serving");
+    let task_api = std::env::var(TASK_API_ENV).unwrap_or_else(|_| "2".into());
+    let containerd = std::env::var(CONTAINERD_VERSION_ENV).unwrap_or_else(|_| "1.x-2.2".into());
+    tracing::info!(
+        id = %flags.id,
+        namespace = %flags.namespace,
+        pid = std::process::id(),
+        task_api = %format!("v{task_api}"),
+        containerd = %containerd,
+        "shim serving containerd.task.v2.Task and containerd.task.v3.Task; started for task API v{task_api}"
+    );
 
     let mut sigterm =
         signal(SignalKind::terminate()).map_err(|e| ShimError::io("subscribe to SIGTERM", e))?;
@@ -84,6 +96,23 @@ async fn serve(flags: &Flags, listener: UnixListener) -> Result<()> {
         tracing::warn!(%error, path, "removing the shim socket failed");
     }
     Ok(())
+}
+
+/// The task service names containerd calls, v2 (1.6, 1.7; 2.x through its bridge) and v3
+/// (2.x natively). Their messages are the same on the wire, field for field (runtime/task/v2 and
+/// v3 shim.proto differ only in their package), so one implementation serves both.
+pub const TASK_SERVICE_V2: &str = "containerd.task.v2.Task";
+pub const TASK_SERVICE_V3: &str = "containerd.task.v3.Task";
+
+fn task_services(
+    service: Arc<TaskService>,
+) -> std::collections::HashMap<String, containerd_shim_protos::ttrpc::r#async::Service> {
+    let mut services = create_task(service.clone());
+    let v3 = create_task(service)
+        .remove(TASK_SERVICE_V2)
+        .expect("the generated task service is named containerd.task.v2.Task");
+    services.insert(TASK_SERVICE_V3.to_string(), v3);
+    services
 }
 
 fn inherited_listener() -> Result<UnixListener> {

@@ -1,11 +1,12 @@
-//! `start`: reuse the live shim of the container's group, or spawn the serving daemon.
+//! `start`: reuse the live shim of the container's group, or spawn the serving daemon, and tell
+//! containerd where it listens in the form that containerd understands (`bootstrap.rs`).
 //!
 //! The socket is bound here, before the daemon exists, and handed to it as fd 3: containerd may
 //! connect the moment it reads the address, and the kernel queues that connection until the
 //! daemon accepts it. Nothing races.
 
 use std::fs;
-use std::io::Write;
+use std::io::{IsTerminal, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
@@ -14,17 +15,30 @@ use std::process::{Command, Stdio};
 
 use containerd_shim::Flags;
 
-use super::{socket_path, LISTENER_FD, LISTENER_FD_ENV, SANDBOX_ID_ANNOTATION};
+use super::bootstrap::StartInput;
+use super::{
+    runtime_options, socket_path, CONTAINERD_VERSION_ENV, LISTENER_FD, LISTENER_FD_ENV,
+    SANDBOX_ID_ANNOTATION, TASK_API_ENV, TTRPC_ADDRESS_ENV,
+};
 use crate::error::{Result, ShimError};
 
 pub fn run(flags: &Flags) -> Result<()> {
-    let group = group_id(Path::new("config.json"), &flags.id)?;
-    let address = containerd_shim::socket_address(&flags.address, &flags.namespace, &group);
+    let input = StartInput::decode(&read_stdin()?)?;
+    // Options this shim cannot honour fail the start, by name, before anything exists.
+    runtime_options::accept(&input.runtime_options())?;
+    // containerd 2.x passes `-bundle`; 1.6/1.7 only run `start` in the bundle.
+    let bundle = Path::new(if flags.bundle.is_empty() {
+        "."
+    } else {
+        &flags.bundle
+    });
+    let group = group_id(&bundle.join("config.json"), &flags.id)?;
+    let address = socket_address(flags, &input, &group);
     let path = socket_path(&address);
 
     if UnixStream::connect(path).is_ok() {
         // A live shim already serves this group (a pod): share it.
-        return announce(&address);
+        return announce(&input, bundle, &address);
     }
     if Path::new(path).exists() {
         // A dead shim's socket: nothing answers on it any more.
@@ -37,8 +51,36 @@ pub fn run(flags: &Flags) -> Result<()> {
     }
     let listener =
         UnixListener::bind(path).map_err(|e| ShimError::io(format!("bind {path}"), e))?;
-    spawn_daemon(flags, &address, &listener)?;
-    announce(&address)
+    spawn_daemon(flags, &input, &address, &listener)?;
+    announce(&input, bundle, &address)
+}
+
+/// What containerd wrote on stdin; nothing when a person runs `start` at a terminal.
+fn read_stdin() -> Result<Vec<u8>> {
+    let mut stdin = std::io::stdin();
+    let mut bytes = Vec::new();
+    if !stdin.is_terminal() {
+        stdin
+            .read_to_end(&mut bytes)
+            .map_err(|e| ShimError::io("read start's stdin", e))?;
+    }
+    Ok(bytes)
+}
+
+/// The group's socket: containerd's usual name for it, in the folder containerd 2.3+ may ask
+/// for instead of `/run/containerd/s`.
+fn socket_address(flags: &Flags, input: &StartInput, group: &str) -> String {
+    let address = containerd_shim::socket_address(&flags.address, &flags.namespace, group);
+    match input {
+        StartInput::Bootstrap(params) => match params.socket_dir.as_deref() {
+            Some(dir) if !dir.is_empty() => {
+                let name = address.rsplit('/').next().unwrap_or_default();
+                format!("unix://{}/{name}", dir.trim_end_matches('/'))
+            }
+            _ => address,
+        },
+        _ => address,
+    }
 }
 
 /// The grouping key: CRI's sandbox id when present, else the container's own id.
@@ -63,9 +105,23 @@ fn group_id(config: &Path, id: &str) -> Result<String> {
         .to_string())
 }
 
-fn spawn_daemon(flags: &Flags, address: &str, listener: &UnixListener) -> Result<()> {
+fn spawn_daemon(
+    flags: &Flags,
+    input: &StartInput,
+    address: &str,
+    listener: &UnixListener,
+) -> Result<()> {
     let exe = std::env::current_exe().map_err(|e| ShimError::io("find own executable", e))?;
     let mut command = Command::new(exe);
+    command.env(TASK_API_ENV, input.task_api().to_string());
+    if let StartInput::Bootstrap(params) = input {
+        command.env(CONTAINERD_VERSION_ENV, &params.containerd_version);
+        // The parameters are containerd 2.3+'s word; its flags and variables are kept only
+        // for older shims and may go.
+        if !params.ttrpc_address.is_empty() {
+            command.env(TTRPC_ADDRESS_ENV, &params.ttrpc_address);
+        }
+    }
     command
         .args(["-namespace", &flags.namespace, "-id", &flags.id])
         .args(["-address", &flags.address])
@@ -105,12 +161,15 @@ fn spawn_daemon(flags: &Flags, address: &str, listener: &UnixListener) -> Result
     Ok(())
 }
 
-fn announce(address: &str) -> Result<()> {
-    // containerd reads `address` in the bundle to reconnect after its own restart.
-    fs::write("address", address).map_err(|e| ShimError::io("write address file", e))?;
+fn announce(input: &StartInput, bundle: &Path, address: &str) -> Result<()> {
+    // containerd 1.6/1.7 read `address` in the bundle to reconnect after their own restart
+    // (2.x keep `bootstrap.json` there themselves).
+    fs::write(bundle.join("address"), address)
+        .map_err(|e| ShimError::io("write address file", e))?;
+    let answer = super::bootstrap::encode_answer(input, address)?;
     let mut stdout = std::io::stdout();
     stdout
-        .write_all(address.as_bytes())
+        .write_all(&answer)
         .and_then(|()| stdout.flush())
         .map_err(|e| ShimError::io("print address", e))
 }

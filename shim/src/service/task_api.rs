@@ -43,6 +43,11 @@ impl Task for TaskService {
             terminal: req.terminal,
         };
         let result = async {
+            // containerd copies the runtime options into every Create (CRI's, `ctr run
+            // --runtime-config-path`); what `start` refused is refused here too.
+            if let Some(options) = req.options.as_ref() {
+                crate::contract::runtime_options::accept(&[options])?;
+            }
             if !req.checkpoint.is_empty() {
                 return Err(ShimError::Unimplemented {
                     operation: "Create from checkpoint",

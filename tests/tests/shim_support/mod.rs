@@ -67,7 +67,8 @@ pub fn ctr_ok(ctrd: &PrivateContainerd, args: &[&str]) -> String {
 /// `ctr run -t` needs; at most a minute.
 pub fn ctr_on_a_pty(ctrd: &PrivateContainerd, args: &str) -> Output {
     let ctr_line = format!(
-        "ctr --address {} --namespace {} {args}",
+        "{} --address {} --namespace {} {args}",
+        ctrd.ctr_program().display(),
         ctrd.address().display(),
         ctrd.namespace()
     );

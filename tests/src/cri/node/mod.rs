@@ -17,7 +17,7 @@ use super::pause_image::{pause_image, PAUSE_IMAGE};
 use super::pod::{pod_config, PodNetwork};
 use super::probes::{self, ShimProcess};
 use crate::command;
-use crate::containerd::{ContainerdOptions, PrivateContainerd};
+use crate::containerd::{ContainerdOptions, ContainerdVersion, PrivateContainerd};
 use crate::error::{HarnessError, Result};
 use crate::host_processes::is_alive;
 use crate::host_tools::which;
@@ -62,8 +62,8 @@ impl CriNode {
     /// Like [`start`](Self::start), with the urunc runtime handler's table
     /// given as an operator writes it (see [`CriConfig::runtime_table`]).
     pub fn start_with_runtime_table(runtime_table: Option<&str>) -> Result<Self> {
-        which("containerd", "apt-get install containerd")?;
-        which("ctr", "apt-get install containerd")?;
+        let version = ContainerdVersion::selected()?;
+        version.programs()?;
         which("runc", "apt-get install runc")?;
         let mut node = CriNode {
             client: None,
@@ -81,14 +81,18 @@ impl CriNode {
             known_ids: Mutex::new(BTreeSet::new()),
             netns_paths: Mutex::new(BTreeSet::new()),
         };
-        let cri_section = render_cri_config(&CriConfig {
-            sandbox_image: PAUSE_IMAGE,
-            cni_conf_dir: &node.network().conf_dir(),
-            runtime_table,
-        });
+        let cri_section = render_cri_config(
+            &CriConfig {
+                sandbox_image: PAUSE_IMAGE,
+                cni_conf_dir: &node.network().conf_dir(),
+                runtime_table,
+            },
+            version,
+        );
         node.containerd = Some(PrivateContainerd::start_with(ContainerdOptions {
             cri: true,
             extra_config: cri_section,
+            version: Some(version),
             ..ContainerdOptions::default()
         })?);
         node.client = Some(CriClient::connect(node.containerd().address())?);
@@ -130,7 +134,7 @@ impl CriNode {
     /// lists image `name`.
     pub fn import_image(&self, archive: &Path, name: &str) -> Result<()> {
         command::checked(
-            Command::new("ctr")
+            Command::new(self.containerd().ctr_program())
                 .arg("--address")
                 .arg(self.containerd().address())
                 .args(["--namespace", CRI_NAMESPACE, "images", "import"])
