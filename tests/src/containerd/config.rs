@@ -20,6 +20,9 @@ pub struct ContainerdOptions {
     pub extra_env: Vec<(String, String)>,
     /// Which containerd; `None` is the one `URUNC_TEST_CONTAINERD` selects.
     pub version: Option<ContainerdVersion>,
+    /// Config files containerd merges into the generated one (its `imports`),
+    /// as an operator drops a file into /etc/containerd/conf.d.
+    pub imports: Vec<std::path::PathBuf>,
 }
 
 impl Default for ContainerdOptions {
@@ -30,6 +33,7 @@ impl Default for ContainerdOptions {
             extra_config: String::new(),
             extra_env: Vec::new(),
             version: None,
+            imports: Vec::new(),
         }
     }
 }
@@ -71,8 +75,15 @@ pub fn render_config(
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let imports = options
+        .imports
+        .iter()
+        .map(|path| format!("{:?}", path.display().to_string()))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         r#"version = {config_version}
+imports = [{imports}]
 root = {root:?}
 state = {state:?}
 disabled_plugins = [{disabled}]

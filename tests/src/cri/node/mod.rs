@@ -53,15 +53,24 @@ pub struct CriNode {
     netns_paths: Mutex<BTreeSet<PathBuf>>,
 }
 
+/// How a node's containerd is configured beyond the defaults.
+#[derive(Debug, Default, Clone)]
+pub struct NodeConfig<'a> {
+    /// The urunc runtime handler's table as an operator writes it (see
+    /// [`CriConfig::runtime_table`]); `Some("")` renders none.
+    pub runtime_table: Option<&'a str>,
+    /// Config files containerd imports as written.
+    pub imports: Vec<PathBuf>,
+}
+
 impl CriNode {
     /// Starts the node: CNI network, containerd with CRI, the pause image.
     pub fn start() -> Result<Self> {
-        Self::start_with_runtime_table(None)
+        Self::start_with_config(NodeConfig::default())
     }
 
-    /// Like [`start`](Self::start), with the urunc runtime handler's table
-    /// given as an operator writes it (see [`CriConfig::runtime_table`]).
-    pub fn start_with_runtime_table(runtime_table: Option<&str>) -> Result<Self> {
+    /// Like [`start`](Self::start), configured as `setup` says.
+    pub fn start_with_config(setup: NodeConfig) -> Result<Self> {
         let version = ContainerdVersion::selected()?;
         version.programs()?;
         which("runc", "apt-get install runc")?;
@@ -85,7 +94,7 @@ impl CriNode {
             &CriConfig {
                 sandbox_image: PAUSE_IMAGE,
                 cni_conf_dir: &node.network().conf_dir(),
-                runtime_table,
+                runtime_table: setup.runtime_table,
             },
             version,
         );
@@ -93,6 +102,7 @@ impl CriNode {
             cri: true,
             extra_config: cri_section,
             version: Some(version),
+            imports: setup.imports,
             ..ContainerdOptions::default()
         })?);
         node.client = Some(CriClient::connect(node.containerd().address())?);
