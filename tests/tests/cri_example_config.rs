@@ -155,5 +155,11 @@ fn runs_a_unikernel_pod(node: CriNode, pod_name: &str) {
         "the unikernel is not on the pod network: {attached:?}"
     );
     stop_and_remove_pod(&node, &pod);
+    // CRI asks every runtime handler for its features (`-info`) when it starts.
+    let complaints = node.containerd().complaints_about_shims();
+    assert!(
+        complaints.is_empty(),
+        "containerd complained: {complaints:#?}"
+    );
     node.stop().expect("nothing left when the node stops");
 }

@@ -18,15 +18,6 @@ use urunc_tests::shim_binary::locate_shim_binary;
 
 const IMAGE: &str = "docker.io/library/pvh-halt-versions:test";
 
-/// What containerd logs when a shim does not answer as it expects.
-const COMPLAINTS: [&str; 5] = [
-    "failed to load runtime info",
-    "failed to query deprecated runtime-allow-mounts annotation",
-    "unsupported shim version",
-    "failed to introspect features of runtime",
-    "flag provided but not defined",
-];
-
 #[test]
 fn each_containerd_is_answered_in_its_task_api_and_logs_no_complaint() {
     let test = "each_containerd_is_answered_in_its_task_api_and_logs_no_complaint";
@@ -75,10 +66,7 @@ fn each_containerd_is_answered_in_its_task_api_and_logs_no_complaint() {
             ctrd.log_tail(60)
         );
     }
-    let complaints: Vec<&str> = log
-        .lines()
-        .filter(|line| COMPLAINTS.iter().any(|complaint| line.contains(complaint)))
-        .collect();
+    let complaints = ctrd.complaints_about_shims();
     assert!(
         complaints.is_empty(),
         "containerd complained: {complaints:#?}"

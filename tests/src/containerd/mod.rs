@@ -249,6 +249,24 @@ impl PrivateContainerd {
         &self.log_path
     }
 
+    /// The lines of containerd's log in which it complains about how a shim
+    /// answered it (`-info`, the bootstrap answer, the task API version).
+    pub fn complaints_about_shims(&self) -> Vec<String> {
+        const COMPLAINTS: [&str; 5] = [
+            "failed to load runtime info",
+            "failed to query deprecated runtime-allow-mounts annotation",
+            "unsupported shim version",
+            "failed to introspect features of runtime",
+            "flag provided but not defined",
+        ];
+        std::fs::read_to_string(&self.log_path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| COMPLAINTS.iter().any(|complaint| line.contains(complaint)))
+            .map(str::to_string)
+            .collect()
+    }
+
     /// The last `lines` lines of containerd's log, for failure messages.
     pub fn log_tail(&self, lines: usize) -> String {
         match std::fs::read_to_string(&self.log_path) {
