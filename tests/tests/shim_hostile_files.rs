@@ -10,13 +10,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
-use shim_support::{assert_nothing_left, containerd, ctr, ctr_ok, shims_of, state_dir, RUNTIME};
-use urunc_tests::images::busybox_image;
+use shim_support::{
+    assert_nothing_left, containerd, ctr, remove_holder, run_holder, shims_of, state_dir, RUNTIME,
+};
 
-const HOLDER_IMAGE: &str = "docker.io/library/urunc-busybox-holder:test";
 /// Containers of one CRI sandbox share a shim: the holder keeps it alive across the hostile
 /// Creates, so its peak RSS covers them all.
-const GROUP: &str = "io.kubernetes.cri.sandbox-id=hostile-files";
+const GROUP_ID: &str = "hostile-files";
 const TYPE: &str = "com.urunc.unikernel.unikernelType";
 const HYPERVISOR: &str = "com.urunc.unikernel.hypervisor";
 const BINARY: &str = "com.urunc.unikernel.binary";
@@ -103,26 +103,7 @@ fn hostile_image_files_are_refused_at_once_and_the_shim_stays_small() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    ctrd.import(&busybox_image(dir.path(), HOLDER_IMAGE).expect("busybox image"))
-        .expect("import");
-    ctr_ok(
-        &ctrd,
-        &[
-            "run",
-            "-d",
-            "--runtime",
-            RUNTIME,
-            "--annotation",
-            GROUP,
-            HOLDER_IMAGE,
-            "holder",
-            "sleep",
-            "600",
-        ],
-    );
-    let shims = shims_of(&ctrd);
-    assert_eq!(shims.len(), 1, "one shim serves the group: {shims:?}");
-    let shim = shims[0].0;
+    let shim = run_holder(&ctrd, dir.path(), "holder", GROUP_ID);
 
     let every_kind = [
         Hostile::Fifo,
@@ -146,7 +127,7 @@ fn hostile_image_files_are_refused_at_once_and_the_shim_stays_small() {
         let rootfs = dir.path().join(&id);
         std::fs::create_dir_all(rootfs.join("unikernel")).expect("mkdir");
         std::fs::write(rootfs.join("unikernel/kernel"), b"never booted").expect("kernel");
-        let mut annotations = vec![format!("{GROUP}")];
+        let mut annotations = vec![format!("io.kubernetes.cri.sandbox-id={GROUP_ID}")];
         let field = match slot {
             Slot::UruncJson => {
                 kind.create(&rootfs.join("urunc.json"));
@@ -201,20 +182,7 @@ fn hostile_image_files_are_refused_at_once_and_the_shim_stays_small() {
         "shim peak RSS {peak} KiB, limit {PEAK_RSS_LIMIT_KIB} KiB"
     );
 
-    ctr_ok(&ctrd, &["task", "kill", "-s", "SIGKILL", "holder"]);
-    assert!(
-        shim_support::eventually(Duration::from_secs(20), || {
-            ctr(
-                &ctrd,
-                &["task", "delete", "holder"],
-                Duration::from_secs(20),
-            )
-            .status
-            .success()
-        }),
-        "the holder's task was not deleted"
-    );
-    ctr_ok(&ctrd, &["container", "rm", "holder"]);
+    remove_holder(&ctrd, "holder");
     assert_nothing_left(&ctrd);
 }
 

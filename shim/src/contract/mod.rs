@@ -1,6 +1,7 @@
 //! containerd's shim v2 contract: the `start` and `delete` actions and the serving daemon.
 
 pub mod delete;
+pub mod peer;
 pub mod serve;
 pub mod start;
 
