@@ -77,6 +77,19 @@ impl EventSender {
         Ok(EventSender { sender })
     }
 
+    /// A sender whose events go to the returned receiver (topics only), for tests.
+    #[cfg(test)]
+    pub fn for_tests() -> (Self, mpsc::UnboundedReceiver<&'static str>) {
+        let (sender, mut receiver) = mpsc::unbounded_channel::<Envelope>();
+        let (topics, seen) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(envelope) = receiver.recv().await {
+                let _ = topics.send(envelope.topic);
+            }
+        });
+        (EventSender { sender }, seen)
+    }
+
     fn send<E: TaskEvent>(&self, event: E) {
         let topic = E::TOPIC;
         tracing::debug!(topic, "event");
