@@ -159,7 +159,7 @@ impl Inner {
             let pid = process.snapshot().pid;
             let exit = process.set_stopped(status);
             tracing::info!(id = %inner.id, exec_id = %process.exec_id, pid, status, "process exited");
-            inner.context.events.task_exit(&ExitReport {
+            inner.context.exits.exited(ExitReport {
                 container_id: inner.id.clone(),
                 exec_id: process.exec_id.clone(),
                 pid,

@@ -484,7 +484,7 @@ impl Inner {
                 exit_to_event_us = died_at.elapsed().as_micros() as u64,
                 "VMM exited"
             );
-            inner.context.events.task_exit(&ExitReport {
+            inner.context.exits.exited(ExitReport {
                 container_id: inner.id.clone(),
                 exec_id: String::new(),
                 pid,

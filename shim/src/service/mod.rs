@@ -18,7 +18,7 @@ use crate::container::runc::RuncContainer;
 use crate::container::unikernel::UnikernelContainer;
 use crate::container::{Container, ShimContext};
 use crate::error::{Result, ShimError};
-use crate::events::EventSender;
+use crate::events::{EventSender, ExitGate};
 use crate::reaper::ExitRouter;
 use crate::rootfs_file;
 use crate::stdio::StdioPaths;
@@ -50,6 +50,7 @@ impl TaskService {
             context: ShimContext {
                 namespace: config.namespace,
                 router,
+                exits: ExitGate::new(events.clone()),
                 events,
                 pool: netns::NetnsPool::new(),
             },
