@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use containerd_shim_protos::api::{ExecProcessRequest, ProcessInfo, UpdateTaskRequest};
 
 use crate::error::Result;
-use crate::events::EventSender;
+use crate::events::{EventSender, ExitGate};
 use crate::reaper::ExitRouter;
 use process::Process;
 
@@ -22,6 +22,8 @@ pub struct ShimContext {
     pub namespace: String,
     pub router: ExitRouter,
     pub events: EventSender,
+    /// Where containers report exits: the service publishes them, after TaskStart.
+    pub exits: Arc<ExitGate>,
     /// The netns workers (one per sandbox namespace), owned by the service.
     pub pool: netns::NetnsPool,
 }

@@ -95,18 +95,30 @@ impl Prepared {
             .map_err(|e| write_failed(&store, e))
     }
 
-    /// Unmounts the rootfs and removes the state; both are attempted, both failures reported.
-    pub fn undo(&self) -> Result<()> {
-        let mut failures = Vec::new();
+    /// The last step of every teardown: unmounts the rootfs, then removes the state, but only
+    /// when the earlier steps (`failures`) and the unmount all succeeded. Otherwise the state
+    /// stays, with what is left recorded in it, for the next attempt (a retried Delete, or
+    /// `delete` after a shim crash); every failure is reported.
+    pub fn finish(&self, mut failures: Vec<ShimError>) -> Result<()> {
         if let Some(rootfs) = &self.state.rootfs_mount {
             if let Err(error) = mounts::unmount_rootfs(rootfs) {
                 failures.push(error);
             }
         }
-        if let Err(error) = self.store.remove() {
-            failures.push(error);
+        if failures.is_empty() {
+            return self.store.remove();
         }
+        tracing::error!(
+            id = %self.id,
+            "teardown incomplete; state kept in {} for another attempt",
+            self.store.dir().display()
+        );
         ShimError::from_cleanup(failures)
+    }
+
+    /// Undoes [`Prepared::new`]: unmounts the rootfs, then removes the state.
+    pub fn undo(&self) -> Result<()> {
+        self.finish(Vec::new())
     }
 
     pub fn bundle_text(&self) -> String {

@@ -159,7 +159,7 @@ impl Inner {
             let pid = process.snapshot().pid;
             let exit = process.set_stopped(status);
             tracing::info!(id = %inner.id, exec_id = %process.exec_id, pid, status, "process exited");
-            inner.context.events.task_exit(&ExitReport {
+            inner.context.exits.exited(ExitReport {
                 container_id: inner.id.clone(),
                 exec_id: process.exec_id.clone(),
                 pid,
@@ -172,16 +172,14 @@ impl Inner {
     /// Removes what create made: runc's container, the rootfs mount, the state.
     async fn undo(&self) -> Result<()> {
         let mut failures = Vec::new();
-        if let Err(error) = self.runc.delete(&self.id, true).await {
-            // runc answers an error when the container never got created: only log that case.
-            if !is_missing_container(&error) {
+        // runc's own state directory says whether it has the container (it has none when
+        // Create failed before `runc create` made it).
+        if self.runc.has_container(&self.id) {
+            if let Err(error) = self.runc.delete(&self.id, true).await {
                 failures.push(error);
             }
         }
-        if let Err(error) = self.prepared.undo() {
-            failures.push(error);
-        }
-        ShimError::from_cleanup(failures)
+        self.prepared.finish(failures)
     }
 
     fn exec_process(&self, exec_id: &str) -> Result<Arc<Process>> {
@@ -261,10 +259,6 @@ fn short_name(name: &str) -> String {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     name.hash(&mut hasher);
     format!("{}-{:016x}", std::process::id(), hasher.finish())
-}
-
-fn is_missing_container(error: &ShimError) -> bool {
-    matches!(error, ShimError::Runc { stderr, .. } if stderr.contains("does not exist"))
 }
 
 fn read_pid(pid_file: &Path) -> Result<u32> {

@@ -432,8 +432,8 @@ fn write_private(path: &Path, contents: &str, (uid, gid): (u32, u32)) -> Result<
         .map_err(|e| ShimError::io(format!("chown plan file {}", path.display()), e))
 }
 
-/// Detaches the network if attached, removes the cgroup, unmounts, removes the state. Every
-/// step is attempted; every failure is reported.
+/// Detaches the network if attached, removes the cgroup, unmounts, and removes the state once
+/// all of that succeeded. Every step is attempted; every failure is reported.
 async fn undo(context: &ShimContext, prepared: &Mutex<Prepared>) -> Result<()> {
     let mut failures = Vec::new();
     if let Err(error) = detach_network(context, prepared).await {
@@ -445,10 +445,8 @@ async fn undo(context: &ShimContext, prepared: &Mutex<Prepared>) -> Result<()> {
             failures.push(error);
         }
     }
-    if let Err(error) = lock(prepared).undo() {
-        failures.push(error);
-    }
-    ShimError::from_cleanup(failures)
+    // The state (with the network record, if detaching failed) goes only if all went well.
+    lock(prepared).finish(failures)
 }
 
 /// Detaches (and verifies) the container's network; forgets the record once it is gone.
@@ -484,7 +482,7 @@ impl Inner {
                 exit_to_event_us = died_at.elapsed().as_micros() as u64,
                 "VMM exited"
             );
-            inner.context.events.task_exit(&ExitReport {
+            inner.context.exits.exited(ExitReport {
                 container_id: inner.id.clone(),
                 exec_id: String::new(),
                 pid,

@@ -18,7 +18,7 @@ use crate::cgroup::Cgroup;
 use crate::container::process::now;
 use crate::error::{Result, ShimError};
 use crate::mounts;
-use crate::runc::RUNC_BINARY;
+use crate::runc;
 use crate::state::{ContainerKind, ContainerState, ProcessIdentity, StateStore};
 
 /// What containerd reports for a task the shim could not see exit: killed (128 + SIGKILL).
@@ -80,7 +80,7 @@ async fn teardown(
     let mut failures = Vec::new();
     let kind = state.map(|s| s.kind);
     if let Some(vmm) = state.and_then(|s| s.vmm) {
-        if let Err(error) = stop_vmm(vmm) {
+        if let Err(error) = stop_vmm(id, vmm) {
             failures.push(error);
         }
     }
@@ -127,7 +127,7 @@ async fn teardown(
 }
 
 /// SIGKILLs the recorded VMM if that very process still runs, and waits until it is gone.
-fn stop_vmm(vmm: ProcessIdentity) -> Result<()> {
+fn stop_vmm(id: &str, vmm: ProcessIdentity) -> Result<()> {
     if !vmm.is_alive() {
         return Ok(());
     }
@@ -141,8 +141,11 @@ fn stop_vmm(vmm: ProcessIdentity) -> Result<()> {
     while vmm.is_alive() && !is_zombie(vmm.pid) {
         if Instant::now() > deadline {
             return Err(ShimError::precondition(
-                &vmm.pid.to_string(),
-                format!("the VMM survived SIGKILL for {VMM_EXIT_TIMEOUT:?}"),
+                id,
+                format!(
+                    "the VMM (pid {}) survived SIGKILL for {VMM_EXIT_TIMEOUT:?}",
+                    vmm.pid
+                ),
             ));
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -161,21 +164,22 @@ fn is_zombie(pid: i32) -> bool {
 }
 
 fn runc_delete(namespace: &str, id: &str) -> Result<()> {
-    let root = Path::new("/run/containerd/runc").join(namespace);
-    let output = Command::new(RUNC_BINARY)
+    let root = runc::root(namespace);
+    if !runc::has_container(&root, id) {
+        return Ok(());
+    }
+    let output = Command::new(runc::RUNC_BINARY)
         .arg("--root")
         .arg(&root)
         .args(["delete", "--force", id])
         .output()
         .map_err(|e| ShimError::io("run runc delete", e))?;
-    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
-    if output.status.success() || stderr.contains("does not exist") || stderr.contains("not exist")
-    {
+    if output.status.success() {
         return Ok(());
     }
     Err(ShimError::Runc {
         args: format!("delete --force {id}"),
         status: output.status.code().unwrap_or(-1),
-        stderr,
+        stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
     })
 }

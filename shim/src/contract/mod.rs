@@ -3,6 +3,7 @@
 pub mod bootstrap;
 pub mod delete;
 pub mod info;
+pub mod peer;
 pub mod runtime_options;
 pub mod serve;
 pub mod start;

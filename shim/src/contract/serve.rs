@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use containerd_shim::Flags;
 use containerd_shim_protos::shim_async::create_task;
-use containerd_shim_protos::ttrpc::r#async::transport::Listener;
 use containerd_shim_protos::ttrpc::r#async::Server;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -55,7 +54,7 @@ async fn serve(flags: &Flags, listener: UnixListener) -> Result<()> {
     let service = TaskService::new(config, router, events);
     let shutdown = service.shutdown_signal();
 
-    let listener = Listener::try_from(listener)
+    let listener = super::peer::same_user_only(listener)
         .map_err(|e| ShimError::io("adopt the inherited listener", e))?;
     let mut server = Server::new()
         .add_listener(listener)

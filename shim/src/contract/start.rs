@@ -49,8 +49,7 @@ pub fn run(flags: &Flags) -> Result<()> {
         fs::create_dir_all(parent)
             .map_err(|e| ShimError::io(format!("create {}", parent.display()), e))?;
     }
-    let listener =
-        UnixListener::bind(path).map_err(|e| ShimError::io(format!("bind {path}"), e))?;
+    let listener = bind_private(path)?;
     spawn_daemon(flags, &input, &address, &listener)?;
     announce(&input, bundle, &address)
 }
@@ -81,6 +80,17 @@ fn socket_address(flags: &Flags, input: &StartInput, group: &str) -> String {
         },
         _ => address,
     }
+}
+
+/// Binds the shim's socket `srw-------` whatever containerd's umask: the socket file takes its
+/// mode from the umask at bind, and `start` is single-threaded, so narrowing it around the bind
+/// races with nothing. The server also refuses peers of another user (`peer`).
+fn bind_private(path: &str) -> Result<UnixListener> {
+    use nix::sys::stat::{umask, Mode};
+    let previous = umask(Mode::from_bits_truncate(0o177));
+    let bound = UnixListener::bind(path);
+    umask(previous);
+    bound.map_err(|e| ShimError::io(format!("bind {path}"), e))
 }
 
 /// The grouping key: CRI's sandbox id when present, else the container's own id.

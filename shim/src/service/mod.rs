@@ -1,10 +1,12 @@
 //! The Task service containerd calls over ttrpc. It owns the containers of this shim and routes
 //! each request to the right one; what a container does lives in `container/`.
 
+#[cfg(test)]
+mod create_race_tests;
 mod stats;
 mod task_api;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -16,7 +18,7 @@ use crate::container::runc::RuncContainer;
 use crate::container::unikernel::UnikernelContainer;
 use crate::container::{Container, ShimContext};
 use crate::error::{Result, ShimError};
-use crate::events::EventSender;
+use crate::events::{EventSender, ExitGate};
 use crate::reaper::ExitRouter;
 use crate::rootfs_file;
 use crate::stdio::StdioPaths;
@@ -36,6 +38,9 @@ impl ServiceConfig {
 pub struct TaskService {
     context: ShimContext,
     containers: Mutex<HashMap<String, Arc<dyn Container>>>,
+    /// Ids whose Create is in flight: reserved before Create's first await, so a second Create
+    /// of the id is refused instead of sharing its state directory.
+    creating: Mutex<HashSet<String>>,
     shutdown: Arc<Notify>,
 }
 
@@ -45,10 +50,12 @@ impl TaskService {
             context: ShimContext {
                 namespace: config.namespace,
                 router,
+                exits: ExitGate::new(events.clone()),
                 events,
                 pool: netns::NetnsPool::new(),
             },
             containers: Mutex::new(HashMap::new()),
+            creating: Mutex::new(HashSet::new()),
             shutdown: Arc::new(Notify::new()),
         }
     }
@@ -69,6 +76,20 @@ impl TaskService {
             .ok_or_else(|| ShimError::NotFound { id: id.to_string() })
     }
 
+    /// Reserves `id` for one Create until the guard drops (after the container is in the
+    /// table, or when Create failed); an id taken or being created is refused.
+    fn reserve(&self, id: &str) -> Result<Reservation<'_>> {
+        let table = self.table();
+        let mut creating = self.creating.lock().unwrap_or_else(|p| p.into_inner());
+        if table.contains_key(id) || !creating.insert(id.to_string()) {
+            return Err(ShimError::AlreadyExists { id: id.to_string() });
+        }
+        Ok(Reservation {
+            creating: &self.creating,
+            id: id.to_string(),
+        })
+    }
+
     /// Create: mount, decide unikernel or runc, build the container.
     async fn create_container(
         &self,
@@ -77,9 +98,7 @@ impl TaskService {
         mounts: &[containerd_shim_protos::api::Mount],
         stdio: StdioPaths,
     ) -> Result<Arc<dyn Container>> {
-        if self.table().contains_key(id) {
-            return Err(ShimError::AlreadyExists { id: id.to_string() });
-        }
+        let _reserved = self.reserve(id)?;
         let prepared = Prepared::new(&self.context.namespace, id, bundle, mounts, stdio)?;
         let config = match urunc_config(&prepared) {
             Ok(config) => config,
@@ -97,6 +116,21 @@ impl TaskService {
         };
         self.table().insert(id.to_string(), container.clone());
         Ok(container)
+    }
+}
+
+/// An id held for the Create in flight.
+struct Reservation<'a> {
+    creating: &'a Mutex<HashSet<String>>,
+    id: String,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.creating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
     }
 }
 

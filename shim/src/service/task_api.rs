@@ -78,14 +78,10 @@ impl Task for TaskService {
         tracing::info!(id = %req.id, exec_id = %req.exec_id, "Start");
         let result = async {
             let container = self.container(&req.id)?;
+            // Exits reaped before TaskStart is out wait for it (or for the failure).
+            let in_flight = self.context.exits.starting(&req.id, &req.exec_id);
             let pid = container.start(&req.exec_id).await?;
-            if req.exec_id.is_empty() {
-                self.context.events.task_start(&req.id, pid);
-            } else {
-                self.context
-                    .events
-                    .task_exec_started(&req.id, &req.exec_id, pid);
-            }
+            in_flight.started(pid);
             Ok(StartResponse {
                 pid,
                 ..Default::default()

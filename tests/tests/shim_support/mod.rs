@@ -237,3 +237,46 @@ pub fn assert_sandbox_clean(sandbox: &SandboxNetns, context: &str) {
         snapshot.filters
     );
 }
+
+const HOLDER_IMAGE: &str = "docker.io/library/urunc-busybox-holder:test";
+
+/// Runs a busybox `sleep` (the runc path) as container `id` in shim group `group` (CRI's
+/// sandbox-id annotation, so later containers of the group reach the same shim); returns the
+/// pid of the shim serving it. `dir` must outlive the test.
+pub fn run_holder(ctrd: &PrivateContainerd, dir: &Path, id: &str, group: &str) -> i32 {
+    ctrd.import(&urunc_tests::images::busybox_image(dir, HOLDER_IMAGE).expect("busybox image"))
+        .expect("import");
+    let annotation = format!("io.kubernetes.cri.sandbox-id={group}");
+    ctr_ok(
+        ctrd,
+        &[
+            "run",
+            "-d",
+            "--runtime",
+            RUNTIME,
+            "--annotation",
+            &annotation,
+            HOLDER_IMAGE,
+            id,
+            "sleep",
+            "600",
+        ],
+    );
+    let shims = shims_of(ctrd);
+    assert_eq!(shims.len(), 1, "one shim serves {id}: {shims:?}");
+    shims[0].0
+}
+
+/// Kills and removes the container [`run_holder`] started.
+pub fn remove_holder(ctrd: &PrivateContainerd, id: &str) {
+    ctr_ok(ctrd, &["task", "kill", "-s", "SIGKILL", id]);
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            ctr(ctrd, &["task", "delete", id], Duration::from_secs(20))
+                .status
+                .success()
+        }),
+        "the task of {id} was not deleted"
+    );
+    ctr_ok(ctrd, &["container", "rm", id]);
+}
