@@ -2,9 +2,11 @@
 //! found on the host go in, the VMM invocation comes out, as plain data. No
 //! function here spawns, writes, or reads the filesystem.
 
+mod accel;
 mod config;
 mod decode;
 mod drivers;
+pub use drivers::qemu::program as qemu_program;
 mod error;
 mod kinds;
 mod net;
@@ -15,6 +17,10 @@ mod spec_resources;
 mod storage;
 mod vmm;
 
+pub use accel::{
+    choose as choose_accel, feature_to_hide, has_tcg, last_lines, needs_kvm_device, AccelChoice,
+    KvmProbe, MAX_HIDDEN_FEATURES,
+};
 pub use config::{
     Hypervisor, UnikernelType, UruncConfig, ALL_KEYS, ANNOT_BINARY, ANNOT_BLK_MNT_POINT,
     ANNOT_BLOCK, ANNOT_CMDLINE, ANNOT_HYPERVISOR, ANNOT_INITRD, ANNOT_MOUNT_ROOTFS, ANNOT_TYPE,

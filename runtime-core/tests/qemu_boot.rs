@@ -192,6 +192,7 @@ fn linux_input(host: &Host, work_dir: &Path, initrd: PathBuf) -> VmmInput {
         args: vec!["/init".into(), "a b".into(), "c".into()],
         accel: Accel::Tcg,
         arch: Arch::X86_64,
+        cpu_features_off: Vec::new(),
         seccomp: true,
         control_socket: Some(work_dir.join("qmp.sock")),
         work_dir: work_dir.to_path_buf(),

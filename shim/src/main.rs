@@ -15,6 +15,7 @@ macro_rules! skipped {
     }};
 }
 
+mod accel_probe;
 mod block_rootfs;
 mod cgroup;
 mod confine;

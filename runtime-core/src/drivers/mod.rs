@@ -4,7 +4,7 @@
 
 mod cloud_hypervisor;
 mod firecracker;
-mod qemu;
+pub(crate) mod qemu;
 mod solo5;
 
 use crate::config::{Hypervisor, UnikernelType};

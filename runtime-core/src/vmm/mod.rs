@@ -52,6 +52,9 @@ pub struct VmmInput {
     /// `process.args`; when empty the cmdline annotation is used, as in urunc.
     pub args: Vec<String>,
     pub accel: Accel,
+    /// qemu CPU features this host's KVM cannot set, turned off (`-cpu host,-<feature>`);
+    /// see `AccelChoice`.
+    pub cpu_features_off: Vec<String>,
     pub arch: Arch,
     /// The spec has `linux.seccomp`: the VMM is asked to confine itself too.
     pub seccomp: bool,
@@ -115,6 +118,12 @@ pub(crate) struct PreparedGuest {
 pub fn plan_vmm(input: &VmmInput) -> Result<VmmPlan, CoreError> {
     let config = &input.config;
     support::check(&config.unikernel_type, config.hypervisor, input.arch)?;
+    if input.accel == Accel::Tcg && !crate::accel::has_tcg(config.hypervisor) {
+        return Err(CoreError::NeedsKvm {
+            hypervisor: config.hypervisor.as_str().to_owned(),
+            reason: "the plan asks for TCG".to_owned(),
+        });
+    }
     host_path::check_input_paths(input)?;
     if let Some(net) = &input.network {
         net.validate()?;

@@ -48,7 +48,7 @@ use crate::reaper::ExitCode;
 use crate::spawn::{container_command, network_path, ChildSetup, NamespacePlan, PidNamespace};
 use crate::state::{ContainerKind, ProcessIdentity};
 use crate::stdio::ProcessStdio;
-use crate::{block_rootfs, host};
+use crate::{accel_probe, block_rootfs, host};
 
 /// In the container's state directory: the VMM's own writable directory (its QMP socket, its
 /// config file), owned by the VMM's user, and the empty directory its confined root is
@@ -307,8 +307,8 @@ async fn plan(
         }
     };
 
-    let accel = host::accelerator()?;
-    tracing::info!(%id, ?accel, "accelerator");
+    let accel = accel_probe::choose(&context.router, config.hypervisor, host::arch()).await?;
+    tracing::info!(%id, accel = ?accel.accel, cpu_features_off = ?accel.cpu_features_off, reason = %accel.reason, "accelerator");
     let process = spec.process.clone().unwrap_or_default();
     let owner = vmm_owner(&spec);
     let vmm_dir = store.dir().join(VMM_DIR);
@@ -322,8 +322,9 @@ async fn plan(
         vcpus: runtime_core::vcpus_from_spec(&spec)?,
         env: process.env,
         args: process.args,
-        accel,
+        accel: accel.accel,
         arch: host::arch(),
+        cpu_features_off: accel.cpu_features_off,
         seccomp: runtime_core::seccomp_requested(&spec),
         control_socket: control_socket(&config, &vmm_dir),
         work_dir: vmm_dir.clone(),
