@@ -7,6 +7,7 @@ mod config;
 mod decode;
 mod drivers;
 pub use drivers::qemu::program as qemu_program;
+mod early_exit;
 mod error;
 mod kinds;
 mod net;
@@ -27,6 +28,7 @@ pub use config::{
     ANNOT_USE_DM_BLOCK, ANNOT_VERSION,
 };
 pub use decode::decode_value;
+pub use early_exit::{early_exit_message, LineTail, EARLY_EXIT_WINDOW, TAIL_LINES};
 pub use error::CoreError;
 pub use kinds::supports_block;
 pub use net::GuestNetwork;

@@ -36,6 +36,7 @@ mod runc;
 mod service;
 mod spawn;
 mod state;
+mod stderr_tee;
 mod stdin_pump;
 mod stdio;
 mod type_url;

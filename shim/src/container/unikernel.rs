@@ -47,6 +47,7 @@ use crate::hooks::{self, HookKind};
 use crate::reaper::ExitCode;
 use crate::spawn::{container_command, network_path, ChildSetup, NamespacePlan, PidNamespace};
 use crate::state::{ContainerKind, ProcessIdentity};
+use crate::stderr_tee::{self, StderrTee};
 use crate::stdio::ProcessStdio;
 use crate::{accel_probe, block_rootfs, host};
 
@@ -463,13 +464,23 @@ async fn detach_network(context: &ShimContext, prepared: &Mutex<Prepared>) -> Re
 }
 
 impl Inner {
-    fn watch_exit(self: &Arc<Self>, exit: oneshot::Receiver<ExitCode>) {
+    fn watch_exit(
+        self: &Arc<Self>,
+        exit: oneshot::Receiver<ExitCode>,
+        stderr: Option<StderrTee>,
+        started_at: Instant,
+    ) {
         let inner = Arc::clone(self);
         tokio::spawn(async move {
             // A dropped sender means the reaper is gone; report the VMM as lost.
             let status = exit.await.unwrap_or(255);
             let died_at = Instant::now();
             let pid = inner.init.snapshot().pid;
+            if let Some(tee) = stderr {
+                inner
+                    .report_early_exit(&tee, status, died_at - started_at)
+                    .await;
+            }
             // Invariant 2: the network is gone (and verified) before TaskExit.
             if let Err(error) = detach_network(&inner.context, &inner.prepared).await {
                 tracing::error!(id = %inner.id, %error, "network teardown after VMM exit failed; Delete will retry");
@@ -495,6 +506,21 @@ impl Inner {
         });
     }
 
+    /// A VMM that died right after its start: why, from its stderr, in the shim's log and as
+    /// the last line of the container's stderr (what `ctr` and the CRI log show).
+    async fn report_early_exit(&self, tee: &StderrTee, status: ExitCode, ran: Duration) {
+        let program = &self.plan.program;
+        let mut report = None;
+        tee.finish(|tail| {
+            report = runtime_core::early_exit_message(program, status, ran, tail);
+            report.clone()
+        })
+        .await;
+        if let Some(report) = report {
+            tracing::error!(id = %self.id, %report, "the VMM died right after its start");
+        }
+    }
+
     fn start_vmm(self: &Arc<Self>) -> Result<u32> {
         let ConfinedVmm {
             program,
@@ -508,16 +534,19 @@ impl Inner {
             let p = lock(&self.prepared);
             (p.stdio.clone(), p.spec.linux.namespaces.clone())
         };
-        let stdio = if paths.terminal {
+        // On a terminal the VMM's stderr is the pty, shared with its console: not teed.
+        let (stdio, stderr_tee) = if paths.terminal {
             let (console, slave) = Console::open()?;
             self.init
                 .set_stdin(console.start_copying(&self.id, &paths)?);
             self.init.set_console(console);
-            ProcessStdio::terminal(slave)?
+            (ProcessStdio::terminal(slave)?, None)
         } else {
-            let (stdio, stdin) = paths.open(&self.id)?;
+            let (mut stdio, stdin) = paths.open(&self.id)?;
             self.init.set_stdin(stdin);
-            stdio
+            let (vmm_stderr, tee) = stderr_tee::interpose(&self.id, stdio.stderr)?;
+            stdio.stderr = vmm_stderr;
+            (stdio, Some(tee))
         };
         let pid_namespace = PidNamespace::from_spec(&namespaces)?;
         let setup = ChildSetup {
@@ -539,7 +568,10 @@ impl Inner {
             // Last: the profile may forbid what the confinement itself does (unshare, mount).
             filter.install_last(&mut command);
         }
+        let started_at = Instant::now();
         let spawned = pid_namespace.spawn(&self.context.router, &mut command);
+        // The pipe's write end is the VMM's alone: the copy sees EOF when it dies.
+        drop(command);
         if spawned.is_err() {
             self.init.close_stdin();
         }
@@ -557,7 +589,7 @@ impl Inner {
             "VMM started"
         );
         self.init.set_running(pid);
-        self.watch_exit(exit);
+        self.watch_exit(exit, stderr_tee, started_at);
         Prepared::persist_change(&self.prepared, |state| {
             state.vmm = ProcessIdentity::of(pid as i32)
         })?;
