@@ -6,11 +6,12 @@ mod accel;
 mod config;
 mod decode;
 mod drivers;
-pub use drivers::qemu::program as qemu_program;
+pub use drivers::{qemu::program as qemu_program, vmm_program};
 mod early_exit;
 mod error;
 mod kinds;
 mod net;
+mod node_check;
 pub mod oci;
 mod paths;
 mod queue_proxy;
@@ -32,6 +33,10 @@ pub use early_exit::{early_exit_message, LineTail, EARLY_EXIT_WINDOW, TAIL_LINES
 pub use error::CoreError;
 pub use kinds::supports_block;
 pub use net::GuestNetwork;
+pub use node_check::{
+    evaluate as evaluate_node, render as render_node_check, CheckRow, NodeFacts, Verdict, VmmFact,
+    CHECKED_VMMS,
+};
 pub use paths::rootfs_relative;
 pub use queue_proxy::{is_queue_proxy, rewrite_queue_proxy_env, QUEUE_PROXY_REDIRECT_IP};
 pub use spec_resources::{memory_limit_from_spec, seccomp_requested, vcpus_from_spec};

@@ -7,18 +7,15 @@
 //! turn off (runtime-core's table), and the probe tries again without it. The outcome is
 //! computed once per shim process. The decision from the probe is runtime-core's.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, Write};
+use std::fs::OpenOptions;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use nix::sys::memfd::{memfd_create, MFdFlags};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use runtime_core::{Accel, AccelChoice, Arch, Hypervisor, KvmProbe};
 use tokio::sync::OnceCell;
 
+use crate::captured;
 use crate::error::{Result, ShimError};
 use crate::reaper::ExitRouter;
 
@@ -120,51 +117,25 @@ async fn run_qemu(
         .chain(hidden.iter().map(|f| format!("-{f}")))
         .collect::<Vec<_>>()
         .join(",");
-    let stderr = memfd_create("urunc-kvm-probe", MFdFlags::MFD_CLOEXEC)
-        .map_err(|e| format!("memfd for the probe's stderr: {e}"))?;
-    let stderr = File::from(stderr);
-    let stderr_for_child = stderr
-        .try_clone()
-        .map_err(|e| format!("dup the probe's stderr: {e}"))?;
     let mut command = Command::new(program);
     command
         .args(["-M", machine(), "-accel", "kvm", "-cpu", &cpu, "-S"])
         .args(["-nodefaults", "-no-user-config", "-display", "none"])
-        .args(["-m", "16M", "-qmp", "stdio"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(stderr_for_child));
-    let (mut child, exit) = router
-        .spawn(&mut command)
-        .map_err(|e| format!("run {program}: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A qemu that died already closed the pipe: its stderr says why.
-        let _ = stdin.write_all(QMP_QUIT);
+        // QMP on stdio: its answers go to the same capture as qemu's errors.
+        .args(["-m", "16M", "-qmp", "stdio"]);
+    match captured::run(router, &mut command, QMP_QUIT, QEMU_PROBE_TIMEOUT).await? {
+        (0, _) => Ok(()),
+        (code, output) => Err(format!("exit status {code}: {}", without_qmp(&output))),
     }
-    let pid = child.id() as i32;
-    let code = match tokio::time::timeout(QEMU_PROBE_TIMEOUT, exit).await {
-        Ok(Ok(code)) => code,
-        Ok(Err(_)) => return Err("the reaper stopped before the probe's exit".into()),
-        Err(_) => {
-            if let Err(error) = kill(Pid::from_raw(pid), Signal::SIGKILL) {
-                tracing::warn!(pid, %error, "killing the stuck KVM probe failed");
-            }
-            return Err(format!(
-                "{program} neither quit nor failed within {}s",
-                QEMU_PROBE_TIMEOUT.as_secs()
-            ));
-        }
-    };
-    if code == 0 {
-        return Ok(());
-    }
-    let mut text = String::new();
-    let mut file = stderr;
-    let read = file.rewind().and_then(|()| file.read_to_string(&mut text));
-    if let Err(error) = read {
-        text = format!("(stderr unreadable: {error})");
-    }
-    Err(format!("exit status {code}: {}", text.trim()))
+}
+
+/// qemu's own words without the QMP JSON lines that share its output.
+fn without_qmp(output: &str) -> String {
+    output
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('{'))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The machine the probe boots: the smallest one qemu has on the host architecture.

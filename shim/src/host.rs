@@ -3,6 +3,11 @@
 
 use runtime_core::Arch;
 
+/// Where the VMM programs are looked up: the shim's PATH (containerd's), or the usual one.
+pub fn vmm_search_path() -> String {
+    std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".to_string())
+}
+
 pub fn arch() -> Arch {
     if cfg!(target_arch = "aarch64") {
         Arch::Aarch64

@@ -2,7 +2,7 @@
 //!
 //! containerd runs this binary three ways: `start` (spawn or reuse the serving daemon and print
 //! its address), `delete` (clean up after a dead shim from persisted state) and, through `start`,
-//! the serving daemon itself. See `contract/`.
+//! the serving daemon itself. See `contract/`. An operator runs `check` (see `check`).
 
 /// A unit test that cannot run here says so on stderr, which libtest does not capture (a
 /// captured `println!` would make the skip a silent pass in CI's log).
@@ -17,7 +17,9 @@ macro_rules! skipped {
 
 mod accel_probe;
 mod block_rootfs;
+mod captured;
 mod cgroup;
+mod check;
 mod confine;
 mod console;
 mod container;
@@ -56,6 +58,17 @@ fn main() -> ExitCode {
         println!("containerd-shim-urunc-v2 {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
+    if flags.action == "check" {
+        // Not a containerd action: what this node can run, for its operator.
+        return match check::run() {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(error) => {
+                eprintln!("containerd-shim-urunc-v2 check: {error}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let outcome = match flags.action.as_str() {
         "start" => contract::start::run(&flags),
         "delete" => contract::delete::run(&flags),
@@ -63,7 +76,7 @@ fn main() -> ExitCode {
         other => Err(error::ShimError::invalid(
             "action",
             other,
-            "expected start, delete or none (serve)",
+            "expected start, delete, check or none (serve)",
         )),
     };
     match outcome {

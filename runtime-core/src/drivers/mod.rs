@@ -30,6 +30,16 @@ pub(crate) fn machine(hypervisor: Hypervisor, kind: &UnikernelType, arch: Arch) 
     }
 }
 
+/// The program each VMM's plan runs, looked up in the VMM's PATH.
+pub fn vmm_program(hypervisor: Hypervisor, arch: Arch) -> &'static str {
+    match hypervisor {
+        Hypervisor::Qemu => qemu::program(arch),
+        Hypervisor::Firecracker => firecracker::PROGRAM,
+        Hypervisor::CloudHypervisor => cloud_hypervisor::PROGRAM,
+        Hypervisor::Hvt | Hypervisor::Spt => solo5::program(hypervisor),
+    }
+}
+
 pub(crate) fn plan(input: &VmmInput, guest: &PreparedGuest) -> Result<VmmPlan, CoreError> {
     match input.config.hypervisor {
         Hypervisor::Qemu => Ok(qemu::plan(input, guest)),

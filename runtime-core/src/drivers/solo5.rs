@@ -44,12 +44,17 @@ fn device_names(kind: &UnikernelType) -> Result<DeviceNames, CoreError> {
     }
 }
 
-pub(super) fn plan(input: &VmmInput, guest: &PreparedGuest) -> Result<VmmPlan, CoreError> {
-    let names = device_names(&input.config.unikernel_type)?;
-    let program = match input.config.hypervisor {
+/// The solo5 tender for `hypervisor` (hvt or spt).
+pub(super) fn program(hypervisor: Hypervisor) -> &'static str {
+    match hypervisor {
         Hypervisor::Spt => "solo5-spt",
         _ => "solo5-hvt",
-    };
+    }
+}
+
+pub(super) fn plan(input: &VmmInput, guest: &PreparedGuest) -> Result<VmmPlan, CoreError> {
+    let names = device_names(&input.config.unikernel_type)?;
+    let program = program(input.config.hypervisor);
     let mut args = vec![format!("--mem={}", guest.memory_mib)];
     if let Some(net) = &input.network {
         args.push(format!("--net:{}={}", names.net, net.tap));

@@ -212,7 +212,7 @@ fn confine_vmm(prepared: &Mutex<Prepared>, planned: &Planned) -> Result<Confined
         read_only: Vec::new(),
         writable_dirs: vec![planned.vmm_dir.clone()],
     };
-    let search_path = vmm_search_path();
+    let search_path = host::vmm_search_path();
     let (plan, confinement) = confine::prepare(&ConfineRequest {
         program: &planned.vmm.program,
         search_path: &search_path,
@@ -227,10 +227,6 @@ fn confine_vmm(prepared: &Mutex<Prepared>, planned: &Planned) -> Result<Confined
         confinement,
         seccomp,
     })
-}
-
-fn vmm_search_path() -> String {
-    std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".to_string())
 }
 
 /// The spec's process user, who owns the VMM's directory, files and tap.
@@ -556,7 +552,7 @@ impl Inner {
                 None => Vec::new(),
             },
         };
-        let env = vec![("PATH".to_string(), vmm_search_path())];
+        let env = vec![("PATH".to_string(), host::vmm_search_path())];
         let program_text = program.display().to_string();
         let mut command = container_command(&program_text, &self.plan.args, &env, stdio, setup);
         // argv[0] stays the plan's program name, as ps and the host's tools know the VMM.
