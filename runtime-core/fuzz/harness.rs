@@ -82,6 +82,7 @@ pub fn exercise(data: &[u8]) -> Outcome {
             Accel::Tcg
         },
         cpu_features_off: Vec::new(),
+        solo5_manifest: None,
         arch: if knob(0) & 4 == 4 {
             Arch::Aarch64
         } else {

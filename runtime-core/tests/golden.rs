@@ -609,3 +609,39 @@ fn kvm_only_vmms_are_not_planned_under_tcg() {
         assert!(error.contains("needs KVM"), "{error}");
     }
 }
+
+/// The solo5 tender gets the device names the unikernel's manifest declares (solo5's own
+/// test_net calls its device `service0`), read from real ELF bytes.
+#[test]
+fn solo5_device_names_come_from_the_manifest() {
+    use runtime_core::{elf_with_manifest, Solo5DeviceKind, Solo5Manifest};
+    let elf = elf_with_manifest(&[
+        ("service0", Solo5DeviceKind::Net),
+        ("disk0", Solo5DeviceKind::Block),
+    ]);
+    let mut input = common::input(UnikernelType::Mirage, Hypervisor::Hvt);
+    input.solo5_manifest = Solo5Manifest::from_elf("/unikernel/kernel", &elf).expect("valid");
+    let plan = plan_vmm(&input).expect("plans");
+    let args = argv(&plan);
+    assert!(
+        args.iter().any(|a| a.starts_with("--net:service0=")),
+        "{args:?}"
+    );
+    assert!(
+        args.iter().any(|a| a.starts_with("--net-mac:service0=")),
+        "{args:?}"
+    );
+    assert!(
+        args.iter().any(|a| a.starts_with("--block:disk0=")),
+        "{args:?}"
+    );
+    // A manifest without a net device: the pod's network is not attached.
+    let elf = elf_with_manifest(&[("disk0", Solo5DeviceKind::Block)]);
+    input.solo5_manifest = Solo5Manifest::from_elf("/unikernel/kernel", &elf).expect("valid");
+    let plan = plan_vmm(&input).expect("plans");
+    assert!(
+        !plan.args.iter().any(|a| a.starts_with("--net")),
+        "{:?}",
+        plan.args
+    );
+}

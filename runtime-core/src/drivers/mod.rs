@@ -6,6 +6,7 @@ mod cloud_hypervisor;
 mod firecracker;
 pub(crate) mod qemu;
 mod solo5;
+mod solo5_devices;
 
 use crate::config::{Hypervisor, UnikernelType};
 use crate::error::CoreError;

@@ -64,6 +64,9 @@ pub struct VmmInput {
     pub work_dir: PathBuf,
     /// Linux kernel parameters the shim measured, e.g. `tsc_early_khz=...`.
     pub extra_kernel_args: Vec<String>,
+    /// A solo5 unikernel's device manifest, read from its binary by the shim; `None` for
+    /// other VMMs or a binary without one (then the kind's usual names apply).
+    pub solo5_manifest: Option<crate::solo5_manifest::Solo5Manifest>,
 }
 
 /// A file the shim must write (mode 0600, owned by the VMM's user) before it

@@ -30,6 +30,8 @@ pub fn config(kind: UnikernelType, hypervisor: Hypervisor) -> UruncConfig {
         blk_mnt_point: None,
         use_dm_block: None,
         mount_rootfs: false,
+        solo5_net_dev: None,
+        solo5_blk_dev: None,
     }
 }
 
@@ -57,6 +59,7 @@ pub fn input(kind: UnikernelType, hypervisor: Hypervisor) -> VmmInput {
         },
         arch: Arch::X86_64,
         cpu_features_off: Vec::new(),
+        solo5_manifest: None,
         seccomp: true,
         control_socket: Some(PathBuf::from("/run/urunc/c1/control.sock")),
         work_dir: PathBuf::from("/run/urunc/c1"),

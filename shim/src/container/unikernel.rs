@@ -314,6 +314,7 @@ async fn plan(
         UnikernelType::Linux => host::tsc_early_khz_arg().into_iter().collect(),
         _ => Vec::new(),
     };
+    let solo5_manifest = solo5_manifest(&id, &config, &kernel)?;
     let input = VmmInput {
         memory_limit_bytes: runtime_core::memory_limit_from_spec(&spec),
         vcpus: runtime_core::vcpus_from_spec(&spec)?,
@@ -322,6 +323,7 @@ async fn plan(
         accel: accel.accel,
         arch: host::arch(),
         cpu_features_off: accel.cpu_features_off,
+        solo5_manifest,
         seccomp: runtime_core::seccomp_requested(&spec),
         control_socket: control_socket(&config, &vmm_dir),
         work_dir: vmm_dir.clone(),
@@ -343,6 +345,30 @@ async fn plan(
         vmm_dir,
         cgroup,
     })
+}
+
+/// A solo5 unikernel's device manifest, read from its binary (runtime-core parses it): the
+/// tender accepts only the device names it declares.
+fn solo5_manifest(
+    id: &str,
+    config: &UruncConfig,
+    kernel: &Path,
+) -> Result<Option<runtime_core::Solo5Manifest>> {
+    if !matches!(config.hypervisor, Hypervisor::Hvt | Hypervisor::Spt) {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(kernel)
+        .map_err(|e| ShimError::io(format!("read the unikernel {}", kernel.display()), e))?;
+    let manifest = runtime_core::Solo5Manifest::from_elf(&config.binary, &bytes)?;
+    match &manifest {
+        Some(manifest) => {
+            tracing::info!(%id, devices = ?manifest.devices, "solo5 manifest");
+        }
+        None => {
+            tracing::info!(%id, "the unikernel has no solo5 manifest: the kind's usual device names apply");
+        }
+    }
+    Ok(manifest)
 }
 
 /// Records the cgroup's directories in the state, then creates them.
