@@ -194,6 +194,8 @@ mod tests {
             blk_mnt_point: None,
             use_dm_block,
             mount_rootfs: false,
+            solo5_net_dev: None,
+            solo5_blk_dev: None,
         }
     }
 

@@ -135,6 +135,7 @@ impl ShimError {
 
     fn code(&self) -> Code {
         match self {
+            ShimError::Core(runtime_core::CoreError::NeedsKvm { .. }) => Code::FAILED_PRECONDITION,
             ShimError::InvalidArgument { .. } | ShimError::Core(_) => Code::INVALID_ARGUMENT,
             ShimError::Netns(
                 netns::NetnsError::NotANetns { .. } | netns::NetnsError::NotFound { .. },

@@ -2,7 +2,7 @@
 //!
 //! containerd runs this binary three ways: `start` (spawn or reuse the serving daemon and print
 //! its address), `delete` (clean up after a dead shim from persisted state) and, through `start`,
-//! the serving daemon itself. See `contract/`.
+//! the serving daemon itself. See `contract/`. An operator runs `check` (see `check`).
 
 /// A unit test that cannot run here says so on stderr, which libtest does not capture (a
 /// captured `println!` would make the skip a silent pass in CI's log).
@@ -15,8 +15,11 @@ macro_rules! skipped {
     }};
 }
 
+mod accel_probe;
 mod block_rootfs;
+mod captured;
 mod cgroup;
+mod check;
 mod confine;
 mod console;
 mod container;
@@ -35,6 +38,7 @@ mod runc;
 mod service;
 mod spawn;
 mod state;
+mod stderr_tee;
 mod stdin_pump;
 mod stdio;
 mod type_url;
@@ -61,6 +65,17 @@ fn main() -> ExitCode {
         println!("  Task API: v2 (containerd 1.6, 1.7, 2.x) and v3 (containerd 2.x)");
         return ExitCode::SUCCESS;
     }
+    if flags.action == "check" {
+        // Not a containerd action: what this node can run, for its operator.
+        return match check::run() {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(error) => {
+                eprintln!("containerd-shim-urunc-v2 check: {error}");
+                ExitCode::from(2)
+            }
+        };
+    }
     // `-info` comes before any action: containerd 2.2+ runs it on its own.
     let action = if flags.info {
         "-info"
@@ -75,7 +90,7 @@ fn main() -> ExitCode {
         other => Err(error::ShimError::invalid(
             "action",
             other,
-            "expected start, delete or none (serve)",
+            "expected start, delete, check or none (serve)",
         )),
     };
     match outcome {

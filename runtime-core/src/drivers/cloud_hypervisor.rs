@@ -18,6 +18,8 @@ use crate::error::CoreError;
 use crate::vmm::host_path::refuse_comma;
 use crate::vmm::{Arch, GracefulStop, PreparedGuest, VmmInput, VmmPlan};
 
+pub(super) const PROGRAM: &str = "cloud-hypervisor";
+
 pub(super) fn machine(arch: Arch) -> MachineTraits {
     MachineTraits {
         console: match arch {
@@ -57,7 +59,7 @@ pub(super) fn plan(input: &VmmInput, guest: &PreparedGuest) -> Result<VmmPlan, C
         args.extend(["--seccomp".into(), "false".into()]);
     }
     Ok(VmmPlan {
-        program: "cloud-hypervisor".into(),
+        program: PROGRAM.into(),
         args,
         files: Vec::new(),
         graceful_stop: GracefulStop::Signal,

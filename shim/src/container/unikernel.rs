@@ -47,8 +47,9 @@ use crate::hooks::{self, HookKind};
 use crate::reaper::ExitCode;
 use crate::spawn::{container_command, network_path, ChildSetup, NamespacePlan, PidNamespace};
 use crate::state::{ContainerKind, ProcessIdentity};
+use crate::stderr_tee::{self, StderrTee};
 use crate::stdio::ProcessStdio;
-use crate::{block_rootfs, host};
+use crate::{accel_probe, block_rootfs, host};
 
 /// In the container's state directory: the VMM's own writable directory (its QMP socket, its
 /// config file), owned by the VMM's user, and the empty directory its confined root is
@@ -211,7 +212,7 @@ fn confine_vmm(prepared: &Mutex<Prepared>, planned: &Planned) -> Result<Confined
         read_only: Vec::new(),
         writable_dirs: vec![planned.vmm_dir.clone()],
     };
-    let search_path = vmm_search_path();
+    let search_path = host::vmm_search_path();
     let (plan, confinement) = confine::prepare(&ConfineRequest {
         program: &planned.vmm.program,
         search_path: &search_path,
@@ -226,10 +227,6 @@ fn confine_vmm(prepared: &Mutex<Prepared>, planned: &Planned) -> Result<Confined
         confinement,
         seccomp,
     })
-}
-
-fn vmm_search_path() -> String {
-    std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".to_string())
 }
 
 /// The spec's process user, who owns the VMM's directory, files and tap.
@@ -307,8 +304,8 @@ async fn plan(
         }
     };
 
-    let accel = host::accelerator()?;
-    tracing::info!(%id, ?accel, "accelerator");
+    let accel = accel_probe::choose(&context.router, config.hypervisor, host::arch()).await?;
+    tracing::info!(%id, accel = ?accel.accel, cpu_features_off = ?accel.cpu_features_off, reason = %accel.reason, "accelerator");
     let process = spec.process.clone().unwrap_or_default();
     let owner = vmm_owner(&spec);
     let vmm_dir = store.dir().join(VMM_DIR);
@@ -317,13 +314,16 @@ async fn plan(
         UnikernelType::Linux => host::tsc_early_khz_arg().into_iter().collect(),
         _ => Vec::new(),
     };
+    let solo5_manifest = solo5_manifest(&id, &config, &kernel)?;
     let input = VmmInput {
         memory_limit_bytes: runtime_core::memory_limit_from_spec(&spec),
         vcpus: runtime_core::vcpus_from_spec(&spec)?,
         env: process.env,
         args: process.args,
-        accel,
+        accel: accel.accel,
         arch: host::arch(),
+        cpu_features_off: accel.cpu_features_off,
+        solo5_manifest,
         seccomp: runtime_core::seccomp_requested(&spec),
         control_socket: control_socket(&config, &vmm_dir),
         work_dir: vmm_dir.clone(),
@@ -345,6 +345,30 @@ async fn plan(
         vmm_dir,
         cgroup,
     })
+}
+
+/// A solo5 unikernel's device manifest, read from its binary (runtime-core parses it): the
+/// tender accepts only the device names it declares.
+fn solo5_manifest(
+    id: &str,
+    config: &UruncConfig,
+    kernel: &Path,
+) -> Result<Option<runtime_core::Solo5Manifest>> {
+    if !matches!(config.hypervisor, Hypervisor::Hvt | Hypervisor::Spt) {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(kernel)
+        .map_err(|e| ShimError::io(format!("read the unikernel {}", kernel.display()), e))?;
+    let manifest = runtime_core::Solo5Manifest::from_elf(&config.binary, &bytes)?;
+    match &manifest {
+        Some(manifest) => {
+            tracing::info!(%id, devices = ?manifest.devices, "solo5 manifest");
+        }
+        None => {
+            tracing::info!(%id, "the unikernel has no solo5 manifest: the kind's usual device names apply");
+        }
+    }
+    Ok(manifest)
 }
 
 /// Records the cgroup's directories in the state, then creates them.
@@ -460,13 +484,23 @@ async fn detach_network(context: &ShimContext, prepared: &Mutex<Prepared>) -> Re
 }
 
 impl Inner {
-    fn watch_exit(self: &Arc<Self>, exit: oneshot::Receiver<ExitCode>) {
+    fn watch_exit(
+        self: &Arc<Self>,
+        exit: oneshot::Receiver<ExitCode>,
+        stderr: Option<StderrTee>,
+        started_at: Instant,
+    ) {
         let inner = Arc::clone(self);
         tokio::spawn(async move {
             // A dropped sender means the reaper is gone; report the VMM as lost.
             let status = exit.await.unwrap_or(255);
             let died_at = Instant::now();
             let pid = inner.init.snapshot().pid;
+            if let Some(tee) = stderr {
+                inner
+                    .report_early_exit(&tee, status, died_at - started_at)
+                    .await;
+            }
             // Invariant 2: the network is gone (and verified) before TaskExit.
             if let Err(error) = detach_network(&inner.context, &inner.prepared).await {
                 tracing::error!(id = %inner.id, %error, "network teardown after VMM exit failed; Delete will retry");
@@ -492,6 +526,21 @@ impl Inner {
         });
     }
 
+    /// A VMM that died right after its start: why, from its stderr, in the shim's log and as
+    /// the last line of the container's stderr (what `ctr` and the CRI log show).
+    async fn report_early_exit(&self, tee: &StderrTee, status: ExitCode, ran: Duration) {
+        let program = &self.plan.program;
+        let mut report = None;
+        tee.finish(|tail| {
+            report = runtime_core::early_exit_message(program, status, ran, tail);
+            report.clone()
+        })
+        .await;
+        if let Some(report) = report {
+            tracing::error!(id = %self.id, %report, "the VMM died right after its start");
+        }
+    }
+
     fn start_vmm(self: &Arc<Self>) -> Result<u32> {
         let ConfinedVmm {
             program,
@@ -505,16 +554,19 @@ impl Inner {
             let p = lock(&self.prepared);
             (p.stdio.clone(), p.spec.linux.namespaces.clone())
         };
-        let stdio = if paths.terminal {
+        // On a terminal the VMM's stderr is the pty, shared with its console: not teed.
+        let (stdio, stderr_tee) = if paths.terminal {
             let (console, slave) = Console::open()?;
             self.init
                 .set_stdin(console.start_copying(&self.id, &paths)?);
             self.init.set_console(console);
-            ProcessStdio::terminal(slave)?
+            (ProcessStdio::terminal(slave)?, None)
         } else {
-            let (stdio, stdin) = paths.open(&self.id)?;
+            let (mut stdio, stdin) = paths.open(&self.id)?;
             self.init.set_stdin(stdin);
-            stdio
+            let (vmm_stderr, tee) = stderr_tee::interpose(&self.id, stdio.stderr)?;
+            stdio.stderr = vmm_stderr;
+            (stdio, Some(tee))
         };
         let pid_namespace = PidNamespace::from_spec(&namespaces)?;
         let setup = ChildSetup {
@@ -524,7 +576,7 @@ impl Inner {
                 None => Vec::new(),
             },
         };
-        let env = vec![("PATH".to_string(), vmm_search_path())];
+        let env = vec![("PATH".to_string(), host::vmm_search_path())];
         let program_text = program.display().to_string();
         let mut command = container_command(&program_text, &self.plan.args, &env, stdio, setup);
         // argv[0] stays the plan's program name, as ps and the host's tools know the VMM.
@@ -536,7 +588,10 @@ impl Inner {
             // Last: the profile may forbid what the confinement itself does (unshare, mount).
             filter.install_last(&mut command);
         }
+        let started_at = Instant::now();
         let spawned = pid_namespace.spawn(&self.context.router, &mut command);
+        // The pipe's write end is the VMM's alone: the copy sees EOF when it dies.
+        drop(command);
         if spawned.is_err() {
             self.init.close_stdin();
         }
@@ -554,7 +609,7 @@ impl Inner {
             "VMM started"
         );
         self.init.set_running(pid);
-        self.watch_exit(exit);
+        self.watch_exit(exit, stderr_tee, started_at);
         Prepared::persist_change(&self.prepared, |state| {
             state.vmm = ProcessIdentity::of(pid as i32)
         })?;
