@@ -2,6 +2,7 @@
 
 pub mod bootstrap;
 pub mod delete;
+pub mod group;
 pub mod info;
 pub mod peer;
 pub mod runtime_options;

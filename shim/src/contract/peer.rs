@@ -4,6 +4,8 @@
 
 use std::io;
 use std::os::unix::net::UnixListener as StdUnixListener;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use containerd_shim_protos::ttrpc::r#async::transport::Listener;
 use tokio::net::{UnixListener, UnixStream};
@@ -13,8 +15,8 @@ type Owner = (u32, u32);
 
 /// The ttrpc listener over `listener` that hands the server only connections whose peer
 /// (`SO_PEERCRED`, taken by the kernel at connect) has the shim's effective uid and gid. Others
-/// are closed at once, unread, and logged.
-pub fn same_user_only(listener: StdUnixListener) -> io::Result<Listener> {
+/// are closed at once, unread, and logged. `accepted` counts the connections handed over.
+pub fn same_user_only(listener: StdUnixListener, accepted: Arc<AtomicU64>) -> io::Result<Listener> {
     listener.set_nonblocking(true)?;
     let listener = UnixListener::from_std(listener)?;
     let owner = (
@@ -23,9 +25,13 @@ pub fn same_user_only(listener: StdUnixListener) -> io::Result<Listener> {
     );
     Ok(Listener::new(futures::stream::unfold(
         listener,
-        move |listener| async move {
-            let next = accept_owner(&listener, owner).await;
-            Some((next, listener))
+        move |listener| {
+            let accepted = accepted.clone();
+            async move {
+                let next = accept_owner(&listener, owner).await;
+                accepted.fetch_add(1, Ordering::Relaxed);
+                Some((next, listener))
+            }
         },
     )))
 }
@@ -101,7 +107,8 @@ mod tests {
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         )
         .expect("chmod");
-        let mut listener = same_user_only(std_listener).expect("listener");
+        let accepted = Arc::new(AtomicU64::new(0));
+        let mut listener = same_user_only(std_listener, accepted.clone()).expect("listener");
         let server = tokio::spawn(async move {
             let mut socket = listener.next().await.expect("a connection")?;
             use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -3,13 +3,16 @@
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use containerd_shim::Flags;
 use containerd_shim_protos::shim_async::create_task;
 use containerd_shim_protos::ttrpc::r#async::Server;
 use tokio::signal::unix::{signal, SignalKind};
 
+use super::group::ShimGroup;
 use super::{
     socket_path, CONTAINERD_VERSION_ENV, LISTENER_FD, LISTENER_FD_ENV, TASK_API_ENV,
     TTRPC_ADDRESS_ENV,
@@ -51,14 +54,16 @@ async fn serve(flags: &Flags, listener: UnixListener) -> Result<()> {
     })?;
     let events = EventSender::connect(&ttrpc_address, flags.namespace.clone()).await?;
     let config = ServiceConfig::from_flags(flags);
-    let service = TaskService::new(config, router, events);
+    let group = ShimGroup::from_env()?;
+    let service = Arc::new(TaskService::new(config, router, events));
     let shutdown = service.shutdown_signal();
 
-    let listener = super::peer::same_user_only(listener)
+    let accepted = Arc::new(AtomicU64::new(0));
+    let listener = super::peer::same_user_only(listener, accepted.clone())
         .map_err(|e| ShimError::io("adopt the inherited listener", e))?;
     let mut server = Server::new()
         .add_listener(listener)
-        .register_service(task_services(Arc::new(service)));
+        .register_service(task_services(service.clone()));
     server
         .start()
         .await
@@ -71,6 +76,7 @@ async fn serve(flags: &Flags, listener: UnixListener) -> Result<()> {
         pid = std::process::id(),
         task_api = %format!("v{task_api}"),
         containerd = %containerd,
+        group = ?group,
         "shim serving containerd.task.v2.Task and containerd.task.v3.Task; started for task API v{task_api}"
     );
 
@@ -80,7 +86,11 @@ async fn serve(flags: &Flags, listener: UnixListener) -> Result<()> {
         signal(SignalKind::pipe()).map_err(|e| ShimError::io("subscribe to SIGPIPE", e))?;
     loop {
         tokio::select! {
-            _ = shutdown.notified() => break,
+            _ = shutdown.notified() => {
+                if group == ShimGroup::Pod || stays_idle(&service, &accepted).await {
+                    break;
+                }
+            }
             // containerd stops a shim through Shutdown; a stray SIGTERM must not orphan VMMs.
             _ = sigterm.recv() => tracing::info!("SIGTERM ignored: containerd ends the shim with Shutdown"),
             _ = sigpipe.recv() => {}
@@ -95,6 +105,27 @@ async fn serve(flags: &Flags, listener: UnixListener) -> Result<()> {
         tracing::warn!(%error, path, "removing the shim socket failed");
     }
     Ok(())
+}
+
+/// How long a node-wide shim left without containers waits before it exits.
+const NODE_LINGER: Duration = Duration::from_secs(5);
+
+/// A node-wide shim serves pods that come and go independently: the moment its last container
+/// goes, another pod's `start` may just have found it alive and told containerd to connect. So
+/// it exits only after `NODE_LINGER` in which it had no container and accepted no connection
+/// (`start`'s liveness probe is one). `false`: a container arrived; its Delete's Shutdown asks
+/// again.
+async fn stays_idle(service: &TaskService, accepted: &AtomicU64) -> bool {
+    loop {
+        let seen = accepted.load(Ordering::Relaxed);
+        tokio::time::sleep(NODE_LINGER).await;
+        if service.container_count() > 0 {
+            return false;
+        }
+        if accepted.load(Ordering::Relaxed) == seen {
+            return true;
+        }
+    }
 }
 
 /// The task service names containerd calls, v2 (1.6, 1.7; 2.x through its bridge) and v3

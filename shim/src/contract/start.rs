@@ -16,9 +16,10 @@ use std::process::{Command, Stdio};
 use containerd_shim::Flags;
 
 use super::bootstrap::StartInput;
+use super::group::ShimGroup;
 use super::{
     runtime_options, socket_path, CONTAINERD_VERSION_ENV, LISTENER_FD, LISTENER_FD_ENV,
-    SANDBOX_ID_ANNOTATION, TASK_API_ENV, TTRPC_ADDRESS_ENV,
+    TASK_API_ENV, TTRPC_ADDRESS_ENV,
 };
 use crate::error::{Result, ShimError};
 
@@ -32,12 +33,15 @@ pub fn run(flags: &Flags) -> Result<()> {
     } else {
         &flags.bundle
     });
-    let group = group_id(&bundle.join("config.json"), &flags.id)?;
+    let group = ShimGroup::from_env()?.key(&bundle.join("config.json"), &flags.id)?;
     let address = socket_address(flags, &input, &group);
     let path = socket_path(&address);
 
+    // Concurrent `start`s of one group (pods of a node-wide shim, say) must not both find it
+    // dead, both remove the socket and both spawn a daemon: the probe and the bind are one step.
+    let _starting = lock_starts()?;
     if UnixStream::connect(path).is_ok() {
-        // A live shim already serves this group (a pod): share it.
+        // A live shim already serves this group (a pod, or the node): share it.
         return announce(&input, bundle, &address);
     }
     if Path::new(path).exists() {
@@ -52,6 +56,26 @@ pub fn run(flags: &Flags) -> Result<()> {
     let listener = bind_private(path)?;
     spawn_daemon(flags, &input, &address, &listener)?;
     announce(&input, bundle, &address)
+}
+
+/// The lock every `start` holds from its liveness probe to its bind: one file for the node,
+/// never removed (removing a lock file races with its next taker), held for milliseconds.
+const START_LOCK: &str = "/run/urunc-rs/start.lock";
+
+fn lock_starts() -> Result<nix::fcntl::Flock<fs::File>> {
+    let path = Path::new(START_LOCK);
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)
+            .map_err(|e| ShimError::io(format!("create {}", parent.display()), e))?;
+    }
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| ShimError::io(format!("open {START_LOCK}"), e))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, errno)| ShimError::sys(format!("lock {START_LOCK}"), errno))
 }
 
 /// What containerd wrote on stdin; nothing when a person runs `start` at a terminal.
@@ -91,28 +115,6 @@ fn bind_private(path: &str) -> Result<UnixListener> {
     let bound = UnixListener::bind(path);
     umask(previous);
     bound.map_err(|e| ShimError::io(format!("bind {path}"), e))
-}
-
-/// The grouping key: CRI's sandbox id when present, else the container's own id.
-fn group_id(config: &Path, id: &str) -> Result<String> {
-    let bytes = match fs::read(config) {
-        Ok(bytes) => bytes,
-        // Not every caller gives a bundle with a config (containerd always does).
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(id.to_string()),
-        Err(e) => return Err(ShimError::io(format!("read {}", config.display()), e)),
-    };
-    let spec: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|source| ShimError::Json {
-            path: config.to_path_buf(),
-            source,
-        })?;
-    Ok(spec
-        .get("annotations")
-        .and_then(|a| a.get(SANDBOX_ID_ANNOTATION))
-        .and_then(|v| v.as_str())
-        .filter(|v| !v.is_empty())
-        .unwrap_or(id)
-        .to_string())
 }
 
 fn spawn_daemon(

@@ -65,6 +65,11 @@ impl TaskService {
         self.shutdown.clone()
     }
 
+    /// How many containers (or Creates in flight) the shim holds.
+    pub fn container_count(&self) -> usize {
+        self.table().len()
+    }
+
     fn table(&self) -> MutexGuard<'_, HashMap<String, Arc<dyn Container>>> {
         self.containers.lock().unwrap_or_else(|p| p.into_inner())
     }

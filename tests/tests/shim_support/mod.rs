@@ -11,7 +11,7 @@ use tempfile::TempDir;
 use urunc_tests::guests::{pvh_guest, PvhBehaviour};
 use urunc_tests::sandbox::{NetSnapshot, SandboxNetns};
 pub use urunc_tests::wait::eventually;
-use urunc_tests::PrivateContainerd;
+use urunc_tests::{ContainerdOptions, PrivateContainerd};
 
 pub const RUNTIME: &str = "io.containerd.urunc.v2";
 /// Where the shim keeps per-container state.
@@ -36,12 +36,21 @@ pub fn prerequisites(test: &str, programs: &[&str]) -> bool {
 /// A private containerd with our shim on its PATH; `None` (after printing SKIPPED) when the
 /// prerequisites are missing.
 pub fn containerd(test: &str, extra: &[&str]) -> Option<PrivateContainerd> {
+    containerd_with(test, extra, ContainerdOptions::default())
+}
+
+/// Like [`containerd`], set up as `options` say.
+pub fn containerd_with(
+    test: &str,
+    extra: &[&str],
+    options: ContainerdOptions,
+) -> Option<PrivateContainerd> {
     let mut programs = vec!["containerd", "ctr", "runc"];
     programs.extend_from_slice(extra);
     if !prerequisites(test, &programs) {
         return None;
     }
-    Some(PrivateContainerd::start().expect("start a private containerd"))
+    Some(PrivateContainerd::start_with(options).expect("start a private containerd"))
 }
 
 /// `ctr` with a time limit; panics with containerd's log tail when ctr itself cannot run.
@@ -103,12 +112,29 @@ pub fn processes_mentioning(needle: &str) -> Vec<(i32, String)> {
     found
 }
 
-/// Shim daemons serving this containerd namespace.
+/// Shim daemons serving this containerd namespace. A child the shim has forked and not yet
+/// exec'd (a VMM about to start) carries the shim's command line too: it is not counted.
 pub fn shims_of(ctrd: &PrivateContainerd) -> Vec<(i32, String)> {
-    processes_mentioning(&format!("-namespace {} ", ctrd.namespace()))
+    let candidates: Vec<(i32, String)> =
+        processes_mentioning(&format!("-namespace {} ", ctrd.namespace()))
+            .into_iter()
+            .filter(|(_, cmd)| cmd.contains("containerd-shim-urunc-v2") && cmd.contains("-socket"))
+            .collect();
+    let pids: Vec<i32> = candidates.iter().map(|(pid, _)| *pid).collect();
+    candidates
         .into_iter()
-        .filter(|(_, cmd)| cmd.contains("containerd-shim-urunc-v2") && cmd.contains("-socket"))
+        .filter(|(pid, _)| !parent_of(*pid).is_some_and(|parent| pids.contains(&parent)))
         .collect()
+}
+
+fn parent_of(pid: i32) -> Option<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|line| line.strip_prefix("PPid:"))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Asserts nothing of ours is left for this containerd namespace: no state folder, no shim.
