@@ -120,6 +120,7 @@ fn the_containerd_example_config_runs_a_unikernel_pod() {
             // Only the example defines the urunc handler.
             runtime_table: Some(""),
             imports: vec![example_config("config-2.x.toml")],
+            ..NodeConfig::default()
         },
     };
     let Some(node) = node_with_config_or_skip(test, &["qemu-system-x86_64", "ip", "tc"], setup)

@@ -61,6 +61,8 @@ pub struct NodeConfig<'a> {
     pub runtime_table: Option<&'a str>,
     /// Config files containerd imports as written.
     pub imports: Vec<PathBuf>,
+    /// Environment added to containerd's (and its shims').
+    pub extra_env: Vec<(String, String)>,
 }
 
 impl CriNode {
@@ -103,6 +105,7 @@ impl CriNode {
             extra_config: cri_section,
             version: Some(version),
             imports: setup.imports,
+            extra_env: setup.extra_env,
             ..ContainerdOptions::default()
         })?);
         node.client = Some(CriClient::connect(node.containerd().address())?);
