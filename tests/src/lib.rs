@@ -21,6 +21,7 @@ pub mod sandbox;
 pub mod shim_binary;
 pub mod spec_bundle;
 pub mod unikernel_images;
+pub mod unix_peer;
 pub mod wait;
 
 pub use containerd::{ContainerdOptions, PrivateContainerd};
