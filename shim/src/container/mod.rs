@@ -4,6 +4,7 @@
 pub mod prepared;
 pub mod process;
 pub mod runc;
+pub mod teardown;
 pub mod unikernel;
 
 use std::sync::Arc;
