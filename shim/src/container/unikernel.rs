@@ -468,7 +468,7 @@ impl Inner {
                 tracing::error!(id = %inner.id, %error, "network teardown after VMM exit failed; Delete will retry");
             }
             if inner.cgroup.as_ref().is_some_and(Cgroup::oom_killed) {
-                inner.context.events.task_oom(&inner.id);
+                inner.context.exits.oom_killed(&inner.id);
             }
             let exit = inner.init.set_stopped(status);
             tracing::info!(
