@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use shim_support::{assert_nothing_left, containerd, ctr, eventually, import_unikernel, RUNTIME};
+use shim_support::{assert_nothing_left, containerd, ctr, eventually, RUNTIME};
 use urunc_tests::containerd::ContainerdOptions;
 use urunc_tests::images::busybox_image;
 use urunc_tests::PrivateContainerd;
@@ -77,12 +77,23 @@ impl Drop for EventLog {
     }
 }
 
-/// Runs `ctr run --rm <image> <prefix>-N [command]` RUNS times and checks each one's events.
-fn run_and_check_order(ctrd: &PrivateContainerd, log: &EventLog, image: &str, command: &[&str]) {
+/// Runs `ctr run --rm --runtime <ours> <run_args(id)>` for RUNS ids and checks each one's
+/// events.
+fn run_and_check_order(
+    ctrd: &PrivateContainerd,
+    log: &EventLog,
+    run_args: &dyn Fn(&str) -> Vec<String>,
+) {
     let ids: Vec<String> = (0..RUNS).map(|n| format!("quick-{n}")).collect();
     for id in &ids {
-        let mut args = vec!["run", "--rm", "--runtime", RUNTIME, image, id.as_str()];
-        args.extend_from_slice(command);
+        let mut args = vec![
+            "run".to_string(),
+            "--rm".into(),
+            "--runtime".into(),
+            RUNTIME.into(),
+        ];
+        args.extend(run_args(id));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = ctr(ctrd, &args, Duration::from_secs(60));
         assert!(
             !String::from_utf8_lossy(&out.stderr).contains("failed to create"),
@@ -110,17 +121,20 @@ fn a_runc_process_that_exits_at_once_gives_create_start_exit_in_order() {
     ctrd.import(&busybox_image(dir.path(), image).expect("busybox image"))
         .expect("import");
     let log = EventLog::subscribe(&ctrd, dir.path(), image);
-    run_and_check_order(&ctrd, &log, image, &["true"]);
+    run_and_check_order(&ctrd, &log, &|id| {
+        vec![image.to_string(), id.to_string(), "true".to_string()]
+    });
     drop(log);
     assert_nothing_left(&ctrd);
 }
 
 /// The VMM is the static busybox under qemu's name: invoked as `qemu-system-x86_64` it answers
-/// "applet not found" and exits, well within a millisecond of its exec.
+/// "applet not found" and exits, well within a millisecond of its exec, while Start still runs
+/// the spec's poststart hook (a short sleep).
 #[test]
 fn a_vmm_that_exits_at_once_gives_create_start_exit_in_order() {
     let test = "a_vmm_that_exits_at_once_gives_create_start_exit_in_order";
-    if !shim_support::prerequisites(test, &["containerd", "ctr", "runc"]) {
+    if !shim_support::prerequisites(test, &["containerd", "ctr", "runc", "sleep"]) {
         return;
     }
     let busybox = match urunc_tests::host_tools::static_busybox() {
@@ -150,12 +164,33 @@ fn a_vmm_that_exits_at_once_gives_create_start_exit_in_order() {
         ..ContainerdOptions::default()
     })
     .expect("start a private containerd");
-    let kernel = dir.path().join("kernel");
-    std::fs::write(&kernel, b"never booted").expect("kernel");
-    let image = "docker.io/library/urunc-quick-vmm:test";
-    import_unikernel(&ctrd, dir.path(), image, &kernel, None, &[]);
+    // The whole spec (`ctr run --config`): ctr has no flag for hooks. No snapshot is mounted;
+    // the rootfs is this folder.
+    let rootfs = dir.path().join("rootfs");
+    std::fs::create_dir_all(rootfs.join("unikernel")).expect("rootfs");
+    std::fs::write(rootfs.join("unikernel/kernel"), b"never booted").expect("kernel");
+    let sleep = urunc_tests::host_tools::which("sleep", "coreutils").expect("sleep");
+    let spec = serde_json::json!({
+        "ociVersion": "1.0.2",
+        "process": {"terminal": false, "user": {"uid": 0, "gid": 0}, "args": [], "cwd": "/"},
+        "root": {"path": rootfs.display().to_string()},
+        "annotations": {
+            "com.urunc.unikernel.unikernelType": "linux",
+            "com.urunc.unikernel.hypervisor": "qemu",
+            "com.urunc.unikernel.binary": "/unikernel/kernel",
+        },
+        "linux": {"namespaces": [{"type": "mount"}]},
+        "hooks": {"poststart": [{"path": sleep.display().to_string(), "args": ["sleep", "0.05"]}]},
+    });
+    let spec = urunc_tests::spec_bundle::write_spec(dir.path(), &spec).expect("spec");
+    let spec = spec.display().to_string();
+    let image = "docker.io/library/urunc-busybox-quick:test";
+    ctrd.import(&busybox_image(dir.path(), image).expect("busybox image"))
+        .expect("import");
     let log = EventLog::subscribe(&ctrd, dir.path(), image);
-    run_and_check_order(&ctrd, &log, image, &[]);
+    run_and_check_order(&ctrd, &log, &|id| {
+        vec!["--config".to_string(), spec.clone(), id.to_string()]
+    });
     drop(log);
     assert_nothing_left(&ctrd);
 }

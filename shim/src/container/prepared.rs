@@ -95,25 +95,11 @@ impl Prepared {
             .map_err(|e| write_failed(&store, e))
     }
 
-    /// The last step of every teardown: unmounts the rootfs, then removes the state, but only
-    /// when the earlier steps (`failures`) and the unmount all succeeded. Otherwise the state
-    /// stays, with what is left recorded in it, for the next attempt (a retried Delete, or
-    /// `delete` after a shim crash); every failure is reported.
-    pub fn finish(&self, mut failures: Vec<ShimError>) -> Result<()> {
-        if let Some(rootfs) = &self.state.rootfs_mount {
-            if let Err(error) = mounts::unmount_rootfs(rootfs) {
-                failures.push(error);
-            }
-        }
-        if failures.is_empty() {
-            return self.store.remove();
-        }
-        tracing::error!(
-            id = %self.id,
-            "teardown incomplete; state kept in {} for another attempt",
-            self.store.dir().display()
-        );
-        ShimError::from_cleanup(failures)
+    /// The last steps of every teardown (see `teardown::finish`): unmounts the rootfs, then
+    /// removes the state only if `failures` (the earlier steps') is empty and the unmount
+    /// succeeded.
+    pub fn finish(&self, failures: Vec<ShimError>) -> Result<()> {
+        super::teardown::finish(&self.state, &self.store, failures)
     }
 
     /// Undoes [`Prepared::new`]: unmounts the rootfs, then removes the state.

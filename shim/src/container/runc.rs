@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 
 use super::prepared::{with_undo, Prepared};
 use super::process::{Phase, Process};
+use super::teardown;
 use super::{Container, ShimContext};
 use crate::console::ConsoleSocket;
 use crate::error::{Result, ShimError};
@@ -171,15 +172,14 @@ impl Inner {
 
     /// Removes what create made: runc's container, the rootfs mount, the state.
     async fn undo(&self) -> Result<()> {
-        let mut failures = Vec::new();
-        // runc's own state directory says whether it has the container (it has none when
-        // Create failed before `runc create` made it).
-        if self.runc.has_container(&self.id) {
-            if let Err(error) = self.runc.delete(&self.id, true).await {
-                failures.push(error);
-            }
-        }
-        self.prepared.finish(failures)
+        let prepared = &self.prepared;
+        teardown::teardown(
+            &prepared.state,
+            &prepared.store,
+            &self.runc,
+            &self.context.pool,
+        )
+        .await
     }
 
     fn exec_process(&self, exec_id: &str) -> Result<Arc<Process>> {

@@ -36,6 +36,7 @@ use tokio::sync::oneshot;
 
 use super::prepared::{with_undo, Prepared};
 use super::process::{Phase, Process};
+use super::teardown;
 use super::{Container, ShimContext};
 use crate::cgroup::Cgroup;
 use crate::confine::seccomp::SeccompFilter;
@@ -45,6 +46,7 @@ use crate::error::{Result, ShimError};
 use crate::events::ExitReport;
 use crate::hooks::{self, HookKind};
 use crate::reaper::ExitCode;
+use crate::runc::Runc;
 use crate::spawn::{container_command, network_path, ChildSetup, NamespacePlan, PidNamespace};
 use crate::state::{ContainerKind, ProcessIdentity};
 use crate::stderr_tee::{self, StderrTee};
@@ -457,20 +459,14 @@ fn write_private(path: &Path, contents: &str, (uid, gid): (u32, u32)) -> Result<
 }
 
 /// Detaches the network if attached, removes the cgroup, unmounts, and removes the state once
-/// all of that succeeded. Every step is attempted; every failure is reported.
+/// all of that succeeded (`teardown`). Every step is attempted; every failure is reported.
 async fn undo(context: &ShimContext, prepared: &Mutex<Prepared>) -> Result<()> {
-    let mut failures = Vec::new();
-    if let Err(error) = detach_network(context, prepared).await {
-        failures.push(error);
-    }
-    let cgroup_dirs = lock(prepared).state.cgroup_dirs.clone();
-    if !cgroup_dirs.is_empty() {
-        if let Err(error) = Cgroup::from_dirs(cgroup_dirs).remove() {
-            failures.push(error);
-        }
-    }
-    // The state (with the network record, if detaching failed) goes only if all went well.
-    lock(prepared).finish(failures)
+    let (state, store, runc) = {
+        let p = lock(prepared);
+        let runc = Runc::new(&context.namespace, &p.bundle, context.router.clone());
+        (p.state.clone(), p.store.clone(), runc)
+    };
+    teardown::teardown(&state, &store, &runc, &context.pool).await
 }
 
 /// Detaches (and verifies) the container's network; forgets the record once it is gone.
@@ -506,7 +502,7 @@ impl Inner {
                 tracing::error!(id = %inner.id, %error, "network teardown after VMM exit failed; Delete will retry");
             }
             if inner.cgroup.as_ref().is_some_and(Cgroup::oom_killed) {
-                inner.context.events.task_oom(&inner.id);
+                inner.context.exits.oom_killed(&inner.id);
             }
             let exit = inner.init.set_stopped(status);
             tracing::info!(

@@ -59,35 +59,14 @@ mod tests {
     use super::*;
     use futures::StreamExt;
     use std::io::{Read, Write};
-    use std::os::fd::AsRawFd;
 
-    /// Connects to the socket at `path` from a thread whose own credentials are `uid`/`gid`
-    /// (raw syscalls change only the calling thread's), through an `O_PATH` descriptor opened
-    /// before, so the socket's directory is not in the way; returns what the peer read back.
-    fn exchange_as(path: &std::path::Path, uid: u32, gid: u32) -> io::Result<Vec<u8>> {
-        let target = nix::fcntl::open(
-            path,
-            nix::fcntl::OFlag::O_PATH,
-            nix::sys::stat::Mode::empty(),
-        )?;
-        let via = format!("/proc/self/fd/{}", target.as_raw_fd());
-        std::thread::spawn(move || {
-            // SAFETY: plain syscalls on this thread's credentials.
-            unsafe {
-                if libc::syscall(libc::SYS_setresgid, gid, gid, gid) != 0
-                    || libc::syscall(libc::SYS_setresuid, uid, uid, uid) != 0
-                {
-                    return Err(io::Error::last_os_error());
-                }
-            }
-            let mut stream = std::os::unix::net::UnixStream::connect(&via)?;
-            stream.write_all(b"ping")?;
-            stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
-            let mut answer = Vec::new();
-            stream.read_to_end(&mut answer).map(|_| answer)
-        })
-        .join()
-        .expect("peer thread")
+    /// Sends a ping as user `uid` (group = uid); what the server answered before closing.
+    fn exchange_as(path: &std::path::Path, uid: u32) -> io::Result<Vec<u8>> {
+        let mut stream = urunc_tests::unix_peer::connect_as(path, uid, uid)?;
+        stream.write_all(b"ping")?;
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).map(|_| answer)
     }
 
     #[tokio::test]
@@ -120,12 +99,12 @@ mod tests {
 
         let stranger = tokio::task::spawn_blocking({
             let path = path.clone();
-            move || exchange_as(&path, 65534, 65534)
+            move || exchange_as(&path, 65534)
         })
         .await
         .expect("join");
-        // Closed unanswered: EOF, ECONNRESET since its request was left unread, or EPIPE when
-        // the close came before the stranger's write.
+        // Closed unanswered: EOF, ECONNRESET (its request left unread) or EPIPE (closed before
+        // the request was written).
         match stranger {
             Ok(answer) => assert!(answer.is_empty(), "a peer of another user was answered"),
             Err(error) => assert!(
@@ -136,7 +115,7 @@ mod tests {
                 "{error}"
             ),
         }
-        let owner = tokio::task::spawn_blocking(move || exchange_as(&path, 0, 0))
+        let owner = tokio::task::spawn_blocking(move || exchange_as(&path, 0))
             .await
             .expect("join");
         assert_eq!(owner.expect("root connects"), b"pong");

@@ -8,6 +8,7 @@
 use std::fs;
 use std::io::{IsTerminal, Read, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -50,7 +51,11 @@ pub fn run(flags: &Flags) -> Result<()> {
             .map_err(|e| ShimError::io(format!("remove stale socket {path}"), e))?;
     }
     if let Some(parent) = Path::new(path).parent() {
-        fs::create_dir_all(parent)
+        // Private as the socket, whatever the umask (containerd's Go shims make it 0700 too).
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
             .map_err(|e| ShimError::io(format!("create {}", parent.display()), e))?;
     }
     let listener = bind_private(path)?;

@@ -1,8 +1,9 @@
-//! Exits and Start: containerd must see a process's TaskStart before its TaskExit. A process
-//! that dies at once is reaped while its Start is still in flight (`runc start`, the poststart
-//! hooks), so containers report exits here instead of publishing them: an exit of a process
-//! whose Start is in flight is held until Start has published TaskStart, or has failed.
-//! containerd's Go shim holds exits during Start for the same reason.
+//! What containers report to the service: exits and OOM kills. Containers publish no event
+//! themselves; the service does, in order. containerd must see a process's TaskStart before
+//! its TaskExit, and a process that dies at once is reaped while its Start is still in flight
+//! (`runc start`, the poststart hooks): what is reported about a process whose Start is in
+//! flight is held until Start has published TaskStart, or has failed. containerd's Go shim
+//! holds exits during Start for the same reason.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,12 +13,21 @@ use super::{EventSender, ExitReport};
 /// A process: its container's id and its exec id (empty for the init process).
 type ProcessKey = (String, String);
 
+/// What a container reports about one of its processes.
+enum Report {
+    /// The cgroup's OOM killer ended it (reported just before its exit).
+    OomKilled {
+        container_id: String,
+    },
+    Exited(ExitReport),
+}
+
 /// The Starts in flight of one process (a second Start of it fails, but may overlap the first)
-/// and the exits held meanwhile, in arrival order.
+/// and the reports held meanwhile, in arrival order.
 #[derive(Default)]
 struct Held {
     starts: usize,
-    exits: Vec<ExitReport>,
+    reports: Vec<Report>,
 }
 
 pub struct ExitGate {
@@ -40,11 +50,34 @@ impl ExitGate {
     /// A container reports that a process exited: TaskExit now, or once its Start is done.
     pub fn exited(&self, report: ExitReport) {
         let key = (report.container_id.clone(), report.exec_id.clone());
+        self.report(key, Report::Exited(report));
+    }
+
+    /// A container reports that the OOM killer ended its init process: TaskOOM now, or once
+    /// its Start is done.
+    pub fn oom_killed(&self, container_id: &str) {
+        let key = (container_id.to_string(), String::new());
+        self.report(
+            key,
+            Report::OomKilled {
+                container_id: container_id.to_string(),
+            },
+        );
+    }
+
+    fn report(&self, key: ProcessKey, report: Report) {
         let mut held = self.lock();
         match held.get_mut(&key) {
-            Some(waiting) => waiting.exits.push(report),
-            // Under the lock, so it cannot overtake exits a finishing Start is releasing.
-            None => self.events.task_exit(&report),
+            Some(waiting) => waiting.reports.push(report),
+            // Under the lock, so it cannot overtake what a finishing Start is releasing.
+            None => self.publish(&report),
+        }
+    }
+
+    fn publish(&self, report: &Report) {
+        match report {
+            Report::OomKilled { container_id } => self.events.task_oom(container_id),
+            Report::Exited(exit) => self.events.task_exit(exit),
         }
     }
 
@@ -91,8 +124,8 @@ impl Drop for StartInFlight {
             return;
         }
         if let Some(waiting) = held.remove(&self.key) {
-            for exit in &waiting.exits {
-                self.gate.events.task_exit(exit);
+            for report in &waiting.reports {
+                self.gate.publish(report);
             }
         }
     }
@@ -101,7 +134,9 @@ impl Drop for StartInFlight {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use containerd_shim_protos::topics::{TASK_EXIT_EVENT_TOPIC, TASK_START_EVENT_TOPIC};
+    use containerd_shim_protos::topics::{
+        TASK_EXIT_EVENT_TOPIC, TASK_OOM_EVENT_TOPIC, TASK_START_EVENT_TOPIC,
+    };
 
     fn exit_of(id: &str) -> ExitReport {
         ExitReport {
@@ -125,18 +160,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_exit_during_start_is_published_after_task_start() {
+    async fn an_oom_and_exit_during_start_are_published_after_task_start() {
         let (events, mut seen) = EventSender::for_tests();
         let gate = ExitGate::new(events);
         let start = gate.starting("c1", "");
+        gate.oom_killed("c1");
         gate.exited(exit_of("c1"));
         // Another container's exit is not held.
         gate.exited(exit_of("c2"));
         assert_eq!(topics(&mut seen, 1).await, [TASK_EXIT_EVENT_TOPIC]);
         start.started(42);
         assert_eq!(
-            topics(&mut seen, 2).await,
-            [TASK_START_EVENT_TOPIC, TASK_EXIT_EVENT_TOPIC]
+            topics(&mut seen, 3).await,
+            [
+                TASK_START_EVENT_TOPIC,
+                TASK_OOM_EVENT_TOPIC,
+                TASK_EXIT_EVENT_TOPIC
+            ]
         );
     }
 

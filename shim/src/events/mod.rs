@@ -189,7 +189,7 @@ impl EventSender {
         });
     }
 
-    pub fn task_oom(&self, id: &str) {
+    fn task_oom(&self, id: &str) {
         self.send(TaskOOM {
             container_id: id.to_string(),
             ..Default::default()

@@ -37,6 +37,8 @@ impl ServiceConfig {
 
 pub struct TaskService {
     context: ShimContext,
+    /// The service publishes every event; containers report to `context.exits`.
+    events: EventSender,
     containers: Mutex<HashMap<String, Arc<dyn Container>>>,
     /// Ids whose Create is in flight: reserved before Create's first await, so a second Create
     /// of the id is refused instead of sharing its state directory.
@@ -51,9 +53,9 @@ impl TaskService {
                 namespace: config.namespace,
                 router,
                 exits: ExitGate::new(events.clone()),
-                events,
                 pool: netns::NetnsPool::new(),
             },
+            events,
             containers: Mutex::new(HashMap::new()),
             creating: Mutex::new(HashSet::new()),
             shutdown: Arc::new(Notify::new()),

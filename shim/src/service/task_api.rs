@@ -58,7 +58,7 @@ impl Task for TaskService {
                 .create_container(&req.id, req.bundle.clone().into(), &req.rootfs, stdio)
                 .await?;
             let pid = container.process("")?.snapshot().pid;
-            self.context.events.task_create(
+            self.events.task_create(
                 &req.id,
                 &req.bundle,
                 pid,
@@ -115,7 +115,7 @@ impl Task for TaskService {
             if req.exec_id.is_empty() {
                 container.teardown().await?;
                 self.table().remove(&req.id);
-                self.context.events.task_delete(&ExitReport {
+                self.events.task_delete(&ExitReport {
                     container_id: req.id.clone(),
                     exec_id: String::new(),
                     pid: snapshot.pid,
@@ -151,7 +151,7 @@ impl Task for TaskService {
     async fn pause(&self, _ctx: &TtrpcContext, req: PauseRequest) -> TtrpcResult<Empty> {
         let result = async {
             self.container(&req.id)?.pause().await?;
-            self.context.events.task_paused(&req.id);
+            self.events.task_paused(&req.id);
             Ok(Empty::new())
         }
         .await;
@@ -161,7 +161,7 @@ impl Task for TaskService {
     async fn resume(&self, _ctx: &TtrpcContext, req: ResumeRequest) -> TtrpcResult<Empty> {
         let result = async {
             self.container(&req.id)?.resume().await?;
-            self.context.events.task_resumed(&req.id);
+            self.events.task_resumed(&req.id);
             Ok(Empty::new())
         }
         .await;
@@ -198,7 +198,7 @@ impl Task for TaskService {
         tracing::info!(id = %req.id, exec_id = %req.exec_id, "Exec");
         let result = async {
             self.container(&req.id)?.exec(&req).await?;
-            self.context.events.task_exec_added(&req.id, &req.exec_id);
+            self.events.task_exec_added(&req.id, &req.exec_id);
             Ok(Empty::new())
         }
         .await;
