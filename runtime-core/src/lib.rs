@@ -12,6 +12,7 @@ mod error;
 mod kinds;
 mod net;
 mod node_check;
+mod node_config;
 pub mod oci;
 mod paths;
 mod queue_proxy;
@@ -37,6 +38,10 @@ pub use net::GuestNetwork;
 pub use node_check::{
     evaluate as evaluate_node, render as render_node_check, CheckRow, NodeFacts, Verdict, VmmFact,
     CHECKED_VMMS,
+};
+pub use node_config::{
+    ExtraBinary, LogConfig, MonitorConfig, NodeConfig, ParsedNodeConfig, TimestampsConfig,
+    NODE_CONFIG_PATH,
 };
 pub use paths::rootfs_relative;
 pub use queue_proxy::{is_queue_proxy, rewrite_queue_proxy_env, QUEUE_PROXY_REDIRECT_IP};

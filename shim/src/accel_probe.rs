@@ -12,7 +12,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::Command;
 use std::time::Duration;
 
-use runtime_core::{Accel, AccelChoice, Arch, Hypervisor, KvmProbe};
+use runtime_core::{Accel, AccelChoice, Hypervisor, KvmProbe};
 use tokio::sync::OnceCell;
 
 use crate::captured;
@@ -26,21 +26,23 @@ const QEMU_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// QMP needs its capabilities negotiated before it takes a command.
 const QMP_QUIT: &[u8] = b"{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"quit\"}\n";
 
+/// One probe per shim process: a node has one qemu (the first container's binary decides).
 static QEMU_PROBE: OnceCell<KvmProbe> = OnceCell::const_new();
 
 /// The accelerator for `hypervisor`: `URUNC_RS_ACCEL` when set, else what the probe predicts.
-/// Refuses a VMM without TCG when KVM is not usable, naming the VMM and the reason.
+/// Refuses a VMM without TCG when KVM is not usable, naming the VMM and the reason. `program`
+/// is the VMM binary the container will run (the probe runs the same qemu).
 pub async fn choose(
     router: &ExitRouter,
     hypervisor: Hypervisor,
-    arch: Arch,
+    program: &str,
 ) -> Result<AccelChoice> {
     let probe = match forced()? {
         Some(accel) => KvmProbe::Forced(accel),
         None => match kvm_device() {
             Err(why) => KvmProbe::Unusable(why),
             Ok(()) if hypervisor == Hypervisor::Qemu => QEMU_PROBE
-                .get_or_init(|| probe_qemu(router, runtime_core::qemu_program(arch)))
+                .get_or_init(|| probe_qemu(router, program))
                 .await
                 .clone(),
             Ok(()) => KvmProbe::Usable {

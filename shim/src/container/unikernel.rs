@@ -49,7 +49,7 @@ use crate::spawn::{container_command, network_path, ChildSetup, NamespacePlan, P
 use crate::state::{ContainerKind, ProcessIdentity};
 use crate::stderr_tee::{self, StderrTee};
 use crate::stdio::ProcessStdio;
-use crate::{accel_probe, block_rootfs, host};
+use crate::{accel_probe, block_rootfs, host, node_config};
 
 /// In the container's state directory: the VMM's own writable directory (its QMP socket, its
 /// config file), owned by the VMM's user, and the empty directory its confined root is
@@ -96,6 +96,9 @@ struct ConfinedVmm {
 /// What Create planned: the VMM invocation and what it was built from.
 struct Planned {
     vmm: VmmPlan,
+    /// `[monitors.<vmm>] path` of the node configuration: the VMM binary to run instead of
+    /// the plan's program looked up in PATH.
+    program_override: Option<String>,
     input: VmmInput,
     vmm_dir: PathBuf,
     cgroup: Option<Cgroup>,
@@ -214,7 +217,10 @@ fn confine_vmm(prepared: &Mutex<Prepared>, planned: &Planned) -> Result<Confined
     };
     let search_path = host::vmm_search_path();
     let (plan, confinement) = confine::prepare(&ConfineRequest {
-        program: &planned.vmm.program,
+        program: planned
+            .program_override
+            .as_deref()
+            .unwrap_or(&planned.vmm.program),
         search_path: &search_path,
         new_root: &new_root,
         guest: &guest,
@@ -304,7 +310,20 @@ async fn plan(
         }
     };
 
-    let accel = accel_probe::choose(&context.router, config.hypervisor, host::arch()).await?;
+    let node_config = node_config::load()?;
+    Prepared::persist_change(prepared, |state| {
+        state.node_config = Some(node_config.clone())
+    })?;
+    let monitor = node_config.monitor(config.hypervisor);
+    let program_override = monitor.path.clone();
+    let (memory_limit_bytes, vcpus) = monitor.apply(
+        runtime_core::memory_limit_from_spec(&spec),
+        runtime_core::vcpus_from_spec(&spec)?,
+    );
+    let program = program_override
+        .clone()
+        .unwrap_or_else(|| runtime_core::vmm_program(config.hypervisor, host::arch()).to_owned());
+    let accel = accel_probe::choose(&context.router, config.hypervisor, &program).await?;
     tracing::info!(%id, accel = ?accel.accel, cpu_features_off = ?accel.cpu_features_off, reason = %accel.reason, "accelerator");
     let process = spec.process.clone().unwrap_or_default();
     let owner = vmm_owner(&spec);
@@ -316,8 +335,8 @@ async fn plan(
     };
     let solo5_manifest = solo5_manifest(&id, &config, &kernel)?;
     let input = VmmInput {
-        memory_limit_bytes: runtime_core::memory_limit_from_spec(&spec),
-        vcpus: runtime_core::vcpus_from_spec(&spec)?,
+        memory_limit_bytes,
+        vcpus,
         env: process.env,
         args: process.args,
         accel: accel.accel,
@@ -341,6 +360,7 @@ async fn plan(
     log_network(&id, network.as_ref());
     Ok(Planned {
         vmm: plan,
+        program_override,
         input,
         vmm_dir,
         cgroup,
