@@ -177,3 +177,54 @@ fn solo5_hvt_net_gets_the_device_name_its_manifest_declares() {
 fn solo5_spt_net_gets_the_device_name_its_manifest_declares() {
     net_gets_the_device_name_its_manifest_declares("spt");
 }
+
+/// solo5-spt installs no SIGTERM handler, so as pid 1 of its pid namespace it never saw the
+/// caller's SIGTERM (test_time then ran its 5 s to the end and exited 0). With a forwarding
+/// init as pid 1 the SIGTERM reaches the tender and ends it at once (143).
+#[test]
+fn solo5_spt_stops_on_sigterm_in_its_own_pid_namespace() {
+    let test = "solo5_spt_stops_on_sigterm_in_its_own_pid_namespace";
+    let Some(solo5) = solo5(test, "spt") else {
+        return;
+    };
+    let ctrd = solo5.containerd("spt");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = "docker.io/library/solo5-time-spt:test";
+    import_solo5(
+        &ctrd,
+        dir.path(),
+        image,
+        &solo5.unikernel("time", "spt"),
+        "spt",
+    );
+    // ctr's default spec gives the container a pid namespace of its own.
+    let mut run = ctrd.ctr_command(&["run", "--runtime", shim_support::RUNTIME, image, "time"]);
+    let (console, mut run) = spawn_with_console(&mut run).expect("spawn ctr run");
+    console
+        .wait_for("[5] Sleeping for one second", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e:?}\n{}\n{}", console.text(), ctrd.log_tail(60)));
+    let asked = std::time::Instant::now();
+    ctr_ok(&ctrd, &["task", "kill", "-s", "SIGTERM", "time"]);
+    let status = run
+        .wait_within(Duration::from_secs(30))
+        .expect("ctr run ends");
+    let took = asked.elapsed();
+    eprintln!(
+        "solo5-spt: SIGTERM -> exit {:?} after {took:?}",
+        status.code()
+    );
+    assert_eq!(
+        status.code(),
+        Some(128 + 15),
+        "the tender did not die of SIGTERM:\n{}",
+        console.text()
+    );
+    assert!(took < Duration::from_secs(2), "SIGTERM took {took:?}");
+    assert!(
+        !console.text().contains("[1] Sleeping"),
+        "the guest ran to its end:\n{}",
+        console.text()
+    );
+    ctr_ok(&ctrd, &["container", "rm", "time"]);
+    assert_nothing_left(&ctrd);
+}

@@ -15,7 +15,9 @@
 //! in its SIGKILL, which is delivered at once. Unikernels have no power-button handling: their
 //! SIGTERM goes to qemu, which exits. When QMP cannot be reached the
 //! signal goes to the VMM, which ends it. Firecracker runs with `--no-api`, as under urunc, so
-//! it has no Ctrl-Alt-Del channel: its SIGTERM goes to the VMM, and the log says so.
+//! it has no Ctrl-Alt-Del channel: its SIGTERM goes to the VMM, and the log says so. A VMM in a
+//! pid namespace of its own is pid 2 under a forwarding init (`spawn::signal_init`): as pid 1,
+//! firecracker and solo5-spt would never see a SIGTERM (they install no handler for it).
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -45,7 +47,9 @@ use crate::error::{Result, ShimError};
 use crate::events::ExitReport;
 use crate::hooks::{self, HookKind};
 use crate::reaper::ExitCode;
-use crate::spawn::{container_command, network_path, ChildSetup, NamespacePlan, PidNamespace};
+use crate::spawn::{
+    container_command, network_path, signal_init, ChildSetup, NamespacePlan, PidNamespace,
+};
 use crate::state::{ContainerKind, ProcessIdentity};
 use crate::stderr_tee::{self, StderrTee};
 use crate::stdio::ProcessStdio;
@@ -606,6 +610,10 @@ impl Inner {
         // After the namespace and cgroup hooks container_command registered: those need the
         // privileges the confinement drops.
         confinement.install(&mut command);
+        if matches!(pid_namespace, PidNamespace::Fresh) {
+            // The VMM would be pid 1, which never sees a SIGTERM it has no handler for.
+            signal_init::install(&mut command);
+        }
         if let Some(filter) = seccomp {
             // Last: the profile may forbid what the confinement itself does (unshare, mount).
             filter.install_last(&mut command);
@@ -660,7 +668,7 @@ impl Inner {
             }
             GracefulStop::Signal => {
                 if self.hypervisor == Hypervisor::Firecracker {
-                    tracing::info!(id = %self.id, %signal, "firecracker runs with --no-api (as under urunc): no Ctrl-Alt-Del for the guest; the signal goes to the VMM");
+                    tracing::info!(id = %self.id, %signal, "firecracker runs with --no-api (as under urunc): no Ctrl-Alt-Del for the guest; the signal goes to the VMM, which it ends without a guest shutdown");
                 }
                 false
             }
