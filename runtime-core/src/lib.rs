@@ -22,8 +22,8 @@ mod storage;
 mod vmm;
 
 pub use accel::{
-    choose as choose_accel, feature_to_hide, has_tcg, last_lines, needs_kvm_device, AccelChoice,
-    KvmProbe, MAX_HIDDEN_FEATURES,
+    choose as choose_accel, feature_to_hide, has_tcg, last_lines, needs_kvm_device, record_probe,
+    recorded_probe, AccelChoice, KvmProbe, ProbeKey, MAX_HIDDEN_FEATURES,
 };
 pub use config::{
     Hypervisor, UnikernelType, UruncConfig, ALL_KEYS, ANNOT_BINARY, ANNOT_BLK_MNT_POINT,
