@@ -114,14 +114,16 @@ pub fn feature_to_hide(qemu_stderr: &str, hidden: &[String]) -> Option<&'static 
 /// The accelerator for `hypervisor` from the probe; refuses a KVM-only VMM without KVM.
 pub fn choose(hypervisor: Hypervisor, probe: &KvmProbe) -> Result<AccelChoice, CoreError> {
     let name = hypervisor.as_str();
+    if hypervisor == Hypervisor::Spt {
+        // A seccomp-confined process, not a VM: /dev/kvm is neither needed nor given.
+        return Ok(AccelChoice {
+            accel: Accel::Tcg,
+            cpu_features_off: Vec::new(),
+            reason: "solo5-spt needs no accelerator".to_owned(),
+        });
+    }
     let tcg_or_refuse = |why: String| {
-        if hypervisor == Hypervisor::Spt {
-            Ok(AccelChoice {
-                accel: Accel::Tcg,
-                cpu_features_off: Vec::new(),
-                reason: format!("solo5-spt needs no accelerator ({why})"),
-            })
-        } else if has_tcg(hypervisor) {
+        if has_tcg(hypervisor) {
             Ok(AccelChoice {
                 accel: Accel::Tcg,
                 cpu_features_off: Vec::new(),
@@ -281,6 +283,12 @@ mod tests {
     fn spt_runs_without_kvm() {
         let choice = choose(Hypervisor::Spt, &KvmProbe::Unusable("none".into())).unwrap();
         assert_eq!(choice.accel, Accel::Tcg);
+        let choice = choose(Hypervisor::Spt, &usable(&[], None)).unwrap();
+        assert_eq!(
+            choice.accel,
+            Accel::Tcg,
+            "no /dev/kvm for spt even where KVM works"
+        );
         assert!(!needs_kvm_device(Hypervisor::Spt, Accel::Kvm));
         assert!(needs_kvm_device(Hypervisor::Hvt, Accel::Kvm));
     }
