@@ -28,7 +28,7 @@ const MSR_FEATURES: [(u32, &str); 1] = [
 pub const MAX_HIDDEN_FEATURES: usize = MSR_FEATURES.len();
 
 /// What the shim found about KVM for one VMM.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KvmProbe {
     /// The caller forced an accelerator (`URUNC_RS_ACCEL`).
     Forced(Accel),
@@ -49,6 +49,40 @@ pub struct AccelChoice {
     /// qemu CPU features turned off (`-cpu host,-<feature>`), KVM only.
     pub cpu_features_off: Vec<String>,
     pub reason: String,
+}
+
+/// What a qemu probe's outcome depends on: the boot (the kernel, its KVM module and the host
+/// CPU) and the qemu binary. A probe recorded under the same key is reused by every shim of
+/// the node instead of starting qemu again (about 150 ms per shim here).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeKey {
+    /// `/proc/sys/kernel/random/boot_id`.
+    pub boot_id: String,
+    /// The qemu binary's resolved path, size and modification time.
+    pub program: String,
+    pub size: u64,
+    pub mtime_ns: i128,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct ProbeRecord {
+    key: ProbeKey,
+    probe: KvmProbe,
+}
+
+/// The probe recorded in `bytes` when it was made under `key`.
+pub fn recorded_probe(bytes: &[u8], key: &ProbeKey) -> Option<KvmProbe> {
+    let record: ProbeRecord = serde_json::from_slice(bytes).ok()?;
+    (record.key == *key).then_some(record.probe)
+}
+
+/// The bytes that record `probe` under `key`.
+pub fn record_probe(key: &ProbeKey, probe: &KvmProbe) -> Vec<u8> {
+    serde_json::to_vec(&ProbeRecord {
+        key: key.clone(),
+        probe: probe.clone(),
+    })
+    .expect("a probe record always serializes")
 }
 
 /// Whether the VMM can run a guest without KVM.
@@ -80,14 +114,16 @@ pub fn feature_to_hide(qemu_stderr: &str, hidden: &[String]) -> Option<&'static 
 /// The accelerator for `hypervisor` from the probe; refuses a KVM-only VMM without KVM.
 pub fn choose(hypervisor: Hypervisor, probe: &KvmProbe) -> Result<AccelChoice, CoreError> {
     let name = hypervisor.as_str();
+    if hypervisor == Hypervisor::Spt {
+        // A seccomp-confined process, not a VM: /dev/kvm is neither needed nor given.
+        return Ok(AccelChoice {
+            accel: Accel::Tcg,
+            cpu_features_off: Vec::new(),
+            reason: "solo5-spt needs no accelerator".to_owned(),
+        });
+    }
     let tcg_or_refuse = |why: String| {
-        if hypervisor == Hypervisor::Spt {
-            Ok(AccelChoice {
-                accel: Accel::Tcg,
-                cpu_features_off: Vec::new(),
-                reason: format!("solo5-spt needs no accelerator ({why})"),
-            })
-        } else if has_tcg(hypervisor) {
+        if has_tcg(hypervisor) {
             Ok(AccelChoice {
                 accel: Accel::Tcg,
                 cpu_features_off: Vec::new(),
@@ -247,6 +283,12 @@ mod tests {
     fn spt_runs_without_kvm() {
         let choice = choose(Hypervisor::Spt, &KvmProbe::Unusable("none".into())).unwrap();
         assert_eq!(choice.accel, Accel::Tcg);
+        let choice = choose(Hypervisor::Spt, &usable(&[], None)).unwrap();
+        assert_eq!(
+            choice.accel,
+            Accel::Tcg,
+            "no /dev/kvm for spt even where KVM works"
+        );
         assert!(!needs_kvm_device(Hypervisor::Spt, Accel::Kvm));
         assert!(needs_kvm_device(Hypervisor::Hvt, Accel::Kvm));
     }
@@ -258,6 +300,30 @@ mod tests {
             (choice.accel, choice.cpu_features_off.len()),
             (Accel::Kvm, 0)
         );
+    }
+
+    #[test]
+    fn a_recorded_probe_is_reused_only_under_the_same_key() {
+        let key = ProbeKey {
+            boot_id: "b1".into(),
+            program: "/usr/bin/qemu-system-x86_64".into(),
+            size: 10,
+            mtime_ns: 5,
+        };
+        let probe = usable(&["arch-capabilities"], None);
+        let bytes = record_probe(&key, &probe);
+        assert_eq!(recorded_probe(&bytes, &key), Some(probe));
+        let rebooted = ProbeKey {
+            boot_id: "b2".into(),
+            ..key.clone()
+        };
+        assert_eq!(recorded_probe(&bytes, &rebooted), None);
+        let upgraded = ProbeKey {
+            size: 11,
+            ..key.clone()
+        };
+        assert_eq!(recorded_probe(&bytes, &upgraded), None);
+        assert_eq!(recorded_probe(b"{not json", &key), None);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod features;
 mod kinds;
 mod net;
 mod node_check;
+mod node_config;
 pub mod oci;
 mod paths;
 mod queue_proxy;
@@ -22,8 +23,8 @@ mod storage;
 mod vmm;
 
 pub use accel::{
-    choose as choose_accel, feature_to_hide, has_tcg, last_lines, needs_kvm_device, AccelChoice,
-    KvmProbe, MAX_HIDDEN_FEATURES,
+    choose as choose_accel, feature_to_hide, has_tcg, last_lines, needs_kvm_device, record_probe,
+    recorded_probe, AccelChoice, KvmProbe, ProbeKey, MAX_HIDDEN_FEATURES,
 };
 pub use config::{
     Hypervisor, UnikernelType, UruncConfig, ALL_KEYS, ANNOT_BINARY, ANNOT_BLK_MNT_POINT,
@@ -38,6 +39,10 @@ pub use net::GuestNetwork;
 pub use node_check::{
     evaluate as evaluate_node, render as render_node_check, CheckRow, NodeFacts, Verdict, VmmFact,
     CHECKED_VMMS,
+};
+pub use node_config::{
+    ExtraBinary, LogConfig, MonitorConfig, NodeConfig, ParsedNodeConfig, TimestampsConfig,
+    NODE_CONFIG_PATH,
 };
 pub use paths::rootfs_relative;
 pub use queue_proxy::{is_queue_proxy, rewrite_queue_proxy_env, QUEUE_PROXY_REDIRECT_IP};

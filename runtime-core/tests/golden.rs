@@ -645,3 +645,40 @@ fn solo5_device_names_come_from_the_manifest() {
         plan.args
     );
 }
+
+/// In a 1400-MTU pod each VMM gets what it needs to give the guest eth0's MTU and nothing
+/// that needs privilege: qemu and firecracker are told it, cloud-hypervisor and solo5 read it
+/// from the tap (created with eth0's MTU), so cloud-hypervisor gets no `mtu=` (it would set
+/// the tap's MTU itself and fail with EPERM when confined).
+#[test]
+fn a_1400_mtu_pod_gives_every_vmm_what_it_needs_and_no_more() {
+    let with_mtu = |kind: UnikernelType, hypervisor: Hypervisor| {
+        let mut input = common::input(kind, hypervisor);
+        input.network.as_mut().expect("network").mtu = 1400;
+        plan_vmm(&input).expect("plans")
+    };
+    let ch = with_mtu(UnikernelType::Linux, Hypervisor::CloudHypervisor);
+    let net = ch.args.iter().position(|a| a == "--net").expect("--net");
+    assert!(!ch.args[net + 1].contains("mtu"), "{}", ch.args[net + 1]);
+    let qemu = with_mtu(UnikernelType::Unikraft, Hypervisor::Qemu);
+    assert!(
+        qemu.args.iter().any(|a| a.ends_with(",host_mtu=1400")),
+        "{:?}",
+        qemu.args
+    );
+    let fc = with_mtu(UnikernelType::Linux, Hypervisor::Firecracker);
+    assert!(
+        fc.files[0].contents.contains("\"mtu\": 1400")
+            || fc.files[0].contents.contains("\"mtu\":1400"),
+        "{}",
+        fc.files[0].contents
+    );
+    for hypervisor in [Hypervisor::Hvt, Hypervisor::Spt] {
+        let solo5 = with_mtu(UnikernelType::Rumprun, hypervisor);
+        assert!(
+            !solo5.args.iter().any(|a| a.contains("mtu")),
+            "{:?}",
+            solo5.args
+        );
+    }
+}

@@ -5,14 +5,18 @@
 //! (`-accel kvm -cpu host`, stopped with `-S`, no devices), asks it to quit over QMP on its
 //! stdin, and reads its stderr when it dies instead: a refused MSR names the CPU feature to
 //! turn off (runtime-core's table), and the probe tries again without it. The outcome is
-//! computed once per shim process. The decision from the probe is runtime-core's.
+//! computed once per boot and qemu binary and recorded under the state root for the node's
+//! other shims. The decision from the probe is runtime-core's.
 
 use std::fs::OpenOptions;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::Command;
 use std::time::Duration;
 
-use runtime_core::{Accel, AccelChoice, Arch, Hypervisor, KvmProbe};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use runtime_core::{Accel, AccelChoice, Hypervisor, KvmProbe, ProbeKey};
 use tokio::sync::OnceCell;
 
 use crate::captured;
@@ -21,26 +25,30 @@ use crate::reaper::ExitRouter;
 
 /// Forces the accelerator: `kvm` or `tcg`; unset, empty or `auto`: the probe decides.
 pub const ACCEL_ENV: &str = "URUNC_RS_ACCEL";
+/// Under the state root: the qemu probe of this boot, shared by every shim of the node.
+const PROBE_RECORD: &str = "kvm-probe.json";
 /// A qemu that neither quits nor dies by then is killed and counted as not starting.
 const QEMU_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// QMP needs its capabilities negotiated before it takes a command.
 const QMP_QUIT: &[u8] = b"{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"quit\"}\n";
 
+/// One probe per shim process: a node has one qemu (the first container's binary decides).
 static QEMU_PROBE: OnceCell<KvmProbe> = OnceCell::const_new();
 
 /// The accelerator for `hypervisor`: `URUNC_RS_ACCEL` when set, else what the probe predicts.
-/// Refuses a VMM without TCG when KVM is not usable, naming the VMM and the reason.
+/// Refuses a VMM without TCG when KVM is not usable, naming the VMM and the reason. `program`
+/// is the VMM binary the container will run (the probe runs the same qemu).
 pub async fn choose(
     router: &ExitRouter,
     hypervisor: Hypervisor,
-    arch: Arch,
+    program: &str,
 ) -> Result<AccelChoice> {
     let probe = match forced()? {
         Some(accel) => KvmProbe::Forced(accel),
         None => match kvm_device() {
             Err(why) => KvmProbe::Unusable(why),
             Ok(()) if hypervisor == Hypervisor::Qemu => QEMU_PROBE
-                .get_or_init(|| probe_qemu(router, runtime_core::qemu_program(arch)))
+                .get_or_init(|| probe_qemu_once_per_boot(router, program))
                 .await
                 .clone(),
             Ok(()) => KvmProbe::Usable {
@@ -85,6 +93,58 @@ pub fn kvm_device() -> std::result::Result<(), String> {
     // SAFETY: `vm` is the fd the ioctl just returned, owned by nobody else.
     drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(vm) });
     Ok(())
+}
+
+/// The probe of this boot and this qemu binary, from the node-wide record when one exists;
+/// otherwise probed and recorded. A record that cannot be read or written costs one probe,
+/// never a wrong answer: the key covers everything the outcome depends on.
+async fn probe_qemu_once_per_boot(router: &ExitRouter, program: &str) -> KvmProbe {
+    let key = match probe_key(program) {
+        Ok(key) => key,
+        Err(error) => {
+            tracing::warn!(%program, %error, "the KVM probe cannot be recorded: probing for this shim only");
+            return probe_qemu(router, program).await;
+        }
+    };
+    let record = Path::new(crate::state::STATE_ROOT).join(PROBE_RECORD);
+    if let Some(probe) = std::fs::read(&record)
+        .ok()
+        .and_then(|bytes| runtime_core::recorded_probe(&bytes, &key))
+    {
+        tracing::debug!(record = %record.display(), "KVM probe reused from this boot's record");
+        return probe;
+    }
+    let probe = probe_qemu(router, program).await;
+    if let Err(error) = write_record(&record, &runtime_core::record_probe(&key, &probe)) {
+        tracing::warn!(record = %record.display(), %error, "could not record the KVM probe: the next shim probes again");
+    }
+    probe
+}
+
+fn probe_key(program: &str) -> std::io::Result<ProbeKey> {
+    let path = crate::confine::locate_program(program, &crate::host::vmm_search_path())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string()))?;
+    let meta = std::fs::metadata(&path)?;
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")?;
+    Ok(ProbeKey {
+        boot_id: boot_id.trim().to_owned(),
+        program: path.display().to_string(),
+        size: meta.len(),
+        mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+    })
+}
+
+/// Written whole to a temporary file and renamed: a reader sees the old record or the new.
+fn write_record(record: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = record.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let temporary = record.with_extension(format!("tmp.{}", std::process::id()));
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, record).inspect_err(|_| {
+        // Best effort: the rename failure is the error reported.
+        let _ = std::fs::remove_file(&temporary);
+    })
 }
 
 /// Starts qemu with KVM, `-cpu host` and the features found so far turned off, until it

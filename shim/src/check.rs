@@ -42,7 +42,7 @@ async fn gather() -> Result<NodeFacts> {
             Ok(path) => Some(version(&router, &path.display().to_string()).await),
         };
         let accel = if found.is_some() {
-            accel_probe::choose(&router, hypervisor, arch)
+            accel_probe::choose(&router, hypervisor, program)
                 .await
                 .map_err(|e| e.to_string())
         } else {

@@ -25,6 +25,7 @@ mod hooks;
 mod host;
 mod logging;
 mod mounts;
+mod node_config;
 mod qmp;
 mod reaper;
 mod rootfs_file;

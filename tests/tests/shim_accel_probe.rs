@@ -66,6 +66,9 @@ fn with_no_accelerator_forced_a_qemu_guest_boots_and_prints_its_console() {
         assert!(chosen.contains("KVM is not usable"), "{chosen}");
     }
     eprintln!("accelerator chosen here: {chosen}");
+    if let Some(before) = log.lines().find(|l| l.contains("unikernel container")) {
+        eprintln!("create began: {before}");
+    }
 
     assert_sandbox_clean(&sandbox, "after the guest powered off");
     ctr_ok(&ctrd, &["container", "rm", "probe"]);

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cloud-hypervisor --kernel <k> [--initramfs <i>] --cmdline <c>
-//!   --memory size=<MiB>M --cpus boot=<n> [--net tap=<tap>,mac=<mac>[,mtu=<n>]]
+//!   --memory size=<MiB>M --cpus boot=<n> [--net tap=<tap>,mac=<mac>]
 //!   [--disk path=<p>] --serial tty --console off [--seccomp false]
 //! ```
 //!
@@ -44,11 +44,10 @@ pub(super) fn plan(input: &VmmInput, guest: &PreparedGuest) -> Result<VmmPlan, C
         format!("boot={}", guest.vcpus),
     ]);
     if let Some(net) = &input.network {
-        let mut spec = format!("tap={},mac={}", net.tap, net.mac);
-        if net.mtu != 1500 {
-            spec.push_str(&format!(",mtu={}", net.mtu));
-        }
-        args.extend(["--net".into(), spec]);
+        // No `mtu=`: cloud-hypervisor would set the tap's MTU itself (EPERM without
+        // CAP_NET_ADMIN). The tap already has eth0's MTU, and cloud-hypervisor advertises the
+        // tap's MTU to the guest (VIRTIO_NET_F_MTU).
+        args.extend(["--net".into(), format!("tap={},mac={}", net.tap, net.mac)]);
     }
     if let Some(block) = &input.block {
         refuse_comma("block", block)?;

@@ -15,7 +15,9 @@
 //! in its SIGKILL, which is delivered at once. Unikernels have no power-button handling: their
 //! SIGTERM goes to qemu, which exits. When QMP cannot be reached the
 //! signal goes to the VMM, which ends it. Firecracker runs with `--no-api`, as under urunc, so
-//! it has no Ctrl-Alt-Del channel: its SIGTERM goes to the VMM, and the log says so.
+//! it has no Ctrl-Alt-Del channel: its SIGTERM goes to the VMM, and the log says so. A VMM in a
+//! pid namespace of its own is pid 2 under a forwarding init (`spawn::signal_init`): as pid 1,
+//! firecracker and solo5-spt would never see a SIGTERM (they install no handler for it).
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -47,11 +49,13 @@ use crate::events::ExitReport;
 use crate::hooks::{self, HookKind};
 use crate::reaper::ExitCode;
 use crate::runc::Runc;
-use crate::spawn::{container_command, network_path, ChildSetup, NamespacePlan, PidNamespace};
+use crate::spawn::{
+    container_command, network_path, signal_init, ChildSetup, NamespacePlan, PidNamespace,
+};
 use crate::state::{ContainerKind, ProcessIdentity};
 use crate::stderr_tee::{self, StderrTee};
 use crate::stdio::ProcessStdio;
-use crate::{accel_probe, block_rootfs, host};
+use crate::{accel_probe, block_rootfs, host, node_config};
 
 /// In the container's state directory: the VMM's own writable directory (its QMP socket, its
 /// config file), owned by the VMM's user, and the empty directory its confined root is
@@ -98,6 +102,9 @@ struct ConfinedVmm {
 /// What Create planned: the VMM invocation and what it was built from.
 struct Planned {
     vmm: VmmPlan,
+    /// `[monitors.<vmm>] path` of the node configuration: the VMM binary to run instead of
+    /// the plan's program looked up in PATH.
+    program_override: Option<String>,
     input: VmmInput,
     vmm_dir: PathBuf,
     cgroup: Option<Cgroup>,
@@ -216,7 +223,10 @@ fn confine_vmm(prepared: &Mutex<Prepared>, planned: &Planned) -> Result<Confined
     };
     let search_path = host::vmm_search_path();
     let (plan, confinement) = confine::prepare(&ConfineRequest {
-        program: &planned.vmm.program,
+        program: planned
+            .program_override
+            .as_deref()
+            .unwrap_or(&planned.vmm.program),
         search_path: &search_path,
         new_root: &new_root,
         guest: &guest,
@@ -306,7 +316,20 @@ async fn plan(
         }
     };
 
-    let accel = accel_probe::choose(&context.router, config.hypervisor, host::arch()).await?;
+    let node_config = node_config::load()?;
+    Prepared::persist_change(prepared, |state| {
+        state.node_config = Some(node_config.clone())
+    })?;
+    let monitor = node_config.monitor(config.hypervisor);
+    let program_override = monitor.path.clone();
+    let (memory_limit_bytes, vcpus) = monitor.apply(
+        runtime_core::memory_limit_from_spec(&spec),
+        runtime_core::vcpus_from_spec(&spec)?,
+    );
+    let program = program_override
+        .clone()
+        .unwrap_or_else(|| runtime_core::vmm_program(config.hypervisor, host::arch()).to_owned());
+    let accel = accel_probe::choose(&context.router, config.hypervisor, &program).await?;
     tracing::info!(%id, accel = ?accel.accel, cpu_features_off = ?accel.cpu_features_off, reason = %accel.reason, "accelerator");
     let process = spec.process.clone().unwrap_or_default();
     let owner = vmm_owner(&spec);
@@ -318,8 +341,8 @@ async fn plan(
     };
     let solo5_manifest = solo5_manifest(&id, &config, &kernel)?;
     let input = VmmInput {
-        memory_limit_bytes: runtime_core::memory_limit_from_spec(&spec),
-        vcpus: runtime_core::vcpus_from_spec(&spec)?,
+        memory_limit_bytes,
+        vcpus,
         env: process.env,
         args: process.args,
         accel: accel.accel,
@@ -343,6 +366,7 @@ async fn plan(
     log_network(&id, network.as_ref());
     Ok(Planned {
         vmm: plan,
+        program_override,
         input,
         vmm_dir,
         cgroup,
@@ -580,6 +604,10 @@ impl Inner {
         // After the namespace and cgroup hooks container_command registered: those need the
         // privileges the confinement drops.
         confinement.install(&mut command);
+        if matches!(pid_namespace, PidNamespace::Fresh) {
+            // The VMM would be pid 1, which never sees a SIGTERM it has no handler for.
+            signal_init::install(&mut command);
+        }
         if let Some(filter) = seccomp {
             // Last: the profile may forbid what the confinement itself does (unshare, mount).
             filter.install_last(&mut command);
@@ -634,7 +662,7 @@ impl Inner {
             }
             GracefulStop::Signal => {
                 if self.hypervisor == Hypervisor::Firecracker {
-                    tracing::info!(id = %self.id, %signal, "firecracker runs with --no-api (as under urunc): no Ctrl-Alt-Del for the guest; the signal goes to the VMM");
+                    tracing::info!(id = %self.id, %signal, "firecracker runs with --no-api (as under urunc): no Ctrl-Alt-Del for the guest; the signal goes to the VMM, which it ends without a guest shutdown");
                 }
                 false
             }
