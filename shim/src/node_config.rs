@@ -21,9 +21,35 @@ pub fn path() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(runtime_core::NODE_CONFIG_PATH))
 }
 
+/// Where a container's node configuration comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NodeConfigSource {
+    /// The node's file ([`path`]); urunc's defaults when it does not exist.
+    #[default]
+    Node,
+    /// A file the runtime options name (`ConfigPath`): it must exist.
+    File(PathBuf),
+    /// The runtime options' `ConfigBody`: CRI's `options` table for the runtime, as TOML.
+    Inline(String),
+}
+
 /// [`load_from`] the file [`path`] names.
 pub fn load() -> Result<NodeConfig> {
     load_from(&path())
+}
+
+/// The node configuration from `source`.
+pub fn load_source(source: &NodeConfigSource) -> Result<NodeConfig> {
+    match source {
+        NodeConfigSource::Node => load(),
+        NodeConfigSource::File(file) if !file.is_file() => Err(ShimError::invalid(
+            "runtime option ConfigPath",
+            file.display().to_string(),
+            "no such file (the runtime's options name urunc's configuration file)",
+        )),
+        NodeConfigSource::File(file) => load_from(file),
+        NodeConfigSource::Inline(text) => parse_logged("runtime options ConfigBody", text),
+    }
 }
 
 /// Reads and parses the file at `path`; logs the keys this runtime does not know.
@@ -41,9 +67,14 @@ pub fn load_from(path: &Path) -> Result<NodeConfig> {
             ))
         }
     };
-    let parsed = NodeConfig::parse(&path.display().to_string(), &text)?;
+    parse_logged(&path.display().to_string(), &text)
+}
+
+/// Parses `text` (from `origin`); logs the keys this runtime does not know.
+fn parse_logged(origin: &str, text: &str) -> Result<NodeConfig> {
+    let parsed = NodeConfig::parse(origin, text)?;
     if !parsed.unknown_keys.is_empty() {
-        tracing::warn!(path = %path.display(), unknown = ?parsed.unknown_keys, "node configuration keys this runtime does not know are ignored");
+        tracing::warn!(origin, unknown = ?parsed.unknown_keys, "node configuration keys this runtime does not know are ignored");
     }
     Ok(parsed.config)
 }

@@ -83,7 +83,7 @@ fn each_containerd_is_answered_in_its_task_api_and_logs_no_complaint() {
 /// on stdout. (The message is checked field by field in the shim's unit tests; here the real
 /// binary answers.)
 #[test]
-fn info_answers_a_runtime_info_and_refuses_options_it_cannot_honour() {
+fn info_answers_a_runtime_info_echoes_its_options_and_refuses_another_runtimes() {
     let shim = locate_shim_binary().expect("build the shim first");
     let answer = Command::new(&shim)
         .arg("-info")
@@ -106,16 +106,39 @@ fn info_answers_a_runtime_info_and_refuses_options_it_cannot_honour() {
         );
     }
 
-    // runtimeoptions.v1.Options{config_path: "/etc/urunc/config.toml"} in an Any.
+    // runtimeoptions.v1.Options{config_path: "/etc/urunc/config.toml"} in an Any: echoed.
     let path = b"/etc/urunc/config.toml";
     let mut options = vec![0x12, path.len() as u8];
     options.extend_from_slice(path);
-    let type_url = b"runtimeoptions.v1.Options";
+    let any = any_of(b"runtimeoptions.v1.Options", &options);
+    let echoed = info_with(&shim, &any);
+    assert!(echoed.status.success(), "{echoed:?}");
+    assert!(
+        echoed
+            .stdout
+            .windows(path.len())
+            .any(|window| window == path),
+        "-info does not echo the options"
+    );
+    // Another runtime's options: refused naming their type.
+    let refused = info_with(&shim, &any_of(b"containerd.runc.v1.Options", &[]));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{refused:?}");
+    assert!(stderr.contains("containerd.runc.v1.Options"), "{stderr}");
+}
+
+/// A protobuf `Any` of `type_url` and `value` (both under 128 bytes).
+fn any_of(type_url: &[u8], value: &[u8]) -> Vec<u8> {
     let mut any = vec![0x0a, type_url.len() as u8];
     any.extend_from_slice(type_url);
-    any.extend_from_slice(&[0x12, options.len() as u8]);
-    any.extend_from_slice(&options);
-    let mut child = Command::new(&shim)
+    any.extend_from_slice(&[0x12, value.len() as u8]);
+    any.extend_from_slice(value);
+    any
+}
+
+/// `<shim> -info` with `stdin` on its standard input.
+fn info_with(shim: &std::path::Path, stdin: &[u8]) -> std::process::Output {
+    let mut child = Command::new(shim)
         .arg("-info")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -126,13 +149,7 @@ fn info_answers_a_runtime_info_and_refuses_options_it_cannot_honour() {
         .stdin
         .take()
         .expect("stdin")
-        .write_all(&any)
+        .write_all(stdin)
         .expect("write options");
-    let refused = child.wait_with_output().expect("wait -info");
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success(), "{refused:?}");
-    assert!(
-        stderr.contains("ConfigPath") && stderr.contains("/etc/urunc/config.toml"),
-        "{stderr}"
-    );
+    child.wait_with_output().expect("wait -info")
 }

@@ -117,3 +117,80 @@ fn a_bad_value_fails_create_naming_the_key_and_leaves_nothing() {
     let _ = ctr(&ctrd, &["container", "rm", "bad"], Duration::from_secs(30));
     assert_nothing_left(&ctrd);
 }
+
+/// The runtime options' `ConfigPath` (`ctr run --runtime-config-path`; CRI's `ConfigPath` in the
+/// runtime's `options` table) names the configuration file for that container: it reaches the
+/// shim at `start` (2.3+: inside the bootstrap parameters) and in Create, and is honoured, not
+/// refused. A path that does not exist fails Create naming the option.
+#[test]
+fn the_runtime_options_config_path_names_the_configuration_file() {
+    let test = "the_runtime_options_config_path_names_the_configuration_file";
+    if !prerequisites(
+        test,
+        &["containerd", "ctr", "runc", "qemu-system-x86_64", "ip"],
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("urunc.toml");
+    std::fs::write(&config, "[monitors.qemu]\ndefault_memory_mb = 272\n").expect("write config");
+    let ctrd = PrivateContainerd::start().expect("start a private containerd");
+    let _guest = import_pvh_unikernel(&ctrd, IMAGE, PvhBehaviour::HaltForever, "opt-ready");
+    let (sandbox, with_ns) = sandbox_with_ns();
+    let config_arg = config.display().to_string();
+    let run = |id: &str, path: &str| {
+        ctr(
+            &ctrd,
+            &[
+                "run",
+                "-d",
+                "--runtime",
+                RUNTIME,
+                "--runtime-config-path",
+                path,
+                "--with-ns",
+                &with_ns,
+                IMAGE,
+                id,
+            ],
+            Duration::from_secs(60),
+        )
+    };
+    let out = run("opt", &config_arg);
+    assert!(
+        out.status.success(),
+        "ctr run with --runtime-config-path: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        ctrd.log_tail(40)
+    );
+    let log = ctrd.log_tail(300);
+    let planned = log
+        .lines()
+        .find(|l| l.contains("VMM planned") && l.contains("id=opt"))
+        .unwrap_or_else(|| panic!("no plan logged:\n{log}"));
+    assert!(planned.contains("\"-m\", \"272M\""), "{planned}");
+    ctr_ok(&ctrd, &["task", "kill", "-s", "SIGKILL", "opt"]);
+    assert!(
+        eventually(Duration::from_secs(20), || ctr_ok(&ctrd, &["task", "ls"])
+            .contains("STOPPED")),
+        "the task did not stop"
+    );
+    ctr_ok(&ctrd, &["task", "delete", "opt"]);
+    ctr_ok(&ctrd, &["container", "rm", "opt"]);
+
+    let missing = dir.path().join("missing.toml").display().to_string();
+    let out = run("opt-missing", &missing);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a missing ConfigPath must fail");
+    assert!(
+        stderr.contains("ConfigPath") && stderr.contains(&missing),
+        "the refusal does not name the option: {stderr}"
+    );
+    let _ = ctr(
+        &ctrd,
+        &["container", "rm", "opt-missing"],
+        Duration::from_secs(30),
+    );
+    assert_sandbox_clean(&sandbox, "after both");
+    assert_nothing_left(&ctrd);
+}

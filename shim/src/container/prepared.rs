@@ -24,6 +24,8 @@ pub struct Prepared {
     pub stdio: StdioPaths,
     pub store: StateStore,
     pub state: ContainerState,
+    /// Where this container's node configuration comes from (its runtime options).
+    pub node_config: crate::node_config::NodeConfigSource,
 }
 
 impl Prepared {
@@ -68,6 +70,7 @@ impl Prepared {
             stdio,
             store,
             state,
+            node_config: Default::default(),
         })
     }
 

@@ -316,7 +316,8 @@ async fn plan(
         }
     };
 
-    let node_config = node_config::load()?;
+    let source = lock(prepared).node_config.clone();
+    let node_config = node_config::load_source(&source)?;
     Prepared::persist_change(prepared, |state| {
         state.node_config = Some(node_config.clone())
     })?;

@@ -87,19 +87,23 @@ mod tests {
     }
 
     #[test]
-    fn echoes_accepted_options_and_refuses_a_config_path() {
-        let empty = runtime_options::to_any(&Default::default()).unwrap();
-        let info = runtime_info(&empty.write_to_bytes().unwrap()).unwrap();
-        assert_eq!(info.options.type_url, runtime_options::RUNTIME_OPTIONS_TYPE);
-
+    fn echoes_the_options_and_refuses_another_runtimes() {
         let with_path = runtime_options::to_any(&runtime_options::RuntimeOptions {
             config_path: "/etc/urunc/config.toml".into(),
             ..Default::default()
         })
         .unwrap();
-        let error = runtime_info(&with_path.write_to_bytes().unwrap())
+        let info = runtime_info(&with_path.write_to_bytes().unwrap()).unwrap();
+        assert_eq!(info.options.type_url, runtime_options::RUNTIME_OPTIONS_TYPE);
+        assert_eq!(info.options.value, with_path.value);
+
+        let runc = Any {
+            type_url: "containerd.runc.v1.Options".into(),
+            ..Default::default()
+        };
+        let error = runtime_info(&runc.write_to_bytes().unwrap())
             .unwrap_err()
             .to_string();
-        assert!(error.contains("ConfigPath"), "{error}");
+        assert!(error.contains("containerd.runc.v1.Options"), "{error}");
     }
 }

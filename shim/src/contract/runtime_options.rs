@@ -3,16 +3,19 @@
 //! section or `ctr run --runtime-config-path`. They arrive on `start`'s and `-info`'s stdin and
 //! in every CreateTaskRequest.
 //!
-//! urunc-rs has no runtime configuration file of its own yet, so options that say something
-//! (a config path or body) are refused by name rather than ignored: an operator who sets them
-//! expects them to act. Options of another runtime (runc's, say, from a copied CRI section)
-//! are refused the same way.
+//! They say where urunc's node configuration comes from (`node_config.rs`): `ConfigPath`
+//! names the file instead of `/etc/urunc/config.toml`; without one, CRI sends the runtime's
+//! `options` table itself as `ConfigBody`, read as that file's TOML. Options of another runtime
+//! (runc's, say, from a copied CRI section) are refused naming their type.
 
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::Message;
 
+use std::path::PathBuf;
+
 use super::wire::read_fields;
 use crate::error::{Result, ShimError};
+use crate::node_config::NodeConfigSource;
 
 /// The protobuf name of containerd's generic runtime options.
 pub const RUNTIME_OPTIONS_TYPE: &str = "runtimeoptions.v1.Options";
@@ -54,42 +57,45 @@ impl RuntimeOptions {
         Ok(Some(options))
     }
 
-    /// Refuses options that ask for something this shim does not do, naming the option.
-    pub fn check_supported(&self) -> Result<()> {
+    /// Where the node configuration of a container created with these options comes from.
+    pub fn node_config_source(&self) -> Result<NodeConfigSource> {
         if !self.config_path.is_empty() {
-            return Err(ShimError::Unimplemented {
-                operation: "runtime option ConfigPath",
-                reason: format!(
-                    "{:?}: io.containerd.urunc.v2 reads no runtime configuration file; remove \
-                     ConfigPath from the runtime's options",
-                    self.config_path
-                ),
-            });
+            return Ok(NodeConfigSource::File(PathBuf::from(&self.config_path)));
         }
-        if !self.config_body.is_empty() {
-            return Err(ShimError::Unimplemented {
-                operation: "runtime options",
-                reason: format!(
-                    "{:?}: io.containerd.urunc.v2 takes no options; remove the runtime's \
-                     `options` table",
-                    String::from_utf8_lossy(&self.config_body)
-                ),
-            });
+        if self.config_body.is_empty() {
+            return Ok(NodeConfigSource::Node);
         }
-        Ok(())
+        String::from_utf8(self.config_body.clone())
+            .map(NodeConfigSource::Inline)
+            .map_err(|_| {
+                ShimError::invalid(
+                    "runtime options ConfigBody",
+                    format!("{} bytes", self.config_body.len()),
+                    "not UTF-8 TOML",
+                )
+            })
     }
 }
 
-/// Decodes and checks every runtime option containerd sent; returns the options, if any.
+/// Decodes every runtime option containerd sent and checks they can be honoured (the type, a
+/// body that is text); returns the options, if any.
 pub fn accept(anys: &[&Any]) -> Result<Option<RuntimeOptions>> {
     let mut accepted = None;
     for any in anys {
         if let Some(options) = RuntimeOptions::from_any(any)? {
-            options.check_supported()?;
+            options.node_config_source()?;
             accepted = Some(options);
         }
     }
     Ok(accepted)
+}
+
+/// Where the node configuration of a container created with `options` comes from.
+pub fn node_config_source(options: Option<&Any>) -> Result<NodeConfigSource> {
+    match options.map(RuntimeOptions::from_any).transpose()?.flatten() {
+        Some(options) => options.node_config_source(),
+        None => Ok(NodeConfigSource::Node),
+    }
 }
 
 /// The options as an `Any` again, for `-info`'s answer.
@@ -157,20 +163,26 @@ mod tests {
     }
 
     #[test]
-    fn a_config_path_is_refused_by_name() {
-        let any = to_any(&options("/etc/urunc/config.toml", b"")).unwrap();
-        let error = accept(&[&any]).unwrap_err().to_string();
-        assert!(
-            error.contains("ConfigPath") && error.contains("/etc/urunc/config.toml"),
-            "{error}"
+    fn a_config_path_names_the_node_configuration_file() {
+        let any = to_any(&options("/etc/urunc/other.toml", b"")).unwrap();
+        assert!(accept(&[&any]).unwrap().is_some());
+        assert_eq!(
+            node_config_source(Some(&any)).unwrap(),
+            NodeConfigSource::File("/etc/urunc/other.toml".into())
         );
     }
 
     #[test]
-    fn a_config_body_is_refused_with_its_text() {
-        let any = to_any(&options("", b"SystemdCgroup = true")).unwrap();
-        let error = accept(&[&any]).unwrap_err().to_string();
-        assert!(error.contains("SystemdCgroup = true"), "{error}");
+    fn a_config_body_is_the_configuration_itself() {
+        let any = to_any(&options("", b"[monitors.qemu]\ndefault_vcpus = 2\n")).unwrap();
+        assert_eq!(
+            node_config_source(Some(&any)).unwrap(),
+            NodeConfigSource::Inline("[monitors.qemu]\ndefault_vcpus = 2\n".into())
+        );
+        let binary = to_any(&options("", b"\xff\xfe")).unwrap();
+        let error = accept(&[&binary]).unwrap_err().to_string();
+        assert!(error.contains("ConfigBody"), "{error}");
+        assert_eq!(node_config_source(None).unwrap(), NodeConfigSource::Node);
     }
 
     #[test]

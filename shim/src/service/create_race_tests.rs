@@ -57,8 +57,8 @@ async fn two_concurrent_creates_of_one_id_exactly_one_wins() {
     slow_bundle(dir.path());
     let bundle = dir.path().to_path_buf();
     let (first, second) = tokio::join!(
-        service.create_container("twin", bundle.clone(), &[], no_stdio()),
-        service.create_container("twin", bundle.clone(), &[], no_stdio()),
+        service.create_container("twin", bundle.clone(), &[], no_stdio(), Default::default()),
+        service.create_container("twin", bundle.clone(), &[], no_stdio(), Default::default()),
     );
     let outcomes = [first, second];
     let state_dir = Path::new(crate::state::STATE_ROOT)

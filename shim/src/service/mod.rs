@@ -19,6 +19,7 @@ use crate::container::unikernel::UnikernelContainer;
 use crate::container::{Container, ShimContext};
 use crate::error::{Result, ShimError};
 use crate::events::{EventSender, ExitGate};
+use crate::node_config::NodeConfigSource;
 use crate::reaper::ExitRouter;
 use crate::rootfs_file;
 use crate::stdio::StdioPaths;
@@ -104,9 +105,11 @@ impl TaskService {
         bundle: PathBuf,
         mounts: &[containerd_shim_protos::api::Mount],
         stdio: StdioPaths,
+        node_config: NodeConfigSource,
     ) -> Result<Arc<dyn Container>> {
         let _reserved = self.reserve(id)?;
-        let prepared = Prepared::new(&self.context.namespace, id, bundle, mounts, stdio)?;
+        let mut prepared = Prepared::new(&self.context.namespace, id, bundle, mounts, stdio)?;
+        prepared.node_config = node_config;
         let config = match urunc_config(&prepared) {
             Ok(config) => config,
             Err(error) => return Err(with_undo(error, prepared.undo())),

@@ -44,10 +44,9 @@ impl Task for TaskService {
         };
         let result = async {
             // containerd copies the runtime options into every Create (CRI's, `ctr run
-            // --runtime-config-path`); what `start` refused is refused here too.
-            if let Some(options) = req.options.as_ref() {
-                crate::contract::runtime_options::accept(&[options])?;
-            }
+            // --runtime-config-path`): they name the node configuration.
+            let node_config =
+                crate::contract::runtime_options::node_config_source(req.options.as_ref())?;
             if !req.checkpoint.is_empty() {
                 return Err(ShimError::Unimplemented {
                     operation: "Create from checkpoint",
@@ -55,7 +54,13 @@ impl Task for TaskService {
                 });
             }
             let container = self
-                .create_container(&req.id, req.bundle.clone().into(), &req.rootfs, stdio)
+                .create_container(
+                    &req.id,
+                    req.bundle.clone().into(),
+                    &req.rootfs,
+                    stdio,
+                    node_config,
+                )
                 .await?;
             let pid = container.process("")?.snapshot().pid;
             self.events.task_create(

@@ -23,8 +23,9 @@ use crate::error::{HarnessError, Result};
 use crate::shim_binary::locate_shim_binary;
 
 /// The accelerator the shim is told to use unless `$URUNC_RS_ACCEL` says
-/// otherwise: /dev/kvm on these machines runs guests at emulation speed and
-/// `-cpu host` aborts, TCG is reliable.
+/// otherwise: these machines' nested KVM is no faster than TCG for the test
+/// guests, and TCG does not depend on the host's KVM. Tests of KVM-only VMMs
+/// (and of the probe) set `auto`.
 pub const TEST_ACCEL: &str = "tcg";
 /// The variable the shim reads its accelerator from.
 pub const ACCEL_ENV: &str = "URUNC_RS_ACCEL";
