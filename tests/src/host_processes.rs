@@ -102,3 +102,18 @@ pub fn is_alive(pid: i32) -> bool {
         Err(_) => false,
     }
 }
+
+/// The parent of process `pid`, while it exists.
+pub fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name, in parentheses, may hold spaces: the fields start after its `)`.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Whether `ancestor` is the parent of `pid` or the parent of its parent: a VMM in a pid
+/// namespace of its own runs under the shim's forwarding init, the shim's child.
+pub fn child_or_grandchild_of(pid: i32, ancestor: i32) -> bool {
+    let parent = parent_of(pid);
+    parent == Some(ancestor) || parent.and_then(parent_of) == Some(ancestor)
+}

@@ -6,11 +6,10 @@ mod shim_support;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use shim_support::{
-    assert_nothing_left, containerd, ctr_ok, eventually, import_pvh_unikernel, run_detached_in,
-    sandbox_with_ns, RUNTIME,
+    assert_nothing_left, containerd, ctr_ok, import_pvh_unikernel, kill_and_remove,
+    run_detached_in, sandbox_with_ns, RUNTIME,
 };
 use urunc_tests::containerd::ContainerdVersion;
 use urunc_tests::guests::PvhBehaviour;
@@ -40,14 +39,7 @@ fn each_containerd_is_answered_in_its_task_api_and_logs_no_complaint() {
     let _guest = import_pvh_unikernel(&ctrd, IMAGE, PvhBehaviour::HaltForever, "versions-ready");
     let (_sandbox, with_ns) = sandbox_with_ns();
     run_detached_in(&ctrd, &with_ns, IMAGE, "versions");
-    ctr_ok(&ctrd, &["task", "kill", "-s", "SIGKILL", "versions"]);
-    assert!(
-        eventually(Duration::from_secs(20), || ctr_ok(&ctrd, &["task", "ls"])
-            .contains("STOPPED")),
-        "task did not stop"
-    );
-    ctr_ok(&ctrd, &["task", "delete", "versions"]);
-    ctr_ok(&ctrd, &["container", "rm", "versions"]);
+    kill_and_remove(&ctrd, "versions");
 
     let log = std::fs::read_to_string(ctrd.log_path()).expect("read containerd's log");
     let started_for = format!("started for task API v{}", version.task_api());

@@ -7,7 +7,7 @@ mod shim_support;
 use std::time::Duration;
 
 use shim_support::{
-    assert_nothing_left, assert_sandbox_clean, ctr, ctr_ok, eventually, import_pvh_unikernel,
+    assert_nothing_left, assert_sandbox_clean, ctr, import_pvh_unikernel, kill_and_remove,
     prerequisites, run_detached_in, sandbox_with_ns, state_dir, RUNTIME,
 };
 use urunc_tests::containerd::ContainerdOptions;
@@ -65,14 +65,7 @@ fn monitor_defaults_size_the_guest_and_the_snapshot_is_in_the_state() {
         "{state}"
     );
 
-    ctr_ok(&ctrd, &["task", "kill", "-s", "SIGKILL", "cfg"]);
-    assert!(
-        eventually(Duration::from_secs(20), || ctr_ok(&ctrd, &["task", "ls"])
-            .contains("STOPPED")),
-        "the task did not stop"
-    );
-    ctr_ok(&ctrd, &["task", "delete", "cfg"]);
-    ctr_ok(&ctrd, &["container", "rm", "cfg"]);
+    kill_and_remove(&ctrd, "cfg");
     assert_sandbox_clean(&sandbox, "after the guest");
     assert_nothing_left(&ctrd);
 }
@@ -169,14 +162,7 @@ fn the_runtime_options_config_path_names_the_configuration_file() {
         .find(|l| l.contains("VMM planned") && l.contains("id=opt"))
         .unwrap_or_else(|| panic!("no plan logged:\n{log}"));
     assert!(planned.contains("\"-m\", \"272M\""), "{planned}");
-    ctr_ok(&ctrd, &["task", "kill", "-s", "SIGKILL", "opt"]);
-    assert!(
-        eventually(Duration::from_secs(20), || ctr_ok(&ctrd, &["task", "ls"])
-            .contains("STOPPED")),
-        "the task did not stop"
-    );
-    ctr_ok(&ctrd, &["task", "delete", "opt"]);
-    ctr_ok(&ctrd, &["container", "rm", "opt"]);
+    kill_and_remove(&ctrd, "opt");
 
     let missing = dir.path().join("missing.toml").display().to_string();
     let out = run("opt-missing", &missing);

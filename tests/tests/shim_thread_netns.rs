@@ -6,19 +6,12 @@
 mod shim_support;
 
 use shim_support::{
-    containerd, ctr_ok, import_pvh_unikernel, run_detached_in, sandbox_with_ns, shims_of,
-    vmms_mentioning,
+    containerd, ctr_ok, import_pvh_unikernel, netns_of as namespace_of, run_detached_in,
+    sandbox_with_ns, shims_of, threads_and_netns, vmms_mentioning,
 };
 use urunc_tests::guests::PvhBehaviour;
 
 const IMAGE: &str = "docker.io/library/pvh-halt:test";
-
-fn namespace_of(path: &str) -> String {
-    std::fs::read_link(path)
-        .unwrap_or_else(|e| panic!("readlink {path}: {e}"))
-        .display()
-        .to_string()
-}
 
 #[test]
 fn shim_threads_stay_in_the_host_netns_while_a_unikernel_runs() {
@@ -39,28 +32,16 @@ fn shim_threads_stay_in_the_host_netns_while_a_unikernel_runs() {
     let pid = shims[0].0;
     let mut workers = 0;
     let mut others = 0;
-    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))
-        .expect("list shim threads")
-        .flatten()
-    {
-        let tid = entry.file_name().to_string_lossy().into_owned();
-        let name = std::fs::read_to_string(entry.path().join("comm"))
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        let netns = namespace_of(&format!("/proc/{pid}/task/{tid}/ns/net"));
-        if name.starts_with("ns-") {
+    for (thread, netns) in threads_and_netns(pid) {
+        if thread.starts_with("ns-") {
             workers += 1;
             assert_eq!(
                 netns, sandbox_ns,
-                "worker {name} ({tid}) is not in the sandbox netns"
+                "worker {thread} is not in the sandbox netns"
             );
         } else {
             others += 1;
-            assert_eq!(
-                netns, host,
-                "shim thread {name} ({tid}) left the host netns"
-            );
+            assert_eq!(netns, host, "shim thread {thread} left the host netns");
         }
     }
     assert!(others >= 1, "the shim has its main thread");

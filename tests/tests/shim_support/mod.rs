@@ -123,18 +123,11 @@ pub fn shims_of(ctrd: &PrivateContainerd) -> Vec<(i32, String)> {
     let pids: Vec<i32> = candidates.iter().map(|(pid, _)| *pid).collect();
     candidates
         .into_iter()
-        .filter(|(pid, _)| !parent_of(*pid).is_some_and(|parent| pids.contains(&parent)))
+        .filter(|(pid, _)| {
+            !urunc_tests::host_processes::parent_of(*pid)
+                .is_some_and(|parent| pids.contains(&parent))
+        })
         .collect()
-}
-
-fn parent_of(pid: i32) -> Option<i32> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find_map(|line| line.strip_prefix("PPid:"))?
-        .trim()
-        .parse()
-        .ok()
 }
 
 /// Asserts nothing of ours is left for this containerd namespace: no state folder, no shim.
@@ -305,4 +298,46 @@ pub fn remove_holder(ctrd: &PrivateContainerd, id: &str) {
         "the task of {id} was not deleted"
     );
     ctr_ok(ctrd, &["container", "rm", id]);
+}
+
+/// SIGKILL to task `id`, wait until containerd sees it stopped, delete the task and the
+/// container.
+pub fn kill_and_remove(ctrd: &PrivateContainerd, id: &str) {
+    ctr_ok(ctrd, &["task", "kill", "-s", "SIGKILL", id]);
+    let stopped = || {
+        ctr_ok(ctrd, &["task", "ls"])
+            .lines()
+            .any(|line| line.starts_with(&format!("{id} ")) && line.contains("STOPPED"))
+    };
+    assert!(
+        eventually(Duration::from_secs(30), stopped),
+        "{id} did not stop"
+    );
+    ctr_ok(ctrd, &["task", "delete", id]);
+    ctr_ok(ctrd, &["container", "rm", id]);
+}
+
+/// The network namespace (`net:[inode]`) that `/proc/<path>` links to.
+pub fn netns_of(path: &str) -> String {
+    std::fs::read_link(path)
+        .unwrap_or_else(|e| panic!("readlink {path}: {e}"))
+        .display()
+        .to_string()
+}
+
+/// Every thread of process `pid`: its name and its network namespace.
+pub fn threads_and_netns(pid: i32) -> Vec<(String, String)> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("list the threads")
+        .flatten()
+        .map(|entry| {
+            let tid = entry.file_name().to_string_lossy().into_owned();
+            let name = std::fs::read_to_string(entry.path().join("comm"))
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            let netns = netns_of(&format!("/proc/{pid}/task/{tid}/ns/net"));
+            (format!("{name} ({tid})"), netns)
+        })
+        .collect()
 }
