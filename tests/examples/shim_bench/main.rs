@@ -25,7 +25,10 @@ use urunc_tests::guests::PvhBehaviour;
 use urunc_tests::images::busybox_image;
 use urunc_tests::sandbox::SandboxNetns;
 use urunc_tests::unikernel_images::pvh_image;
-use urunc_tests::PrivateContainerd;
+use urunc_tests::{ContainerdOptions, PrivateContainerd};
+
+mod density;
+mod phases;
 
 const ROUNDS: usize = 10;
 /// Containers of each kind running at once for the per-pod figures.
@@ -37,12 +40,13 @@ fn main() -> Result<()> {
     anyhow::ensure!(nix::unistd::geteuid().is_root(), "shim_bench needs root");
     let dir = tempfile::tempdir()?;
     let ctrd = PrivateContainerd::start()?;
-    ctrd.import(&pvh_image(
+    let pvh_archive = pvh_image(
         dir.path(),
         UNIKERNEL_IMAGE,
         PvhBehaviour::HaltForever,
         "bench",
-    )?)?;
+    )?;
+    ctrd.import(&pvh_archive)?;
     ctrd.import(&busybox_image(dir.path(), BUSYBOX_IMAGE)?)?;
     let sandbox = SandboxNetns::create()?;
     let with_ns = format!("network:{}", sandbox.path().display());
@@ -80,6 +84,13 @@ fn main() -> Result<()> {
     for id in ["mem-u", "mem-r"] {
         remove(&ctrd, id)?;
     }
+    let node = PrivateContainerd::start_with(ContainerdOptions {
+        extra_env: vec![("URUNC_RS_SHIM_GROUP".into(), "node".into())],
+        ..ContainerdOptions::default()
+    })?;
+    node.import(&pvh_archive)?;
+    density::print_density(&ctrd, &node)?;
+    node.stop()?;
 
     // Latency, over several rounds of one unikernel.
     let events = EventStream::start(&ctrd)?;
@@ -102,6 +113,8 @@ fn main() -> Result<()> {
     }
     print_latency("Create (ctr run) -> VMM exec", &mut to_exec);
     print_latency("VMM SIGKILL -> TaskExit event", &mut to_exit);
+    let ids: Vec<String> = (0..ROUNDS).map(|round| format!("lat{round}")).collect();
+    phases::print_phases(&ctrd, &ids)?;
     Ok(())
 }
 
@@ -229,7 +242,26 @@ fn print_latency(label: &str, samples: &mut [Duration]) {
 
 /// The pid of the shim daemon of `binary` serving container `id` in this namespace.
 fn shim_pid(ctrd: &PrivateContainerd, binary: &str, id: &str) -> Result<i32> {
+    let serving = format!("-id {id} ");
+    shim_processes(ctrd, binary)?
+        .into_iter()
+        .find_map(|(pid, cmdline)| cmdline.contains(&serving).then_some(pid))
+        .with_context(|| format!("no {binary} serving {id} in namespace {}", ctrd.namespace()))
+}
+
+/// Every shim daemon of `binary` in this namespace (a node-wide shim's `-id` is the
+/// container that started it).
+fn shim_pids(ctrd: &PrivateContainerd, binary: &str) -> Result<Vec<i32>> {
+    Ok(shim_processes(ctrd, binary)?
+        .into_iter()
+        .map(|(pid, _)| pid)
+        .collect())
+}
+
+/// (pid, command line with spaces) of the processes of `binary` in this namespace.
+fn shim_processes(ctrd: &PrivateContainerd, binary: &str) -> Result<Vec<(i32, String)>> {
     let namespace = format!("-namespace {} ", ctrd.namespace());
+    let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc")?.flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
             continue;
@@ -238,14 +270,11 @@ fn shim_pid(ctrd: &PrivateContainerd, binary: &str, id: &str) -> Result<i32> {
             continue;
         };
         let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if text.contains(binary)
-            && text.contains(&namespace)
-            && text.contains(&format!("-id {id} "))
-        {
-            return Ok(pid);
+        if text.contains(binary) && text.contains(&namespace) {
+            found.push((pid, text));
         }
     }
-    bail!("no {binary} serving {id} in namespace {}", ctrd.namespace())
+    Ok(found)
 }
 
 /// (RSS, PSS) in KiB from smaps_rollup.
