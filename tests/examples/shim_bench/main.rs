@@ -3,7 +3,9 @@
 //!
 //!     RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
 //!         cargo build --release -p urunc-shim --target x86_64-unknown-linux-gnu
-//!     sudo URUNC_SHIM_BIN=$PWD/target/x86_64-unknown-linux-gnu/release/containerd-shim-urunc-v2 \
+//!     sudo install -D -m 0755 target/x86_64-unknown-linux-gnu/release/containerd-shim-urunc-v2 \
+//!         /tmp/urunc-bench/containerd-shim-urunc-v2
+//!     sudo URUNC_SHIM_BIN=/tmp/urunc-bench/containerd-shim-urunc-v2 \
 //!         cargo run --release -p urunc-tests --example shim_bench
 //!
 //! Prints: RSS and PSS of `containerd-shim-urunc-v2` serving one running
@@ -11,9 +13,11 @@
 //! `containerd-shim-runc-v2` serving one running busybox container; then the
 //! same with PODS containers of each kind running at once (one shim each, as
 //! pods on a node): the PSS per shim, where the shims' shared text is split
-//! between them, and the private memory (USS) each adds; then, over several
-//! rounds, the time from `ctr run` (Create) to the VMM's exec,
-//! and from the VMM's death (SIGKILL) to the TaskExit event.
+//! between them, and the private memory (USS) each adds; then the density table
+//! (`density.rs`: the node-wide shim with 1, 8 and 32 pods next to per-pod shims and
+//! Go runc shims); then, over several rounds, the time from `ctr run` (Create) to the
+//! VMM's exec, and from the VMM's death (SIGKILL) to the TaskExit event; then where
+//! the shim's share of Create → exec goes, phase by phase (`phases.rs`).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};

@@ -63,7 +63,13 @@ fn phases_of(log: &str, marker: &str, id: &str) -> Result<Vec<(String, u64)>> {
     let line = log
         .lines()
         .find(|l| l.contains(marker) && l.contains(&field))
-        .with_context(|| format!("no '{marker}' line for {id} in containerd's log"))?;
+        .with_context(|| {
+            let about: Vec<&str> = log.lines().filter(|l| l.contains(id)).take(20).collect();
+            format!(
+                "no '{marker}' line for {id} in containerd's log; its lines about {id}:\n{}",
+                about.join("\n")
+            )
+        })?;
     let fields = line
         .split_once("phases_us=")
         .with_context(|| format!("no phases_us in {line}"))?
