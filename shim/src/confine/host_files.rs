@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use super::elf::{self, ElfNeeds};
 use crate::error::{Result, ShimError};
 
-const LD_SO_CONF: &str = "/etc/ld.so.conf";
-const LD_SO_CACHE: &str = "/etc/ld.so.cache";
+pub(super) const LD_SO_CONF: &str = "/etc/ld.so.conf";
+pub(super) const LD_SO_CACHE: &str = "/etc/ld.so.cache";
 
 #[cfg(target_arch = "x86_64")]
 const MULTIARCH: &str = "x86_64-linux-gnu";
