@@ -94,16 +94,50 @@ fn main() -> Result<()> {
     })?;
     node.import(&pvh_archive)?;
     density::print_density(&ctrd, &node)?;
-    node.stop()?;
 
-    // Latency, over several rounds of one unikernel.
-    let events = EventStream::start(&ctrd)?;
+    // Latency, over several rounds of one unikernel: with a shim per pod, each Create
+    // starts a new shim; node-wide, one shim serves every round.
+    latency(&ctrd, &with_ns, "lat", "per-pod shims")?;
+    // The node-wide shim logs to the log FIFO of the container that started it, which
+    // containerd stops reading when that container is deleted: a fresh shim, started by an
+    // anchor container that outlives the rounds, keeps its phase lines in containerd's log.
+    wait_no_shim(&node)?;
+    let anchor_sandbox = SandboxNetns::create()?;
+    let anchor_ns = format!("network:{}", anchor_sandbox.path().display());
+    run_unikernel_detached(&node, &anchor_ns, "anchor")?;
+    let measured = latency(&node, &with_ns, "nlat", "node-wide shim");
+    remove(&node, "anchor")?;
+    measured?;
+    // Stopping containerd kills a shim still lingering: let it exit on its own first.
+    wait_no_shim(&node)?;
+    node.stop()?;
+    Ok(())
+}
+
+/// Waits until the node-wide shim of `ctrd` left (it lingers a few seconds without containers).
+fn wait_no_shim(ctrd: &PrivateContainerd) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !shim_pids(ctrd, "containerd-shim-urunc-v2")?.is_empty() {
+        if Instant::now() > deadline {
+            bail!("the node-wide shim of {} did not exit", ctrd.namespace());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
+}
+
+/// ROUNDS unikernels `<prefix><round>`, one after the other: Create → VMM exec, VMM
+/// SIGKILL → TaskExit, then the shim's Create phases.
+fn latency(ctrd: &PrivateContainerd, with_ns: &str, prefix: &str, mode: &str) -> Result<()> {
+    let events = EventStream::start(ctrd)?;
     let (mut to_exec, mut to_exit) = (Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
-        let id = format!("lat{round}");
+    let ids: Vec<String> = (0..ROUNDS)
+        .map(|round| format!("{prefix}{round}"))
+        .collect();
+    for id in &ids {
         let started = Instant::now();
-        run_unikernel_detached(&ctrd, &with_ns, &id)?;
-        let vmm = vmm_pid(&ctrd, &id)?;
+        run_unikernel_detached(ctrd, with_ns, id)?;
+        let vmm = vmm_pid(ctrd, id)?;
         let exec_seen = exec_time(vmm, started)?;
         to_exec.push(exec_seen);
         let killed = Instant::now();
@@ -111,15 +145,14 @@ fn main() -> Result<()> {
             nix::unistd::Pid::from_raw(vmm),
             nix::sys::signal::Signal::SIGKILL,
         )?;
-        events.wait_exit(&id, Duration::from_secs(30))?;
+        events.wait_exit(id, Duration::from_secs(30))?;
         to_exit.push(killed.elapsed());
-        remove(&ctrd, &id)?;
+        remove(ctrd, id)?;
     }
-    print_latency("Create (ctr run) -> VMM exec", &mut to_exec);
-    print_latency("VMM SIGKILL -> TaskExit event", &mut to_exit);
-    let ids: Vec<String> = (0..ROUNDS).map(|round| format!("lat{round}")).collect();
-    phases::print_phases(&ctrd, &ids)?;
-    Ok(())
+    println!("{mode}:");
+    print_latency("  Create (ctr run) -> VMM exec", &mut to_exec);
+    print_latency("  VMM SIGKILL -> TaskExit event", &mut to_exit);
+    phases::print_phases(ctrd, &ids)
 }
 
 /// Starts PODS - 1 more containers of each kind (each unikernel in its own sandbox: one guest

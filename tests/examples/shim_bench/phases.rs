@@ -15,7 +15,7 @@ pub fn print_phases(ctrd: &PrivateContainerd, ids: &[String]) -> Result<()> {
     let log = std::fs::read_to_string(ctrd.log_path())?;
     let mut total = vec![0u64; ids.len()];
     println!(
-        "shim's Create -> VMM exec by phase (qemu, median of {} rounds, µs):",
+        "  the shim's Create -> VMM exec by phase (qemu, median of {} rounds, µs):",
         ids.len()
     );
     for (request, marker) in [("Create", CREATE_LINE), ("Start", START_LINE)] {
@@ -37,7 +37,7 @@ pub fn print_phases(ctrd: &PrivateContainerd, ids: &[String]) -> Result<()> {
                 .collect::<Result<_>>()?;
             values.sort_unstable();
             println!(
-                "  {request:<6} {name:<16} {:>7}  (min {}, max {})",
+                "    {request:<6} {name:<16} {:>7}  (min {}, max {})",
                 values[values.len() / 2],
                 values[0],
                 values[values.len() - 1]
@@ -49,7 +49,7 @@ pub fn print_phases(ctrd: &PrivateContainerd, ids: &[String]) -> Result<()> {
     }
     total.sort_unstable();
     println!(
-        "  shim's share (Create + Start phases): median {} µs, min {}, max {}",
+        "    shim's share (Create + Start phases): median {} µs, min {}, max {}",
         total[total.len() / 2],
         total[0],
         total[total.len() - 1]
