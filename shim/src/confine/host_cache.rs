@@ -4,11 +4,19 @@
 //! library of the closure, the data directories (a module added or replaced changes its
 //! directory) and the loader's configuration and cache (a library package's install runs
 //! ldconfig). Checking that costs one `stat` per file, a fraction of a millisecond.
+//!
+//! A shim per pod serves one Create, so the result is also kept on disk, in
+//! `/run/urunc-rs/.host-files/` (root's, beside the containers' state; a containerd
+//! namespace cannot start with a dot), for the next shim to check and reuse. A file that
+//! does not read, parse or match is recomputed and replaced; one that cannot be written
+//! is logged and the Create goes on: the cache only saves time.
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
+
+use serde::{Deserialize, Serialize};
 
 use super::host_files::{discover, locate, HostFiles, LD_SO_CACHE, LD_SO_CONF};
 use crate::error::Result;
@@ -16,10 +24,22 @@ use crate::error::Result;
 /// (device, inode, size, mtime in ns) of a file, or `None` when it is gone.
 type Identity = Option<(u64, u64, u64, i128)>;
 
+#[derive(Serialize, Deserialize)]
 struct Entry {
+    /// The key, kept in the file so a file is only ever used for its own program.
+    program: PathBuf,
+    search_path: String,
     files: HostFiles,
     identities: Vec<Identity>,
 }
+
+impl Entry {
+    fn is_current(&self) -> bool {
+        identities(&self.files) == self.identities
+    }
+}
+
+const DISK_CACHE: &str = "/run/urunc-rs/.host-files";
 
 /// Keyed by the located program and the search path (which finds its libraries' loader).
 type Cache = Mutex<HashMap<(PathBuf, String), Entry>>;
@@ -31,19 +51,74 @@ fn cache() -> &'static Cache {
 
 /// [`discover`], answered from the cache when none of its inputs changed.
 pub fn discover_cached(program: &str, search_path: &str) -> Result<HostFiles> {
+    discover_in(Path::new(DISK_CACHE), program, search_path)
+}
+
+fn discover_in(disk: &Path, program: &str, search_path: &str) -> Result<HostFiles> {
     let key = (locate(program, search_path)?, search_path.to_string());
-    if let Some(entry) = lock(cache()).get(&key) {
-        if identities(&entry.files) == entry.identities {
-            return Ok(entry.files.clone());
-        }
+    if let Some(entry) = lock(cache()).get(&key).filter(|entry| entry.is_current()) {
+        return Ok(entry.files.clone());
     }
-    let files = discover(program, search_path)?;
-    let entry = Entry {
-        identities: identities(&files),
-        files: files.clone(),
+    let file = disk.join(file_name(&key.0, search_path));
+    let entry = match read_entry(&file, &key) {
+        Some(entry) => entry,
+        None => {
+            let files = discover(program, search_path)?;
+            let entry = Entry {
+                program: key.0.clone(),
+                search_path: key.1.clone(),
+                identities: identities(&files),
+                files,
+            };
+            if let Err(error) = write_entry(disk, &file, &entry) {
+                tracing::warn!(file = %file.display(), %error, "cannot keep the VMM's host files for the next shim");
+            }
+            entry
+        }
     };
+    let files = entry.files.clone();
     lock(cache()).insert(key, entry);
     Ok(files)
+}
+
+/// The entry on disk for `key`, when it is there, whole, for that key and current.
+fn read_entry(file: &Path, key: &(PathBuf, String)) -> Option<Entry> {
+    let bytes = std::fs::read(file).ok()?;
+    let entry: Entry = serde_json::from_slice(&bytes).ok()?;
+    (entry.program == key.0 && entry.search_path == key.1 && entry.is_current()).then_some(entry)
+}
+
+/// Written whole (temporary file, then rename), as the containers' state is.
+fn write_entry(disk: &Path, file: &Path, entry: &Entry) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(disk)?;
+    let bytes = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
+    let temporary = file.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, file)
+}
+
+/// One file per program and search path: the path with `/` spelled `_`, then a hash of
+/// both (a collision only costs a recomputation: the file names its key).
+fn file_name(program: &Path, search_path: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (program, search_path).hash(&mut hasher);
+    let readable: String = program
+        .to_string_lossy()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    format!("{readable}-{:016x}.json", hasher.finish())
 }
 
 fn lock(cache: &Cache) -> std::sync::MutexGuard<'_, HashMap<(PathBuf, String), Entry>> {
@@ -77,15 +152,39 @@ mod tests {
         let program = dir.path().join("vmm");
         std::fs::copy("/bin/true", &program).unwrap();
         let path = program.to_str().unwrap();
-        let first = discover_cached(path, "/usr/bin").unwrap();
-        assert_eq!(first, discover_cached(path, "/usr/bin").unwrap());
+        let disk = dir.path().join("cache");
+        let first = discover_in(&disk, path, "/usr/bin").unwrap();
+        assert_eq!(first, discover_in(&disk, path, "/usr/bin").unwrap());
         let key = (program.clone(), "/usr/bin".to_string());
         let before = lock(cache()).get(&key).unwrap().identities.clone();
         // A new file at the same path (an upgrade): the entry is recomputed.
         std::fs::remove_file(&program).unwrap();
         std::fs::copy("/bin/sh", &program).unwrap();
-        let second = discover_cached(path, "/usr/bin").unwrap();
+        let second = discover_in(&disk, path, "/usr/bin").unwrap();
         assert_eq!(second, discover(path, "/usr/bin").unwrap());
         assert_ne!(before, lock(cache()).get(&key).unwrap().identities);
+    }
+
+    #[test]
+    fn the_next_shim_reads_the_entry_from_disk_and_refuses_a_stale_or_foreign_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("vmm");
+        std::fs::copy("/bin/true", &program).unwrap();
+        let path = program.to_str().unwrap();
+        let disk = dir.path().join("cache");
+        let files = discover_in(&disk, path, "/usr/bin").unwrap();
+        let key = (program.clone(), "/usr/bin".to_string());
+        let file = disk.join(file_name(&program, "/usr/bin"));
+        // What a new shim finds: the entry on disk, current.
+        assert_eq!(read_entry(&file, &key).unwrap().files, files);
+        // Another key's file is not used for this one.
+        let other = (dir.path().join("other"), "/usr/bin".to_string());
+        assert!(read_entry(&file, &other).is_none());
+        // A replaced program makes the file stale; a torn file does not parse.
+        std::fs::remove_file(&program).unwrap();
+        std::fs::copy("/bin/sh", &program).unwrap();
+        assert!(read_entry(&file, &key).is_none());
+        std::fs::write(&file, b"{\"program\":").unwrap();
+        assert!(read_entry(&file, &key).is_none());
     }
 }

@@ -24,7 +24,7 @@ const MULTIARCH: &str = "x86_64-linux-gnu";
 const MULTIARCH: &str = "aarch64-linux-gnu";
 
 /// What the VMM program needs from the host, all absolute paths that exist.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HostFiles {
     pub program: PathBuf,
     /// The interpreter and every library of the closure, as the loader will open them.
