@@ -28,7 +28,6 @@ type Identity = Option<(u64, u64, u64, i128)>;
 struct Entry {
     /// The key, kept in the file so a file is only ever used for its own program.
     program: PathBuf,
-    search_path: String,
     files: HostFiles,
     identities: Vec<Identity>,
 }
@@ -41,8 +40,9 @@ impl Entry {
 
 const DISK_CACHE: &str = "/run/urunc-rs/.host-files";
 
-/// Keyed by the located program and the search path (which finds its libraries' loader).
-type Cache = Mutex<HashMap<(PathBuf, String), Entry>>;
+/// Keyed by the located program: the search path only locates it (libraries are searched
+/// as the loader does), so every containerd's PATH shares one entry per VMM binary.
+type Cache = Mutex<HashMap<PathBuf, Entry>>;
 
 fn cache() -> &'static Cache {
     static CACHE: OnceLock<Cache> = OnceLock::new();
@@ -55,18 +55,17 @@ pub fn discover_cached(program: &str, search_path: &str) -> Result<HostFiles> {
 }
 
 fn discover_in(disk: &Path, program: &str, search_path: &str) -> Result<HostFiles> {
-    let key = (locate(program, search_path)?, search_path.to_string());
+    let key = locate(program, search_path)?;
     if let Some(entry) = lock(cache()).get(&key).filter(|entry| entry.is_current()) {
         return Ok(entry.files.clone());
     }
-    let file = disk.join(file_name(&key.0, search_path));
+    let file = disk.join(file_name(&key));
     let entry = match read_entry(&file, &key) {
         Some(entry) => entry,
         None => {
             let files = discover(program, search_path)?;
             let entry = Entry {
-                program: key.0.clone(),
-                search_path: key.1.clone(),
+                program: key.clone(),
                 identities: identities(&files),
                 files,
             };
@@ -82,10 +81,10 @@ fn discover_in(disk: &Path, program: &str, search_path: &str) -> Result<HostFile
 }
 
 /// The entry on disk for `key`, when it is there, whole, for that key and current.
-fn read_entry(file: &Path, key: &(PathBuf, String)) -> Option<Entry> {
+fn read_entry(file: &Path, key: &Path) -> Option<Entry> {
     let bytes = std::fs::read(file).ok()?;
     let entry: Entry = serde_json::from_slice(&bytes).ok()?;
-    (entry.program == key.0 && entry.search_path == key.1 && entry.is_current()).then_some(entry)
+    (entry.program == key && entry.is_current()).then_some(entry)
 }
 
 /// Written whole (temporary file, then rename), as the containers' state is.
@@ -100,12 +99,12 @@ fn write_entry(disk: &Path, file: &Path, entry: &Entry) -> std::io::Result<()> {
     std::fs::rename(&temporary, file)
 }
 
-/// One file per program and search path: the path with `/` spelled `_`, then a hash of
-/// both (a collision only costs a recomputation: the file names its key).
-fn file_name(program: &Path, search_path: &str) -> String {
+/// One file per program: its path with `/` spelled `_`, then a hash of the path (a
+/// collision only costs a recomputation: the file names its key).
+fn file_name(program: &Path) -> String {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (program, search_path).hash(&mut hasher);
+    program.hash(&mut hasher);
     let readable: String = program
         .to_string_lossy()
         .chars()
@@ -121,7 +120,7 @@ fn file_name(program: &Path, search_path: &str) -> String {
     format!("{readable}-{:016x}.json", hasher.finish())
 }
 
-fn lock(cache: &Cache) -> std::sync::MutexGuard<'_, HashMap<(PathBuf, String), Entry>> {
+fn lock(cache: &Cache) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Entry>> {
     cache.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -155,7 +154,7 @@ mod tests {
         let disk = dir.path().join("cache");
         let first = discover_in(&disk, path, "/usr/bin").unwrap();
         assert_eq!(first, discover_in(&disk, path, "/usr/bin").unwrap());
-        let key = (program.clone(), "/usr/bin".to_string());
+        let key = program.clone();
         let before = lock(cache()).get(&key).unwrap().identities.clone();
         // A new file at the same path (an upgrade): the entry is recomputed.
         std::fs::remove_file(&program).unwrap();
@@ -173,12 +172,12 @@ mod tests {
         let path = program.to_str().unwrap();
         let disk = dir.path().join("cache");
         let files = discover_in(&disk, path, "/usr/bin").unwrap();
-        let key = (program.clone(), "/usr/bin".to_string());
-        let file = disk.join(file_name(&program, "/usr/bin"));
+        let key = program.clone();
+        let file = disk.join(file_name(&program));
         // What a new shim finds: the entry on disk, current.
         assert_eq!(read_entry(&file, &key).unwrap().files, files);
         // Another key's file is not used for this one.
-        let other = (dir.path().join("other"), "/usr/bin".to_string());
+        let other = dir.path().join("other");
         assert!(read_entry(&file, &other).is_none());
         // A replaced program makes the file stale; a torn file does not parse.
         std::fs::remove_file(&program).unwrap();
