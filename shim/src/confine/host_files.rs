@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use super::elf::{self, ElfNeeds};
 use crate::error::{Result, ShimError};
 
-const LD_SO_CONF: &str = "/etc/ld.so.conf";
-const LD_SO_CACHE: &str = "/etc/ld.so.cache";
+pub(super) const LD_SO_CONF: &str = "/etc/ld.so.conf";
+pub(super) const LD_SO_CACHE: &str = "/etc/ld.so.cache";
 
 #[cfg(target_arch = "x86_64")]
 const MULTIARCH: &str = "x86_64-linux-gnu";
@@ -24,7 +24,7 @@ const MULTIARCH: &str = "x86_64-linux-gnu";
 const MULTIARCH: &str = "aarch64-linux-gnu";
 
 /// What the VMM program needs from the host, all absolute paths that exist.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HostFiles {
     pub program: PathBuf,
     /// The interpreter and every library of the closure, as the loader will open them.

@@ -8,7 +8,7 @@
 //! VMM's own (qemu's `-sandbox`, chosen by runtime-core's driver when the spec has seccomp).
 //!
 //! * [`host_files`]: what the VMM program needs from the host (ELF closure, data dirs), read in
-//!   the shim before the fork.
+//!   the shim before the fork; [`host_cache`] reuses it per binary while its files are unchanged.
 //! * [`plan`]: the confinement as data (pure).
 //! * [`apply`]: prepared in the shim, applied in the child between fork and exec.
 //!
@@ -20,6 +20,7 @@
 
 mod apply;
 mod elf;
+mod host_cache;
 mod host_files;
 mod plan;
 pub mod seccomp;
@@ -37,7 +38,6 @@ use runtime_core::oci::Process;
 use runtime_core::Accel;
 
 pub use apply::Confinement;
-pub use host_files::discover;
 pub use plan::{plan, ConfineInput, ConfinePlan, GuestFiles};
 
 use crate::error::{Result, ShimError};
@@ -61,7 +61,7 @@ pub struct ConfineRequest<'a> {
 /// `plan.program` (absolute) and calls [`Confinement::install`] on its command after the
 /// namespace and cgroup setup.
 pub fn prepare(request: &ConfineRequest) -> Result<(ConfinePlan, Confinement)> {
-    let host = discover(request.program, request.search_path)?;
+    let host = host_cache::discover_cached(request.program, request.search_path)?;
     let plan = plan(&ConfineInput {
         new_root: request.new_root,
         host: &host,

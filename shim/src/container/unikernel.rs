@@ -36,6 +36,7 @@ use runtime_core::{
 };
 use tokio::sync::oneshot;
 
+use super::phase_timer::PhaseTimer;
 use super::prepared::{with_undo, Prepared};
 use super::process::{Phase, Process};
 use super::teardown;
@@ -115,12 +116,13 @@ impl UnikernelContainer {
         context: ShimContext,
         prepared: Prepared,
         config: UruncConfig,
+        mut timer: PhaseTimer,
     ) -> Result<Self> {
         let created_at = Instant::now();
         let prepared = Mutex::new(prepared);
         let planned = async {
-            let planned = plan(&context, &prepared, config).await?;
-            let confined = confine_vmm(&prepared, &planned)?;
+            let planned = plan(&context, &prepared, config, &mut timer).await?;
+            let confined = confine_vmm(&prepared, &planned, &mut timer)?;
             for kind in [
                 HookKind::Prestart,
                 HookKind::CreateRuntime,
@@ -128,6 +130,7 @@ impl UnikernelContainer {
             ] {
                 run_hooks(&context, &prepared, kind, Status::Creating, None).await?;
             }
+            timer.mark("hooks");
             Ok((planned, confined))
         }
         .await;
@@ -139,6 +142,7 @@ impl UnikernelContainer {
                 };
                 let plan = planned.vmm;
                 tracing::info!(%id, program = %confined.program.display(), args = ?plan.args, "VMM planned");
+                tracing::info!(%id, phases_us = %timer, "Create phases");
                 Ok(UnikernelContainer {
                     inner: Arc::new(Inner {
                         id,
@@ -185,7 +189,11 @@ async fn run_hooks(
 
 /// Plans the VMM's confinement from the spec's process and the files the VMM needs; refuses an
 /// impossible user or capability set before anything runs.
-fn confine_vmm(prepared: &Mutex<Prepared>, planned: &Planned) -> Result<ConfinedVmm> {
+fn confine_vmm(
+    prepared: &Mutex<Prepared>,
+    planned: &Planned,
+    timer: &mut PhaseTimer,
+) -> Result<ConfinedVmm> {
     let (process, new_root, linux) = {
         let p = lock(prepared);
         (
@@ -198,11 +206,13 @@ fn confine_vmm(prepared: &Mutex<Prepared>, planned: &Planned) -> Result<Confined
     // pid namespace path that does not open) fails Create and leaves nothing.
     NamespacePlan::from_spec(&linux.namespaces)?;
     PidNamespace::from_spec(&linux.namespaces)?;
+    timer.mark("confinement");
     let seccomp = linux
         .seccomp
         .as_ref()
         .map(SeccompFilter::compile)
         .transpose()?;
+    timer.mark("seccomp_compile");
     if let Some(filter) = &seccomp {
         // Names this libseccomp does not know are left out, as runc does: say which.
         tracing::info!(
@@ -234,6 +244,7 @@ fn confine_vmm(prepared: &Mutex<Prepared>, planned: &Planned) -> Result<Confined
         networked: input.network.is_some(),
         process: process.as_ref(),
     })?;
+    timer.mark("confinement");
     Ok(ConfinedVmm {
         program: plan.program,
         confinement,
@@ -286,8 +297,10 @@ async fn plan(
     context: &ShimContext,
     prepared: &Mutex<Prepared>,
     config: UruncConfig,
+    timer: &mut PhaseTimer,
 ) -> Result<Planned> {
     Prepared::persist_change(prepared, |state| state.kind = ContainerKind::Unikernel)?;
+    timer.mark("state_write");
     let (id, rootfs, spec, store, request_mounts) = {
         let p = lock(prepared);
         (
@@ -303,11 +316,13 @@ async fn plan(
         initrd,
         block,
     } = block_rootfs::guest_files(&id, &rootfs, store.dir(), &request_mounts, &config)?;
+    timer.mark("guest_files");
 
     let cgroup = match &spec.linux.cgroups_path {
         Some(path) => Some(create_cgroup(prepared, path)?),
         None => None,
     };
+    timer.mark("cgroup");
     let network = match network_path(&spec.linux.namespaces) {
         Some(netns_path) => attach_network(context, prepared, &spec, &netns_path).await?,
         None => {
@@ -316,6 +331,7 @@ async fn plan(
         }
     };
 
+    timer.mark("network_attach");
     let source = lock(prepared).node_config.clone();
     let node_config = node_config::load_source(&source)?;
     Prepared::persist_change(prepared, |state| {
@@ -330,7 +346,9 @@ async fn plan(
     let program = program_override
         .clone()
         .unwrap_or_else(|| runtime_core::vmm_program(config.hypervisor, host::arch()).to_owned());
+    timer.mark("node_config");
     let accel = accel_probe::choose(&context.router, config.hypervisor, &program).await?;
+    timer.mark("accel_probe");
     tracing::info!(%id, accel = ?accel.accel, cpu_features_off = ?accel.cpu_features_off, reason = %accel.reason, "accelerator");
     let process = spec.process.clone().unwrap_or_default();
     let owner = vmm_owner(&spec);
@@ -364,6 +382,7 @@ async fn plan(
     for file in &plan.files {
         write_private(&file.path, &file.contents, owner)?;
     }
+    timer.mark("plan");
     log_network(&id, network.as_ref());
     Ok(Planned {
         vmm: plan,
@@ -563,6 +582,7 @@ impl Inner {
     }
 
     fn start_vmm(self: &Arc<Self>) -> Result<u32> {
+        let mut timer = PhaseTimer::start();
         let ConfinedVmm {
             program,
             confinement,
@@ -589,6 +609,7 @@ impl Inner {
             stdio.stderr = vmm_stderr;
             (stdio, Some(tee))
         };
+        timer.mark("stdio");
         let pid_namespace = PidNamespace::from_spec(&namespaces)?;
         let setup = ChildSetup {
             namespaces: NamespacePlan::from_spec(&namespaces)?,
@@ -613,8 +634,10 @@ impl Inner {
             // Last: the profile may forbid what the confinement itself does (unshare, mount).
             filter.install_last(&mut command);
         }
+        timer.mark("command");
         let started_at = Instant::now();
         let spawned = pid_namespace.spawn(&self.context.router, &mut command);
+        timer.mark("fork_exec");
         // The pipe's write end is the VMM's alone: the copy sees EOF when it dies.
         drop(command);
         if spawned.is_err() {
@@ -631,6 +654,7 @@ impl Inner {
             id = %self.id,
             pid,
             create_to_exec_us = self.created_at.elapsed().as_micros() as u64,
+            phases_us = %timer,
             "VMM started"
         );
         self.init.set_running(pid);

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use containerd_shim::Flags;
 use tokio::sync::Notify;
 
+use crate::container::phase_timer::PhaseTimer;
 use crate::container::prepared::{with_undo, Prepared};
 use crate::container::runc::RuncContainer;
 use crate::container::unikernel::UnikernelContainer;
@@ -108,16 +109,21 @@ impl TaskService {
         node_config: NodeConfigSource,
     ) -> Result<Arc<dyn Container>> {
         let _reserved = self.reserve(id)?;
+        let mut timer = PhaseTimer::start();
         let mut prepared = Prepared::new(&self.context.namespace, id, bundle, mounts, stdio)?;
         prepared.node_config = node_config;
         let config = match urunc_config(&prepared) {
             Ok(config) => config,
             Err(error) => return Err(with_undo(error, prepared.undo())),
         };
+        timer.mark("bundle_config");
         let container: Arc<dyn Container> = match config {
             Some(config) => {
                 tracing::info!(%id, unikernel = config.unikernel_type.as_str(), hypervisor = config.hypervisor.as_str(), "unikernel container");
-                Arc::new(UnikernelContainer::create(self.context.clone(), prepared, config).await?)
+                Arc::new(
+                    UnikernelContainer::create(self.context.clone(), prepared, config, timer)
+                        .await?,
+                )
             }
             None => {
                 tracing::info!(%id, "no urunc configuration: running with runc");

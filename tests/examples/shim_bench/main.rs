@@ -3,7 +3,9 @@
 //!
 //!     RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
 //!         cargo build --release -p urunc-shim --target x86_64-unknown-linux-gnu
-//!     sudo URUNC_SHIM_BIN=$PWD/target/x86_64-unknown-linux-gnu/release/containerd-shim-urunc-v2 \
+//!     sudo install -D -m 0755 target/x86_64-unknown-linux-gnu/release/containerd-shim-urunc-v2 \
+//!         /tmp/urunc-bench/containerd-shim-urunc-v2
+//!     sudo URUNC_SHIM_BIN=/tmp/urunc-bench/containerd-shim-urunc-v2 \
 //!         cargo run --release -p urunc-tests --example shim_bench
 //!
 //! Prints: RSS and PSS of `containerd-shim-urunc-v2` serving one running
@@ -11,9 +13,11 @@
 //! `containerd-shim-runc-v2` serving one running busybox container; then the
 //! same with PODS containers of each kind running at once (one shim each, as
 //! pods on a node): the PSS per shim, where the shims' shared text is split
-//! between them, and the private memory (USS) each adds; then, over several
-//! rounds, the time from `ctr run` (Create) to the VMM's exec,
-//! and from the VMM's death (SIGKILL) to the TaskExit event.
+//! between them, and the private memory (USS) each adds; then the density table
+//! (`density.rs`: the node-wide shim with 1, 8 and 32 pods next to per-pod shims and
+//! Go runc shims); then, over several rounds, the time from `ctr run` (Create) to the
+//! VMM's exec, and from the VMM's death (SIGKILL) to the TaskExit event; then where
+//! the shim's share of Create → exec goes, phase by phase (`phases.rs`).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
@@ -25,7 +29,10 @@ use urunc_tests::guests::PvhBehaviour;
 use urunc_tests::images::busybox_image;
 use urunc_tests::sandbox::SandboxNetns;
 use urunc_tests::unikernel_images::pvh_image;
-use urunc_tests::PrivateContainerd;
+use urunc_tests::{ContainerdOptions, PrivateContainerd};
+
+mod density;
+mod phases;
 
 const ROUNDS: usize = 10;
 /// Containers of each kind running at once for the per-pod figures.
@@ -37,12 +44,13 @@ fn main() -> Result<()> {
     anyhow::ensure!(nix::unistd::geteuid().is_root(), "shim_bench needs root");
     let dir = tempfile::tempdir()?;
     let ctrd = PrivateContainerd::start()?;
-    ctrd.import(&pvh_image(
+    let pvh_archive = pvh_image(
         dir.path(),
         UNIKERNEL_IMAGE,
         PvhBehaviour::HaltForever,
         "bench",
-    )?)?;
+    )?;
+    ctrd.import(&pvh_archive)?;
     ctrd.import(&busybox_image(dir.path(), BUSYBOX_IMAGE)?)?;
     let sandbox = SandboxNetns::create()?;
     let with_ns = format!("network:{}", sandbox.path().display());
@@ -80,15 +88,56 @@ fn main() -> Result<()> {
     for id in ["mem-u", "mem-r"] {
         remove(&ctrd, id)?;
     }
+    let node = PrivateContainerd::start_with(ContainerdOptions {
+        extra_env: vec![("URUNC_RS_SHIM_GROUP".into(), "node".into())],
+        ..ContainerdOptions::default()
+    })?;
+    node.import(&pvh_archive)?;
+    density::print_density(&ctrd, &node)?;
 
-    // Latency, over several rounds of one unikernel.
-    let events = EventStream::start(&ctrd)?;
+    // Latency, over several rounds of one unikernel: with a shim per pod, each Create
+    // starts a new shim; node-wide, one shim serves every round.
+    latency(&ctrd, &with_ns, "lat", "per-pod shims")?;
+    // The node-wide shim logs to the log FIFO of the container that started it, which
+    // containerd stops reading when that container is deleted: a fresh shim, started by an
+    // anchor container that outlives the rounds, keeps its phase lines in containerd's log.
+    wait_no_shim(&node)?;
+    let anchor_sandbox = SandboxNetns::create()?;
+    let anchor_ns = format!("network:{}", anchor_sandbox.path().display());
+    run_unikernel_detached(&node, &anchor_ns, "anchor")?;
+    let measured = latency(&node, &with_ns, "nlat", "node-wide shim");
+    remove(&node, "anchor")?;
+    measured?;
+    // Stopping containerd kills a shim still lingering: let it exit on its own first.
+    wait_no_shim(&node)?;
+    node.stop()?;
+    Ok(())
+}
+
+/// Waits until the node-wide shim of `ctrd` left (it lingers a few seconds without containers).
+fn wait_no_shim(ctrd: &PrivateContainerd) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !shim_pids(ctrd, "containerd-shim-urunc-v2")?.is_empty() {
+        if Instant::now() > deadline {
+            bail!("the node-wide shim of {} did not exit", ctrd.namespace());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
+}
+
+/// ROUNDS unikernels `<prefix><round>`, one after the other: Create → VMM exec, VMM
+/// SIGKILL → TaskExit, then the shim's Create phases.
+fn latency(ctrd: &PrivateContainerd, with_ns: &str, prefix: &str, mode: &str) -> Result<()> {
+    let events = EventStream::start(ctrd)?;
     let (mut to_exec, mut to_exit) = (Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
-        let id = format!("lat{round}");
+    let ids: Vec<String> = (0..ROUNDS)
+        .map(|round| format!("{prefix}{round}"))
+        .collect();
+    for id in &ids {
         let started = Instant::now();
-        run_unikernel_detached(&ctrd, &with_ns, &id)?;
-        let vmm = vmm_pid(&ctrd, &id)?;
+        run_unikernel_detached(ctrd, with_ns, id)?;
+        let vmm = vmm_pid(ctrd, id)?;
         let exec_seen = exec_time(vmm, started)?;
         to_exec.push(exec_seen);
         let killed = Instant::now();
@@ -96,13 +145,14 @@ fn main() -> Result<()> {
             nix::unistd::Pid::from_raw(vmm),
             nix::sys::signal::Signal::SIGKILL,
         )?;
-        events.wait_exit(&id, Duration::from_secs(30))?;
+        events.wait_exit(id, Duration::from_secs(30))?;
         to_exit.push(killed.elapsed());
-        remove(&ctrd, &id)?;
+        remove(ctrd, id)?;
     }
-    print_latency("Create (ctr run) -> VMM exec", &mut to_exec);
-    print_latency("VMM SIGKILL -> TaskExit event", &mut to_exit);
-    Ok(())
+    println!("{mode}:");
+    print_latency("  Create (ctr run) -> VMM exec", &mut to_exec);
+    print_latency("  VMM SIGKILL -> TaskExit event", &mut to_exit);
+    phases::print_phases(ctrd, &ids)
 }
 
 /// Starts PODS - 1 more containers of each kind (each unikernel in its own sandbox: one guest
@@ -229,7 +279,26 @@ fn print_latency(label: &str, samples: &mut [Duration]) {
 
 /// The pid of the shim daemon of `binary` serving container `id` in this namespace.
 fn shim_pid(ctrd: &PrivateContainerd, binary: &str, id: &str) -> Result<i32> {
+    let serving = format!("-id {id} ");
+    shim_processes(ctrd, binary)?
+        .into_iter()
+        .find_map(|(pid, cmdline)| cmdline.contains(&serving).then_some(pid))
+        .with_context(|| format!("no {binary} serving {id} in namespace {}", ctrd.namespace()))
+}
+
+/// Every shim daemon of `binary` in this namespace (a node-wide shim's `-id` is the
+/// container that started it).
+fn shim_pids(ctrd: &PrivateContainerd, binary: &str) -> Result<Vec<i32>> {
+    Ok(shim_processes(ctrd, binary)?
+        .into_iter()
+        .map(|(pid, _)| pid)
+        .collect())
+}
+
+/// (pid, command line with spaces) of the processes of `binary` in this namespace.
+fn shim_processes(ctrd: &PrivateContainerd, binary: &str) -> Result<Vec<(i32, String)>> {
     let namespace = format!("-namespace {} ", ctrd.namespace());
+    let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc")?.flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
             continue;
@@ -238,14 +307,11 @@ fn shim_pid(ctrd: &PrivateContainerd, binary: &str, id: &str) -> Result<i32> {
             continue;
         };
         let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if text.contains(binary)
-            && text.contains(&namespace)
-            && text.contains(&format!("-id {id} "))
-        {
-            return Ok(pid);
+        if text.contains(binary) && text.contains(&namespace) {
+            found.push((pid, text));
         }
     }
-    bail!("no {binary} serving {id} in namespace {}", ctrd.namespace())
+    Ok(found)
 }
 
 /// (RSS, PSS) in KiB from smaps_rollup.

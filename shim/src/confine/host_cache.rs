@@ -1,0 +1,189 @@
+//! [`discover`] once per VMM binary: reading the ELF headers of qemu, its modules and its
+//! ~100 libraries was the largest share of Create (10-20 ms on the development VM). The
+//! result is reused while every file it was computed from is unchanged: the program, each
+//! library of the closure, the data directories (a module added or replaced changes its
+//! directory) and the loader's configuration and cache (a library package's install runs
+//! ldconfig). Checking that costs one `stat` per file, a fraction of a millisecond.
+//!
+//! A shim per pod serves one Create, so the result is also kept on disk, in
+//! `/run/urunc-rs/.host-files/` (root's, beside the containers' state; a containerd
+//! namespace cannot start with a dot), for the next shim to check and reuse. A file that
+//! does not read, parse or match is recomputed and replaced; one that cannot be written
+//! is logged and the Create goes on: the cache only saves time.
+
+use std::collections::HashMap;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use serde::{Deserialize, Serialize};
+
+use super::host_files::{discover, locate, HostFiles, LD_SO_CACHE, LD_SO_CONF};
+use crate::error::Result;
+
+/// (device, inode, size, mtime in ns) of a file, or `None` when it is gone.
+type Identity = Option<(u64, u64, u64, i128)>;
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    /// The key, kept in the file so a file is only ever used for its own program.
+    program: PathBuf,
+    files: HostFiles,
+    identities: Vec<Identity>,
+}
+
+impl Entry {
+    fn is_current(&self) -> bool {
+        identities(&self.files) == self.identities
+    }
+}
+
+const DISK_CACHE: &str = "/run/urunc-rs/.host-files";
+
+/// Keyed by the located program: the search path only locates it (libraries are searched
+/// as the loader does), so every containerd's PATH shares one entry per VMM binary.
+type Cache = Mutex<HashMap<PathBuf, Entry>>;
+
+fn cache() -> &'static Cache {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    CACHE.get_or_init(Cache::default)
+}
+
+/// [`discover`], answered from the cache when none of its inputs changed.
+pub fn discover_cached(program: &str, search_path: &str) -> Result<HostFiles> {
+    discover_in(Path::new(DISK_CACHE), program, search_path)
+}
+
+fn discover_in(disk: &Path, program: &str, search_path: &str) -> Result<HostFiles> {
+    let key = locate(program, search_path)?;
+    if let Some(entry) = lock(cache()).get(&key).filter(|entry| entry.is_current()) {
+        return Ok(entry.files.clone());
+    }
+    let file = disk.join(file_name(&key));
+    let entry = match read_entry(&file, &key) {
+        Some(entry) => entry,
+        None => {
+            let files = discover(program, search_path)?;
+            let entry = Entry {
+                program: key.clone(),
+                identities: identities(&files),
+                files,
+            };
+            if let Err(error) = write_entry(disk, &file, &entry) {
+                tracing::warn!(file = %file.display(), %error, "cannot keep the VMM's host files for the next shim");
+            }
+            entry
+        }
+    };
+    let files = entry.files.clone();
+    lock(cache()).insert(key, entry);
+    Ok(files)
+}
+
+/// The entry on disk for `key`, when it is there, whole, for that key and current.
+fn read_entry(file: &Path, key: &Path) -> Option<Entry> {
+    let bytes = std::fs::read(file).ok()?;
+    let entry: Entry = serde_json::from_slice(&bytes).ok()?;
+    (entry.program == key && entry.is_current()).then_some(entry)
+}
+
+/// Written whole (temporary file, then rename), as the containers' state is.
+fn write_entry(disk: &Path, file: &Path, entry: &Entry) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(disk)?;
+    let bytes = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
+    let temporary = file.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, file)
+}
+
+/// One file per program: its path with `/` spelled `_`, then a hash of the path (a
+/// collision only costs a recomputation: the file names its key).
+fn file_name(program: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    program.hash(&mut hasher);
+    let readable: String = program
+        .to_string_lossy()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    format!("{readable}-{:016x}.json", hasher.finish())
+}
+
+fn lock(cache: &Cache) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Entry>> {
+    cache.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The identity of every file `files` was computed from, in a fixed order.
+fn identities(files: &HostFiles) -> Vec<Identity> {
+    let loader = [Path::new(LD_SO_CONF), Path::new(LD_SO_CACHE)];
+    std::iter::once(files.program.as_path())
+        .chain(files.libraries.iter().map(PathBuf::as_path))
+        .chain(files.data_dirs.iter().map(PathBuf::as_path))
+        .chain(loader)
+        .map(identity)
+        .collect()
+}
+
+fn identity(path: &Path) -> Identity {
+    let meta = std::fs::metadata(path).ok()?;
+    let mtime = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+    Some((meta.dev(), meta.ino(), meta.size(), mtime))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_program_is_discovered_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("vmm");
+        std::fs::copy("/bin/true", &program).unwrap();
+        let path = program.to_str().unwrap();
+        let disk = dir.path().join("cache");
+        let first = discover_in(&disk, path, "/usr/bin").unwrap();
+        assert_eq!(first, discover_in(&disk, path, "/usr/bin").unwrap());
+        let key = program.clone();
+        let before = lock(cache()).get(&key).unwrap().identities.clone();
+        // A new file at the same path (an upgrade): the entry is recomputed.
+        std::fs::remove_file(&program).unwrap();
+        std::fs::copy("/bin/sh", &program).unwrap();
+        let second = discover_in(&disk, path, "/usr/bin").unwrap();
+        assert_eq!(second, discover(path, "/usr/bin").unwrap());
+        assert_ne!(before, lock(cache()).get(&key).unwrap().identities);
+    }
+
+    #[test]
+    fn the_next_shim_reads_the_entry_from_disk_and_refuses_a_stale_or_foreign_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("vmm");
+        std::fs::copy("/bin/true", &program).unwrap();
+        let path = program.to_str().unwrap();
+        let disk = dir.path().join("cache");
+        let files = discover_in(&disk, path, "/usr/bin").unwrap();
+        let key = program.clone();
+        let file = disk.join(file_name(&program));
+        // What a new shim finds: the entry on disk, current.
+        assert_eq!(read_entry(&file, &key).unwrap().files, files);
+        // Another key's file is not used for this one.
+        let other = dir.path().join("other");
+        assert!(read_entry(&file, &other).is_none());
+        // A replaced program makes the file stale; a torn file does not parse.
+        std::fs::remove_file(&program).unwrap();
+        std::fs::copy("/bin/sh", &program).unwrap();
+        assert!(read_entry(&file, &key).is_none());
+        std::fs::write(&file, b"{\"program\":").unwrap();
+        assert!(read_entry(&file, &key).is_none());
+    }
+}
