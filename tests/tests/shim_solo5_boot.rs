@@ -26,18 +26,18 @@ struct Solo5 {
 
 fn solo5(test: &str, tender: &str) -> Option<Solo5> {
     let Some(dir) = std::env::var_os("URUNC_TEST_SOLO5_DIR").map(PathBuf::from) else {
-        urunc_tests::skipped!(
+        urunc_tests::skipped_not_in_ci!(
             "SKIPPED: {test}: set URUNC_TEST_SOLO5_DIR to a solo5 tree built from its sources"
         );
         return None;
     };
     let program = dir.join(format!("tenders/{tender}/solo5-{tender}"));
     if !program.is_file() {
-        urunc_tests::skipped!("SKIPPED: {test}: no {}", program.display());
+        urunc_tests::skipped_not_in_ci!("SKIPPED: {test}: no {}", program.display());
         return None;
     }
     if tender == "hvt" && std::fs::File::open("/dev/kvm").is_err() {
-        urunc_tests::skipped!("SKIPPED: {test}: solo5-hvt needs /dev/kvm");
+        urunc_tests::skipped_not_in_ci!("SKIPPED: {test}: solo5-hvt needs /dev/kvm");
         return None;
     }
     if !prerequisites(test, &["containerd", "ctr", "runc", "ip", "tc"]) {

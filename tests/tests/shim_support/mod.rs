@@ -113,7 +113,10 @@ pub fn processes_mentioning(needle: &str) -> Vec<(i32, String)> {
 }
 
 /// Shim daemons serving this containerd namespace. A child the shim has forked and not yet
-/// exec'd (a VMM about to start) carries the shim's command line too: it is not counted.
+/// exec'd (a VMM about to start) carries the shim's command line too: it is not counted, known
+/// by its parent (a shim), by the name of the thread it was forked from (not the daemon's
+/// main thread, `containerd-shim`, as the kernel cuts the program's name) or by its pid
+/// namespace (a VMM's own; the daemon runs in the host's).
 pub fn shims_of(ctrd: &PrivateContainerd) -> Vec<(i32, String)> {
     let candidates: Vec<(i32, String)> =
         processes_mentioning(&format!("-namespace {} ", ctrd.namespace()))
@@ -127,7 +130,24 @@ pub fn shims_of(ctrd: &PrivateContainerd) -> Vec<(i32, String)> {
             !urunc_tests::host_processes::parent_of(*pid)
                 .is_some_and(|parent| pids.contains(&parent))
         })
+        .filter(|(pid, _)| is_daemon_main_process(*pid))
         .collect()
+}
+
+/// The daemon's main thread names the process `containerd-shim` (the program's name, cut by
+/// the kernel) and it runs in the host's pid namespace; a child forked from another thread, or
+/// a VMM in its own pid namespace before its exec, fails one or the other.
+fn is_daemon_main_process(pid: i32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string()
+    };
+    field("Name:") == "containerd-shim" && field("NSpid:").split_whitespace().count() == 1
 }
 
 /// Asserts nothing of ours is left for this containerd namespace: no state folder, no shim.
