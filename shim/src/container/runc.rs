@@ -4,8 +4,8 @@
 //! runc exits, and the shim's one reaper reports their exits.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use containerd_shim_protos::api::{ExecProcessRequest, ProcessInfo, UpdateTaskRequest};
@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 use super::prepared::{with_undo, Prepared};
 use super::process::{Phase, Process};
 use super::{Container, ShimContext};
+use crate::cgroup::{oom_kills_counted, ProcessCgroup};
 use crate::console::ConsoleSocket;
 use crate::error::{Result, ShimError};
 use crate::events::ExitReport;
@@ -36,6 +37,8 @@ struct Inner {
     prepared: Prepared,
     init: Arc<Process>,
     execs: Mutex<HashMap<String, Exec>>,
+    /// The init's cgroup file with the kernel's OOM kill counter, read once it runs.
+    oom_counter: OnceLock<PathBuf>,
 }
 
 struct Exec {
@@ -65,6 +68,7 @@ impl RuncContainer {
             init: Arc::new(Process::new("", prepared.stdio.clone())),
             prepared,
             execs: Mutex::new(HashMap::new()),
+            oom_counter: OnceLock::new(),
         };
         let created = inner.create_init().await;
         if created.is_err() {
@@ -147,6 +151,20 @@ impl Inner {
         attach_console(&self.id, &self.init, console)?;
         let pid = read_pid(&pid_file)?;
         self.init.set_pid(pid);
+        // Where runc put the container is read from the kernel, not from the spec: runc's
+        // cgroupfs driver takes a `slice:prefix:name` cgroupsPath as one directory name
+        // below its own cgroup, where systemd would make a scope of it.
+        match ProcessCgroup::of_pid(pid).map(|cgroup| cgroup.oom_counter()) {
+            Ok(Some(file)) => {
+                let _ = self.oom_counter.set(file);
+            }
+            Ok(None) => {
+                tracing::warn!(id = %self.id, pid, "no memory cgroup: OOM kills cannot be told")
+            }
+            Err(error) => {
+                tracing::warn!(id = %self.id, pid, %error, "OOM kills cannot be told")
+            }
+        }
         Ok(self.context.router.watch(pid as i32))
     }
 
@@ -157,6 +175,13 @@ impl Inner {
             // A dropped sender means the reaper is gone; report the process as lost.
             let status = exit.await.unwrap_or(255);
             let pid = process.snapshot().pid;
+            // CRI gives a container the reason OOMKilled only on a TaskOOM event (containerd's
+            // runc shim publishes one from the cgroup's OOM notification); runc keeps the
+            // cgroup until `runc delete`, so its OOM counter is still there to read.
+            if process.exec_id.is_empty() && inner.init_oom_killed() {
+                tracing::info!(id = %inner.id, pid, "the OOM killer killed a task of the container");
+                inner.context.events.task_oom(&inner.id);
+            }
             let exit = process.set_stopped(status);
             tracing::info!(id = %inner.id, exec_id = %process.exec_id, pid, status, "process exited");
             inner.context.events.task_exit(&ExitReport {
@@ -167,6 +192,13 @@ impl Inner {
                 exited_at: exit.at,
             });
         });
+    }
+
+    /// Whether the kernel's OOM killer killed a task of the container's cgroup.
+    fn init_oom_killed(&self) -> bool {
+        self.oom_counter
+            .get()
+            .is_some_and(|file| oom_kills_counted(file))
     }
 
     /// Removes what create made: runc's container, the rootfs mount, the state.
