@@ -28,7 +28,7 @@ pub use config::{
     URUNC_ANNOTATIONS,
 };
 pub use node::Pod;
-pub use node::{CriNode, CRI_NAMESPACE};
+pub use node::{CriNode, NodeOptions, CRI_NAMESPACE};
 pub use pod::{container_config, pod_config, PodNetwork};
-pub use skip::{node_or_skip, node_with_runtime_table_or_skip};
+pub use skip::{node_or_skip, node_with_options_or_skip, node_with_runtime_table_or_skip};
 pub use subnet::SubnetClaim;

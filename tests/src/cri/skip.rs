@@ -1,7 +1,7 @@
 //! Starting a node only where one can run: a test that cannot run here
 //! prints `SKIPPED: <reason>` and returns instead of passing silently.
 
-use super::node::CriNode;
+use super::node::{CriNode, NodeOptions};
 use crate::error::HarnessError;
 use crate::host_tools::which;
 
@@ -20,6 +20,22 @@ pub fn node_with_runtime_table_or_skip(
     programs: &[&str],
     runtime_table: Option<&str>,
 ) -> Option<CriNode> {
+    node_with_options_or_skip(
+        test,
+        programs,
+        &NodeOptions {
+            runtime_table,
+            ..NodeOptions::default()
+        },
+    )
+}
+
+/// Like [`node_or_skip`], the node set up as `options` say.
+pub fn node_with_options_or_skip(
+    test: &str,
+    programs: &[&str],
+    options: &NodeOptions,
+) -> Option<CriNode> {
     if !nix::unistd::Uid::effective().is_root() {
         crate::skipped!("SKIPPED: {test}: needs root (namespaces, mounts, containerd)");
         return None;
@@ -30,7 +46,7 @@ pub fn node_with_runtime_table_or_skip(
             return None;
         }
     }
-    match CriNode::start_with_runtime_table(runtime_table) {
+    match CriNode::start_with(options) {
         Ok(node) => Some(node),
         Err(error @ HarnessError::Missing { .. }) => {
             crate::skipped!("SKIPPED: {test}: {error}");

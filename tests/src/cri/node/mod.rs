@@ -29,6 +29,17 @@ pub const CRI_NAMESPACE: &str = "k8s.io";
 /// How long CRI may take to see an image `ctr` imported.
 const IMAGE_VISIBLE_LIMIT: Duration = Duration::from_secs(30);
 
+/// How a node is set up; the default is what most tests need.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NodeOptions<'a> {
+    /// The urunc runtime handler's table as an operator writes it (see
+    /// [`CriConfig::runtime_table`]); `None`: the harness's own.
+    pub runtime_table: Option<&'a str>,
+    /// Serve pods' host ports (chains CNI's portmap plugin; see
+    /// [`PORTMAP_PLUGIN`](super::cni::PORTMAP_PLUGIN)).
+    pub port_mapping: bool,
+}
+
 /// A pod the node runs.
 #[derive(Debug, Clone)]
 pub struct Pod {
@@ -62,13 +73,22 @@ impl CriNode {
     /// Like [`start`](Self::start), with the urunc runtime handler's table
     /// given as an operator writes it (see [`CriConfig::runtime_table`]).
     pub fn start_with_runtime_table(runtime_table: Option<&str>) -> Result<Self> {
+        Self::start_with(&NodeOptions {
+            runtime_table,
+            ..NodeOptions::default()
+        })
+    }
+
+    /// Starts the node as `options` say.
+    pub fn start_with(options: &NodeOptions) -> Result<Self> {
+        let runtime_table = options.runtime_table;
         which("containerd", "apt-get install containerd")?;
         which("ctr", "apt-get install containerd")?;
         which("runc", "apt-get install runc")?;
         let mut node = CriNode {
             client: None,
             containerd: None,
-            network: Some(CniNetwork::create()?),
+            network: Some(CniNetwork::create_with(options.port_mapping)?),
             scratch: Some(
                 tempfile::Builder::new()
                     .prefix("urunc-cri-node-")

@@ -1,0 +1,188 @@
+//! critest, the Kubernetes community's CRI conformance suite, against
+//! containerd's CRI plugin: once with runtime handler `runc` (containerd's
+//! Go shim, the baseline) and once with `urunc` (pods served by our shim,
+//! the pause and busybox/nginx containers through its runc delegation), in
+//! one run on one node. Prints passed / failed / skipped per critest group
+//! per handler, and fails when a spec passes under runc but not under urunc
+//! (unless it is listed in [`KNOWN_DIFFERENCES`] with its reason).
+//!
+//!     sudo cargo test -p urunc-tests --test critest_conformance -- --nocapture
+//!
+//! `URUNC_CRITEST_FOCUS` narrows the run to a ginkgo focus regex.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use urunc_tests::cri::{node_with_options_or_skip, CriNode, NodeOptions, RUNTIME_HANDLER};
+use urunc_tests::critest::{
+    conformance_images, critest_binary, regressions, render_table, run_critest, CritestOutcome,
+    CritestRun,
+};
+
+/// The baseline handler: containerd's own runc shim.
+const BASELINE_HANDLER: &str = "runc";
+/// Groups left out, for a reason that holds for both handlers: they test
+/// CRI's image service, and every spec pulls (or removes and pulls again)
+/// images from registry.k8s.io or gcr.io, which these machines cannot reach.
+const SKIPPED_GROUPS: &[(&str, &str)] = &[
+    (
+        "Image Manager",
+        "always pulls from a registry; none is reachable",
+    ),
+    (
+        "Image Consistency",
+        "removes and pulls again from a registry; none is reachable",
+    ),
+    (
+        "Image Identifier Consistency",
+        "pulls from a registry; none is reachable",
+    ),
+    (
+        "Image Volume [Feature:ImageVolume]",
+        "pulls from a registry; none is reachable",
+    ),
+];
+/// Specs that pass under runc and not under urunc, with the reason.
+const KNOWN_DIFFERENCES: &[(&str, &str)] = &[];
+/// One critest run may take this long.
+const RUN_LIMIT: Duration = Duration::from_secs(20 * 60);
+
+fn report(text: &str) {
+    // libtest captures print!; CI's log must show the table.
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+fn skip_regex() -> String {
+    let groups: Vec<String> = SKIPPED_GROUPS
+        .iter()
+        .map(|(group, _)| regex_escape(group))
+        .collect();
+    format!(r"\[k8s\.io\] ({})( |$)", groups.join("|"))
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if "\\.+*?()|[]{}^$".contains(c) {
+                vec!['\\', c]
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+/// Copies critest's reports and logs and containerd's log (which holds the
+/// shims' logs) out of the node's scratch folder, which goes with the node.
+fn keep_logs(node: &CriNode, outcomes: &[(&str, CritestOutcome)]) -> PathBuf {
+    let kept = std::env::temp_dir().join(format!("urunc-critest-{}", std::process::id()));
+    std::fs::create_dir_all(&kept).expect("folder for the kept logs");
+    let mut files = vec![node.containerd().log_path().to_path_buf()];
+    for (_, outcome) in outcomes {
+        files.push(outcome.log.clone());
+        files.push(outcome.log.with_extension("json"));
+    }
+    for file in files {
+        if let Some(name) = file.file_name() {
+            if let Err(error) = std::fs::copy(&file, kept.join(name)) {
+                report(&format!("keep {}: {error}", file.display()));
+            }
+        }
+    }
+    kept
+}
+
+#[test]
+fn urunc_passes_every_critest_spec_runc_passes() {
+    let test = "urunc_passes_every_critest_spec_runc_passes";
+    let critest = match critest_binary() {
+        Ok(critest) => critest,
+        Err(error) => {
+            urunc_tests::skipped!("SKIPPED: {test}: {error}");
+            return;
+        }
+    };
+    // critest's port mapping spec needs pods' host ports served.
+    let options = NodeOptions {
+        port_mapping: true,
+        ..NodeOptions::default()
+    };
+    let Some(node) = node_with_options_or_skip(test, &["ip", "iptables", "ipcmk"], &options) else {
+        return;
+    };
+    let scratch = node.scratch_dir();
+    for (name, archive) in conformance_images(&scratch).expect("pack critest's images") {
+        node.import_image(&archive, &name)
+            .unwrap_or_else(|e| panic!("import {name}: {e}"));
+    }
+    let version = node.client().version().expect("CRI Version");
+    let focus = std::env::var("URUNC_CRITEST_FOCUS").unwrap_or_default();
+    let skip = skip_regex();
+    let mut outcomes = Vec::new();
+    for handler in [BASELINE_HANDLER, RUNTIME_HANDLER] {
+        let out_dir = scratch.join(format!("critest-{handler}"));
+        std::fs::create_dir_all(&out_dir).expect("critest output folder");
+        let outcome = run_critest(
+            &critest,
+            &CritestRun {
+                socket: node.containerd().address(),
+                handler,
+                focus: &focus,
+                skip: &skip,
+                images_file: None,
+                out_dir: &out_dir,
+                limit: RUN_LIMIT,
+            },
+        )
+        .unwrap_or_else(|e| panic!("critest -runtime-handler {handler}: {e}"));
+        report(&format!(
+            "critest -runtime-handler {handler}: {} specs in {:.0} s",
+            outcome.specs.len(),
+            outcome.took.as_secs_f64()
+        ));
+        outcomes.push((handler, outcome));
+    }
+    let runs: Vec<(&str, &[_])> = outcomes
+        .iter()
+        .map(|(handler, outcome)| (*handler, outcome.specs.as_slice()))
+        .collect();
+    report(&format!(
+        "critest on {} {} (CRI {})\n{}",
+        version.runtime_name,
+        version.runtime_version,
+        version.runtime_api_version,
+        render_table(&runs, SKIPPED_GROUPS)
+    ));
+    for (handler, outcome) in &outcomes {
+        for spec in outcome
+            .specs
+            .iter()
+            .filter(|spec| spec.outcome == urunc_tests::critest::Outcome::Failed)
+        {
+            report(&format!(
+                "{handler} FAILED: {}: {}",
+                spec.name, spec.message
+            ));
+        }
+    }
+    let baseline = &outcomes[0].1;
+    let ours = &outcomes[1].1;
+    let unexplained: Vec<String> = regressions(&baseline.specs, &ours.specs)
+        .into_iter()
+        .filter(|spec| !KNOWN_DIFFERENCES.iter().any(|(name, _)| spec.name == *name))
+        .map(|spec| format!("{}: {}", spec.name, spec.message))
+        .collect();
+    for (name, reason) in KNOWN_DIFFERENCES {
+        report(&format!("known difference: {name}: {reason}"));
+    }
+    if !unexplained.is_empty() {
+        let kept = keep_logs(&node, &outcomes);
+        panic!(
+            "specs passing under runc but not under urunc (logs kept in {}):\n{}",
+            kept.display(),
+            unexplained.join("\n")
+        );
+    }
+    node.stop().expect("node teardown");
+}
