@@ -10,21 +10,19 @@
 //!
 //! `URUNC_CRITEST_FOCUS` narrows the run to a ginkgo focus regex.
 
-use std::io::Write as _;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use urunc_tests::cri::{node_with_options_or_skip, CriNode, NodeOptions, RUNTIME_HANDLER};
+use urunc_tests::cri::{node_with_options_or_skip, NodeOptions, RUNTIME_HANDLER};
 use urunc_tests::critest::{
-    conformance_images, critest_binary, regressions, render_table, run_critest, CritestOutcome,
-    CritestRun,
+    conformance_images, critest_binary, group_regex, keep_logs, print_to_log, regressions,
+    render_table, run_critest, CritestRun, Outcome,
 };
 
 /// The baseline handler: containerd's own runc shim.
 const BASELINE_HANDLER: &str = "runc";
 /// Groups left out, for a reason that holds for both handlers: they test
 /// CRI's image service, and every spec pulls (or removes and pulls again)
-/// images from registry.k8s.io or gcr.io, which these machines cannot reach.
+/// images from the registries critest names, which these machines cannot reach.
 const SKIPPED_GROUPS: &[(&str, &str)] = &[
     (
         "Image Manager",
@@ -47,51 +45,6 @@ const SKIPPED_GROUPS: &[(&str, &str)] = &[
 const KNOWN_DIFFERENCES: &[(&str, &str)] = &[];
 /// One critest run may take this long.
 const RUN_LIMIT: Duration = Duration::from_secs(20 * 60);
-
-fn report(text: &str) {
-    // libtest captures print!; CI's log must show the table.
-    let _ = writeln!(std::io::stderr(), "{text}");
-}
-
-fn skip_regex() -> String {
-    let groups: Vec<String> = SKIPPED_GROUPS
-        .iter()
-        .map(|(group, _)| regex_escape(group))
-        .collect();
-    format!(r"\[k8s\.io\] ({})( |$)", groups.join("|"))
-}
-
-fn regex_escape(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            if "\\.+*?()|[]{}^$".contains(c) {
-                vec!['\\', c]
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
-}
-
-/// Copies critest's reports and logs and containerd's log (which holds the
-/// shims' logs) out of the node's scratch folder, which goes with the node.
-fn keep_logs(node: &CriNode, outcomes: &[(&str, CritestOutcome)]) -> PathBuf {
-    let kept = std::env::temp_dir().join(format!("urunc-critest-{}", std::process::id()));
-    std::fs::create_dir_all(&kept).expect("folder for the kept logs");
-    let mut files = vec![node.containerd().log_path().to_path_buf()];
-    for (_, outcome) in outcomes {
-        files.push(outcome.log.clone());
-        files.push(outcome.log.with_extension("json"));
-    }
-    for file in files {
-        if let Some(name) = file.file_name() {
-            if let Err(error) = std::fs::copy(&file, kept.join(name)) {
-                report(&format!("keep {}: {error}", file.display()));
-            }
-        }
-    }
-    kept
-}
 
 #[test]
 fn urunc_passes_every_critest_spec_runc_passes() {
@@ -118,7 +71,8 @@ fn urunc_passes_every_critest_spec_runc_passes() {
     }
     let version = node.client().version().expect("CRI Version");
     let focus = std::env::var("URUNC_CRITEST_FOCUS").unwrap_or_default();
-    let skip = skip_regex();
+    let skipped: Vec<&str> = SKIPPED_GROUPS.iter().map(|(group, _)| *group).collect();
+    let skip = group_regex(&skipped);
     let mut outcomes = Vec::new();
     for handler in [BASELINE_HANDLER, RUNTIME_HANDLER] {
         let out_dir = scratch.join(format!("critest-{handler}"));
@@ -136,7 +90,7 @@ fn urunc_passes_every_critest_spec_runc_passes() {
             },
         )
         .unwrap_or_else(|e| panic!("critest -runtime-handler {handler}: {e}"));
-        report(&format!(
+        print_to_log(&format!(
             "critest -runtime-handler {handler}: {} specs in {:.0} s",
             outcome.specs.len(),
             outcome.took.as_secs_f64()
@@ -147,7 +101,7 @@ fn urunc_passes_every_critest_spec_runc_passes() {
         .iter()
         .map(|(handler, outcome)| (*handler, outcome.specs.as_slice()))
         .collect();
-    report(&format!(
+    print_to_log(&format!(
         "critest on {} {} (CRI {})\n{}",
         version.runtime_name,
         version.runtime_version,
@@ -158,9 +112,9 @@ fn urunc_passes_every_critest_spec_runc_passes() {
         for spec in outcome
             .specs
             .iter()
-            .filter(|spec| spec.outcome == urunc_tests::critest::Outcome::Failed)
+            .filter(|spec| spec.outcome == Outcome::Failed)
         {
-            report(&format!(
+            print_to_log(&format!(
                 "{handler} FAILED: {}: {}",
                 spec.name, spec.message
             ));
@@ -174,7 +128,7 @@ fn urunc_passes_every_critest_spec_runc_passes() {
         .map(|spec| format!("{}: {}", spec.name, spec.message))
         .collect();
     for (name, reason) in KNOWN_DIFFERENCES {
-        report(&format!("known difference: {name}: {reason}"));
+        print_to_log(&format!("known difference: {name}: {reason}"));
     }
     if !unexplained.is_empty() {
         let kept = keep_logs(&node, &outcomes);

@@ -5,7 +5,9 @@
 pub mod images;
 pub mod report;
 pub mod run;
+pub mod suite;
 
 pub use images::conformance_images;
 pub use report::{read_report, regressions, render_table, tally, Outcome, SpecResult, Tally};
 pub use run::{crictl_binary, critest_binary, run_critest, CritestOutcome, CritestRun};
+pub use suite::{group_regex, keep_logs, print_to_log};

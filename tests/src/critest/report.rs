@@ -28,6 +28,8 @@ pub struct SpecResult {
     pub outcome: Outcome,
     /// The failure (or skip) message's first lines, joined; empty when it passed.
     pub message: String,
+    /// The whole failure (or skip) message; empty when it passed.
+    pub detail: String,
 }
 
 /// How many lines of a failure message a [`SpecResult`] keeps (Gomega's
@@ -90,9 +92,8 @@ fn parse_report(text: &str) -> std::result::Result<Vec<SpecResult>, String> {
             if name.is_empty() {
                 name = kind.to_string();
             }
-            let message = report["Failure"]["Message"]
-                .as_str()
-                .unwrap_or("")
+            let detail = report["Failure"]["Message"].as_str().unwrap_or("");
+            let message = detail
                 .lines()
                 .map(str::trim)
                 .filter(|line| !line.is_empty())
@@ -107,6 +108,11 @@ fn parse_report(text: &str) -> std::result::Result<Vec<SpecResult>, String> {
                     String::new()
                 } else {
                     message
+                },
+                detail: if outcome == Outcome::Passed {
+                    String::new()
+                } else {
+                    detail.to_string()
                 },
             });
         }
