@@ -10,7 +10,7 @@ use std::time::Duration;
 use urunc_tests::command;
 use urunc_tests::cri::node_or_skip;
 use urunc_tests::cri::steps::import_linux_guest_or_skip;
-use urunc_tests::critest::crictl_binary;
+use urunc_tests::critest::{crictl_binary, program_or_skip};
 use urunc_tests::shim_binary::workspace_root;
 use urunc_tests::wait::eventually;
 
@@ -39,12 +39,8 @@ impl Drop for LogDirectory {
 #[test]
 fn the_crictl_example_runs_as_written_and_leaves_nothing() {
     let test = "the_crictl_example_runs_as_written_and_leaves_nothing";
-    let crictl = match crictl_binary() {
-        Ok(crictl) => crictl,
-        Err(error) => {
-            urunc_tests::skipped!("SKIPPED: {test}: {error}");
-            return;
-        }
+    let Some(crictl) = program_or_skip(test, crictl_binary()) else {
+        return;
     };
     assert!(
         !Path::new(LOG_DIRECTORY).exists(),

@@ -12,9 +12,9 @@
 
 use std::time::Duration;
 
-use urunc_tests::cri::{node_with_options_or_skip, NodeOptions, RUNTIME_HANDLER};
+use urunc_tests::cri::RUNTIME_HANDLER;
 use urunc_tests::critest::{
-    conformance_images, critest_binary, group_regex, keep_logs, print_to_log, regressions,
+    conformance_images, critest_node_or_skip, group_regex, keep_logs, print_to_log, regressions,
     render_table, run_critest, CritestRun, Outcome,
 };
 
@@ -49,19 +49,7 @@ const RUN_LIMIT: Duration = Duration::from_secs(20 * 60);
 #[test]
 fn urunc_passes_every_critest_spec_runc_passes() {
     let test = "urunc_passes_every_critest_spec_runc_passes";
-    let critest = match critest_binary() {
-        Ok(critest) => critest,
-        Err(error) => {
-            urunc_tests::skipped!("SKIPPED: {test}: {error}");
-            return;
-        }
-    };
-    // critest's port mapping spec needs pods' host ports served.
-    let options = NodeOptions {
-        port_mapping: true,
-        ..NodeOptions::default()
-    };
-    let Some(node) = node_with_options_or_skip(test, &["ip", "iptables", "ipcmk"], &options) else {
+    let Some((critest, node)) = critest_node_or_skip(test, &["ip", "iptables", "ipcmk"]) else {
         return;
     };
     let scratch = node.scratch_dir();

@@ -12,9 +12,9 @@
 use std::time::Duration;
 
 use urunc_pack::UnikernelImage;
-use urunc_tests::cri::{node_with_options_or_skip, NodeOptions, RUNTIME_HANDLER};
+use urunc_tests::cri::RUNTIME_HANDLER;
 use urunc_tests::critest::{
-    critest_binary, keep_logs, print_to_log, render_table, run_critest, CritestRun, Outcome,
+    critest_node_or_skip, keep_logs, print_to_log, render_table, run_critest, CritestRun, Outcome,
 };
 use urunc_tests::guests::{linux_guest, pvh_guest, PvhBehaviour};
 use urunc_tests::unikernel_images::{linux_image_with_args, write_unikernel_archive, KERNEL_PATH};
@@ -67,22 +67,9 @@ const UNSUPPORTED: &[Unsupported] = &[
 #[test]
 fn unikernels_pass_critests_lifecycle_and_networking_but_for_what_they_cannot_do() {
     let test = "unikernels_pass_critests_lifecycle_and_networking_but_for_what_they_cannot_do";
-    let critest = match critest_binary() {
-        Ok(critest) => critest,
-        Err(error) => {
-            urunc_tests::skipped!("SKIPPED: {test}: {error}");
-            return;
-        }
-    };
-    let options = NodeOptions {
-        port_mapping: true,
-        ..NodeOptions::default()
-    };
-    let Some(node) = node_with_options_or_skip(
-        test,
-        &["qemu-system-x86_64", "ip", "tc", "iptables"],
-        &options,
-    ) else {
+    let Some((critest, node)) =
+        critest_node_or_skip(test, &["qemu-system-x86_64", "ip", "tc", "iptables"])
+    else {
         return;
     };
     let scratch = node.scratch_dir();

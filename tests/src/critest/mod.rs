@@ -10,4 +10,4 @@ pub mod suite;
 pub use images::conformance_images;
 pub use report::{read_report, regressions, render_table, tally, Outcome, SpecResult, Tally};
 pub use run::{crictl_binary, critest_binary, run_critest, CritestOutcome, CritestRun};
-pub use suite::{group_regex, keep_logs, print_to_log};
+pub use suite::{critest_node_or_skip, group_regex, keep_logs, print_to_log, program_or_skip};

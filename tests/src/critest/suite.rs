@@ -4,14 +4,40 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use super::run::CritestOutcome;
-use crate::cri::CriNode;
+use super::run::{critest_binary, CritestOutcome};
+use crate::cri::{node_with_options_or_skip, CriNode, NodeOptions};
+use crate::error::Result;
 
 /// Prints `text` on stderr, which libtest does not capture: CI's log must
 /// show the tables.
 pub fn print_to_log(text: &str) {
     // Best effort: a test log that cannot be written has nowhere to report to.
     let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+/// The program `found` (a peer's binary), or `None` after printing why
+/// `test` is skipped.
+pub fn program_or_skip(test: &str, found: Result<PathBuf>) -> Option<PathBuf> {
+    match found {
+        Ok(program) => Some(program),
+        Err(error) => {
+            crate::skipped!("SKIPPED: {test}: {error}");
+            None
+        }
+    }
+}
+
+/// critest and a started CRI node for `test`, its pods' host ports served
+/// (critest's port mapping specs), or `None` after printing why the test
+/// is skipped (see [`node_with_options_or_skip`]; `programs` are checked too).
+pub fn critest_node_or_skip(test: &str, programs: &[&str]) -> Option<(PathBuf, CriNode)> {
+    let critest = program_or_skip(test, critest_binary())?;
+    let options = NodeOptions {
+        port_mapping: true,
+        ..NodeOptions::default()
+    };
+    let node = node_with_options_or_skip(test, programs, &options)?;
+    Some((critest, node))
 }
 
 /// A ginkgo regex matching every spec of the critest groups `groups`
