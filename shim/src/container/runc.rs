@@ -299,6 +299,11 @@ fn is_missing_container(error: &ShimError) -> bool {
     matches!(error, ShimError::Runc { stderr, .. } if stderr.contains("does not exist"))
 }
 
+/// runc's answer to a kill of a container whose init has exited.
+fn is_not_running(error: &ShimError) -> bool {
+    matches!(error, ShimError::Runc { stderr, .. } if stderr.contains("container not running"))
+}
+
 fn read_pid(pid_file: &Path) -> Result<u32> {
     let text = std::fs::read_to_string(pid_file)
         .map_err(|e| ShimError::io(format!("read {}", pid_file.display()), e))?;
@@ -345,19 +350,30 @@ impl Container for RuncContainer {
     async fn kill(&self, exec_id: &str, signal: u32, all: bool) -> Result<()> {
         let process = self.process(exec_id)?;
         let snapshot = process.snapshot();
+        let finished = || ShimError::ProcessNotFound {
+            id: self.inner.id.clone(),
+            exec_id: format!("{exec_id} (process already finished)"),
+        };
         if snapshot.phase == Phase::Stopped {
-            return Err(ShimError::ProcessNotFound {
-                id: self.inner.id.clone(),
-                exec_id: format!("{exec_id} (process already finished)"),
-            });
+            return Err(finished());
         }
         if exec_id.is_empty() {
-            return self.inner.runc.kill(&self.inner.id, signal, all).await;
+            // The init can die between the phase check and runc's: runc then answers "container
+            // not running" before the reaper marked it stopped. That is the same answer as
+            // above, as containerd's runc shim gives it (CRI takes NotFound as already stopped).
+            return match self.inner.runc.kill(&self.inner.id, signal, all).await {
+                Err(error) if is_not_running(&error) => Err(finished()),
+                answer => answer,
+            };
         }
         let signal = Signal::try_from(signal as i32)
             .map_err(|_| ShimError::invalid("signal", signal.to_string(), "not a signal"))?;
-        kill(Pid::from_raw(snapshot.pid as i32), signal)
-            .map_err(|e| ShimError::sys(format!("kill exec {exec_id} pid {}", snapshot.pid), e))
+        match kill(Pid::from_raw(snapshot.pid as i32), signal) {
+            Err(nix::errno::Errno::ESRCH) => Err(finished()),
+            answer => answer.map_err(|e| {
+                ShimError::sys(format!("kill exec {exec_id} pid {}", snapshot.pid), e)
+            }),
+        }
     }
 
     async fn exec(&self, request: &ExecProcessRequest) -> Result<()> {
@@ -509,6 +525,18 @@ mod queue_proxy_tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(names, ["config.json"], "a temporary file was left");
+    }
+
+    #[test]
+    fn runc_saying_not_running_is_told_from_other_kill_failures() {
+        let runc = |stderr: &str| ShimError::Runc {
+            args: "kill c 9".into(),
+            status: 1,
+            stderr: stderr.into(),
+        };
+        assert!(is_not_running(&runc("container not running")));
+        assert!(!is_not_running(&runc("permission denied")));
+        assert!(!is_not_running(&ShimError::NotFound { id: "c".into() }));
     }
 
     #[test]
