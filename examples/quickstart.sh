@@ -3,13 +3,16 @@
 # unikernel as a container through containerd and urunc-rs, reach it over the
 # container's network, stop it and show that nothing is left behind.
 #
-#   sudo examples/quickstart.sh
+#   sudo examples/quickstart.sh [--containerd 2|1.6]
 #
 # What it does:
-#   1. installs what it needs with apt-get (skip with URUNC_QUICKSTART_SKIP_APT=1),
-#   2. builds the workspace (containerd-shim-urunc-v2, urunc-pack, build-linux-guest),
+#   1. installs what it needs with .ci/install-deps, the project's one install
+#      script (Debian's packages, containerd 2.x built from the Go module
+#      proxy); skip with URUNC_QUICKSTART_SKIP_APT=1 when already done,
+#   2. builds what it runs (containerd-shim-urunc-v2, urunc-pack, build-linux-guest),
 #   3. starts a private containerd (everything in a temporary folder; the
-#      system containerd, if any, is not touched),
+#      system containerd, if any, is not touched): the containerd 2.x build by
+#      default when it is there, Debian's 1.6 with `--containerd 1.6`,
 #   4. builds a Linux guest (Debian's cloud kernel + a busybox initramfs that
 #      answers HTTP on port 8080) and packs it into an image with urunc-pack,
 #   5. makes a pod-like network namespace (veth: eth0 inside, the peer in the
@@ -36,6 +39,17 @@ IMAGE="docker.io/library/urunc-linux-hello:latest"
 CONTAINER="urunc-hello-$SUFFIX"
 ANSWER_TIMEOUT="${URUNC_QUICKSTART_TIMEOUT:-180}"
 export URUNC_RS_ACCEL="${URUNC_RS_ACCEL:-tcg}"
+PEERS_DIR="${URUNC_PEERS_DIR:-/opt/urunc-rs-peers}"
+CONTAINERD_2_VERSION="$(awk -F'\t' '$1 == "containerd" { print $3 }' "$REPO/.ci/go-peers.tsv")"
+CONTAINERD_2_BIN="$PEERS_DIR/containerd-$CONTAINERD_2_VERSION/bin"
+CONTAINERD_CHOICE="${URUNC_QUICKSTART_CONTAINERD:-}"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --containerd) CONTAINERD_CHOICE="${2:-}"; shift 2 ;;
+        --containerd=*) CONTAINERD_CHOICE="${1#*=}"; shift ;;
+        *) printf 'quickstart: unknown option %s (expected --containerd 2|1.6)\n' "$1" >&2; exit 2 ;;
+    esac
+done
 
 WORK=""
 CONTAINERD_PID=""
@@ -48,8 +62,9 @@ cmdline_of() {
     cat "/proc/$1/cmdline" 2>/dev/null | tr '\0' ' '
 }
 
+CTR=ctr
 ctr_private() {
-    ctr --address "$WORK/containerd.sock" --namespace "$CTR_NAMESPACE" "$@"
+    "$CTR" --address "$WORK/containerd.sock" --namespace "$CTR_NAMESPACE" "$@"
 }
 
 # Everything below is idempotent: it runs on success and on failure.
@@ -58,7 +73,7 @@ cleanup() {
     set +e
     if [ -n "$CONTAINERD_PID" ] && kill -0 "$CONTAINERD_PID" 2>/dev/null; then
         for task in $(ctr_private tasks ls -q 2>/dev/null); do
-            timeout 30 ctr --address "$WORK/containerd.sock" --namespace "$CTR_NAMESPACE" \
+            timeout 30 "$CTR" --address "$WORK/containerd.sock" --namespace "$CTR_NAMESPACE" \
                 tasks delete --force "$task" >/dev/null 2>&1 \
                 || echo "cleanup: could not delete task $task" >&2
         done
@@ -101,27 +116,34 @@ trap 'exit 130' INT TERM
 
 [ "$(id -u)" -eq 0 ] || die "run as root (containerd, network namespaces and taps need it)"
 
-step "1/8 installing packages"
-PACKAGES=(containerd runc qemu-system-x86 busybox-static iproute2 iptables linux-image-cloud-amd64 curl ca-certificates gcc libseccomp-dev)
+step "1/8 installing what it needs (.ci/install-deps)"
 if [ "${URUNC_QUICKSTART_SKIP_APT:-0}" = 1 ]; then
     echo "skipped (URUNC_QUICKSTART_SKIP_APT=1)"
 else
-    missing=()
-    for package in "${PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
-            || missing+=("$package")
-    done
-    if [ "${#missing[@]}" -gt 0 ]; then
-        apt-get update
-        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
-    else
-        echo "all present: ${PACKAGES[*]}"
-    fi
+    bash "$REPO/.ci/install-deps"
 fi
+# shellcheck disable=SC1091
+command -v cargo >/dev/null || { [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"; }
 command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs) first"
+case "$CONTAINERD_CHOICE" in
+    "") if [ -x "$CONTAINERD_2_BIN/containerd" ]; then CONTAINERD_CHOICE=2; else CONTAINERD_CHOICE=1.6; fi ;;
+    2|2.x|1.6) ;;
+    *) die "--containerd $CONTAINERD_CHOICE: expected 2 (the $CONTAINERD_2_VERSION build) or 1.6 (Debian's)" ;;
+esac
+if [ "$CONTAINERD_CHOICE" = 1.6 ]; then
+    CONTAINERD=containerd
+    CONTAINERD_PATH="$PATH"
+else
+    [ -x "$CONTAINERD_2_BIN/containerd" ] \
+        || die "containerd $CONTAINERD_2_VERSION is not in $CONTAINERD_2_BIN: run .ci/install-deps"
+    CONTAINERD="$CONTAINERD_2_BIN/containerd"
+    CTR="$CONTAINERD_2_BIN/ctr"
+    CONTAINERD_PATH="$CONTAINERD_2_BIN:$PATH"
+fi
+echo "containerd: $("$CONTAINERD" --version)"
 
-step "2/8 building the workspace"
-(cd "$REPO" && cargo build --workspace --bins)
+step "2/8 building the shim, urunc-pack and the guest builder"
+(cd "$REPO" && cargo build --bin containerd-shim-urunc-v2 --bin urunc-pack --bin build-linux-guest)
 TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
 case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$REPO/$TARGET_DIR" ;; esac
 BIN_DIR="$TARGET_DIR/debug"
@@ -132,8 +154,14 @@ done
 step "3/8 starting a private containerd"
 WORK="$(mktemp -d /tmp/urunc-quickstart.XXXXXX)"
 sed "s|@DIR@|$WORK|g" "$REPO/examples/containerd/private-containerd.toml" >"$WORK/config.toml"
+if [ "$CONTAINERD_CHOICE" != 1.6 ]; then
+    # The same file in containerd 2.x's config version, where CRI is three plugins.
+    sed -i -e 's/^version = 2$/version = 3/' \
+        -e 's/^disabled_plugins = .*/disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images"]/' \
+        "$WORK/config.toml"
+fi
 mkdir -p "$WORK/root" "$WORK/state" "$WORK/opt"
-PATH="$BIN_DIR:$PATH" containerd --config "$WORK/config.toml" >"$WORK/containerd.log" 2>&1 &
+PATH="$BIN_DIR:$CONTAINERD_PATH" "$CONTAINERD" --config "$WORK/config.toml" >"$WORK/containerd.log" 2>&1 &
 CONTAINERD_PID=$!
 for _ in $(seq 100); do
     ctr_private version >/dev/null 2>&1 && break

@@ -19,9 +19,9 @@ fn frames_cross_the_redirect_both_ways() {
         return;
     }
     if Command::new("python3").arg("--version").output().is_err() {
-        common::skipped(format_args!(
+        urunc_test_skip::skipped!(
             "SKIPPED: frames_cross_the_redirect_both_ways: python3 is not installed"
-        ));
+        );
         return;
     }
     let sandbox = SandboxNetns::create().unwrap();

@@ -47,9 +47,9 @@ fn static_guest_answers_in_the_pod_and_leaves_nothing() {
         return;
     }
     if let Some(reason) = skip_reason() {
-        common::skipped(format_args!(
+        urunc_test_skip::skipped!(
             "SKIPPED: static_guest_answers_in_the_pod_and_leaves_nothing: {reason}"
-        ));
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -81,6 +81,8 @@ pub fn exercise(data: &[u8]) -> Outcome {
         } else {
             Accel::Tcg
         },
+        cpu_features_off: Vec::new(),
+        solo5_manifest: None,
         arch: if knob(0) & 4 == 4 {
             Arch::Aarch64
         } else {

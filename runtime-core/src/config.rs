@@ -33,6 +33,10 @@ pub const ANNOT_BLOCK: &str = "com.urunc.unikernel.block";
 pub const ANNOT_BLK_MNT_POINT: &str = "com.urunc.unikernel.blkMntPoint";
 pub const ANNOT_USE_DM_BLOCK: &str = "com.urunc.unikernel.useDMBlock";
 pub const ANNOT_MOUNT_ROOTFS: &str = "com.urunc.unikernel.mountRootfs";
+/// The solo5 net and block device names, when the unikernel's manifest has several or the
+/// operator wants another than the first.
+pub const ANNOT_SOLO5_NET_DEV: &str = "com.urunc.unikernel.solo5NetDev";
+pub const ANNOT_SOLO5_BLK_DEV: &str = "com.urunc.unikernel.solo5BlkDev";
 
 /// Keys whose presence makes a container a unikernel.
 const CONFIG_KEYS: [&str; 8] = [
@@ -46,10 +50,15 @@ const CONFIG_KEYS: [&str; 8] = [
     ANNOT_BLK_MNT_POINT,
 ];
 /// Operator switches that never make a container a unikernel on their own.
-const TOGGLE_KEYS: [&str; 2] = [ANNOT_USE_DM_BLOCK, ANNOT_MOUNT_ROOTFS];
+const TOGGLE_KEYS: [&str; 4] = [
+    ANNOT_USE_DM_BLOCK,
+    ANNOT_MOUNT_ROOTFS,
+    ANNOT_SOLO5_NET_DEV,
+    ANNOT_SOLO5_BLK_DEV,
+];
 
 /// Every key urunc-rs understands, in the order urunc documents them.
-pub const ALL_KEYS: [&str; 10] = [
+pub const ALL_KEYS: [&str; 12] = [
     ANNOT_TYPE,
     ANNOT_VERSION,
     ANNOT_BINARY,
@@ -60,6 +69,8 @@ pub const ALL_KEYS: [&str; 10] = [
     ANNOT_BLK_MNT_POINT,
     ANNOT_USE_DM_BLOCK,
     ANNOT_MOUNT_ROOTFS,
+    ANNOT_SOLO5_NET_DEV,
+    ANNOT_SOLO5_BLK_DEV,
 ];
 
 /// The unikernel framework, which decides the guest command line format.
@@ -159,6 +170,11 @@ pub struct UruncConfig {
     /// (`storage::rootfs_storage`).
     pub use_dm_block: Option<bool>,
     pub mount_rootfs: bool,
+    /// solo5 device names chosen by the operator (`solo5NetDev`, `solo5BlkDev`).
+    #[serde(default)]
+    pub solo5_net_dev: Option<String>,
+    #[serde(default)]
+    pub solo5_blk_dev: Option<String>,
 }
 
 /// Decoded key/value view of one source; empty values are dropped.
@@ -226,6 +242,11 @@ impl UruncConfig {
             validate_guest_mount_point(mount_point)?;
         }
         let flag = |key: &'static str| source.get(key).map(|v| parse_flag(key, v)).transpose();
+        for key in [ANNOT_SOLO5_NET_DEV, ANNOT_SOLO5_BLK_DEV] {
+            if let Some(name) = source.get(key) {
+                validate_solo5_name(key, name)?;
+            }
+        }
         Ok(UruncConfig {
             unikernel_type,
             unikernel_version,
@@ -237,6 +258,8 @@ impl UruncConfig {
             blk_mnt_point,
             use_dm_block: flag(ANNOT_USE_DM_BLOCK)?,
             mount_rootfs: flag(ANNOT_MOUNT_ROOTFS)?.unwrap_or(false),
+            solo5_net_dev: source.get(ANNOT_SOLO5_NET_DEV).cloned(),
+            solo5_blk_dev: source.get(ANNOT_SOLO5_BLK_DEV).cloned(),
         })
     }
 }
@@ -302,6 +325,18 @@ fn parse_urunc_json(bytes: &[u8]) -> Result<HashMap<String, String>, CoreError> 
         }
     }
     Ok(values)
+}
+
+/// solo5 device names are 1 to 67 ASCII letters and digits (solo5-elftool's rule).
+fn validate_solo5_name(field: &str, value: &str) -> Result<(), CoreError> {
+    if value.is_empty() || value.len() > 67 || !value.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(CoreError::invalid(
+            field,
+            value,
+            "a solo5 device name is 1 to 67 ASCII letters and digits",
+        ));
+    }
+    Ok(())
 }
 
 fn refuse_control_chars(field: &str, value: &str) -> Result<(), CoreError> {

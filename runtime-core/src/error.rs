@@ -50,6 +50,20 @@ pub enum CoreError {
         hypervisor: String,
         reason: String,
     },
+    /// A VMM without a TCG mode (firecracker, cloud-hypervisor, solo5-hvt) while KVM is not
+    /// usable or TCG is forced.
+    #[error(
+        "com.urunc.unikernel.hypervisor={hypervisor:?} needs KVM and has no TCG mode: {reason}"
+    )]
+    NeedsKvm { hypervisor: String, reason: String },
+    /// A key of urunc's node configuration file with a value this runtime refuses.
+    #[error("{path}: {key}={value} is invalid: {reason}")]
+    InvalidNodeConfig {
+        path: String,
+        key: String,
+        value: String,
+        reason: String,
+    },
     /// A number outside the range a VMM can honour.
     #[error("{field}={value} is out of range: {reason}")]
     OutOfRange {

@@ -38,6 +38,8 @@ fn expected() -> UruncConfig {
         blk_mnt_point: Some("/data".into()),
         use_dm_block: Some(true),
         mount_rootfs: false,
+        solo5_net_dev: None,
+        solo5_blk_dev: None,
     }
 }
 

@@ -91,7 +91,9 @@ fn key_values(key_index: usize) -> &'static [&'static str] {
         6 => &["/disk.img"],
         7 => &["/data"],
         8 => &["true", "false", "1"],
-        _ => &["false", "true"],
+        9 => &["false", "true"],
+        10 => &["service0", "tap", "net0"],
+        _ => &["storage", "rootfs", "disk0"],
     }
 }
 
@@ -146,7 +148,7 @@ fn entries(rng: &mut SplitMix64, plausible: &[&str]) -> Vec<u8> {
 fn generate(rng: &mut SplitMix64) -> Vec<u8> {
     // Knobs avoid the separator byte so that parts stay aligned.
     let mut data: Vec<u8> = (0..16).map(|_| (rng.next() % 0xFE) as u8).collect();
-    for key_index in 0..10 {
+    for key_index in 0..runtime_core::ALL_KEYS.len() {
         data.push(PART_SEPARATOR);
         // Required keys are present most of the time so that plans happen.
         let present = key_index == 0 || key_index == 2 || key_index == 4 || rng.below(3) == 0;

@@ -577,3 +577,108 @@ fn support_md_matches_the_table() {
         "SUPPORT.md has extra or missing rows"
     );
 }
+
+/// KVM with the features the probe saw this host's KVM refuse: `-cpu host,-<feature>`.
+#[test]
+fn qemu_on_kvm_turns_off_the_cpu_features_the_probe_found() {
+    let mut input = common::input(UnikernelType::Unikraft, Hypervisor::Qemu);
+    input.accel = runtime_core::Accel::Kvm;
+    input.cpu_features_off = vec!["arch-capabilities".into()];
+    let plan = plan_vmm(&input).expect("plans");
+    let args = argv(&plan);
+    let cpu = args.iter().position(|a| *a == "-cpu").expect("-cpu");
+    assert_eq!(args[cpu + 1], "host,-arch-capabilities");
+    input.cpu_features_off.clear();
+    let plan = plan_vmm(&input).expect("plans");
+    let args = argv(&plan);
+    assert_eq!(args[cpu + 1], "host");
+}
+
+/// A VMM without TCG is never planned with TCG: the refusal names it.
+#[test]
+fn kvm_only_vmms_are_not_planned_under_tcg() {
+    for (kind, hypervisor) in [
+        (UnikernelType::Linux, Hypervisor::Firecracker),
+        (UnikernelType::Linux, Hypervisor::CloudHypervisor),
+        (UnikernelType::Rumprun, Hypervisor::Hvt),
+    ] {
+        let mut input = common::input(kind, hypervisor);
+        input.accel = runtime_core::Accel::Tcg;
+        let error = plan_vmm(&input).expect_err("refused").to_string();
+        assert!(error.contains(hypervisor.as_str()), "{error}");
+        assert!(error.contains("needs KVM"), "{error}");
+    }
+}
+
+/// The solo5 tender gets the device names the unikernel's manifest declares (solo5's own
+/// test_net calls its device `service0`), read from real ELF bytes.
+#[test]
+fn solo5_device_names_come_from_the_manifest() {
+    use runtime_core::{elf_with_manifest, Solo5DeviceKind, Solo5Manifest};
+    let elf = elf_with_manifest(&[
+        ("service0", Solo5DeviceKind::Net),
+        ("disk0", Solo5DeviceKind::Block),
+    ]);
+    let mut input = common::input(UnikernelType::Mirage, Hypervisor::Hvt);
+    input.solo5_manifest = Solo5Manifest::from_elf("/unikernel/kernel", &elf).expect("valid");
+    let plan = plan_vmm(&input).expect("plans");
+    let args = argv(&plan);
+    assert!(
+        args.iter().any(|a| a.starts_with("--net:service0=")),
+        "{args:?}"
+    );
+    assert!(
+        args.iter().any(|a| a.starts_with("--net-mac:service0=")),
+        "{args:?}"
+    );
+    assert!(
+        args.iter().any(|a| a.starts_with("--block:disk0=")),
+        "{args:?}"
+    );
+    // A manifest without a net device: the pod's network is not attached.
+    let elf = elf_with_manifest(&[("disk0", Solo5DeviceKind::Block)]);
+    input.solo5_manifest = Solo5Manifest::from_elf("/unikernel/kernel", &elf).expect("valid");
+    let plan = plan_vmm(&input).expect("plans");
+    assert!(
+        !plan.args.iter().any(|a| a.starts_with("--net")),
+        "{:?}",
+        plan.args
+    );
+}
+
+/// In a 1400-MTU pod each VMM gets what it needs to give the guest eth0's MTU and nothing
+/// that needs privilege: qemu and firecracker are told it, cloud-hypervisor and solo5 read it
+/// from the tap (created with eth0's MTU), so cloud-hypervisor gets no `mtu=` (it would set
+/// the tap's MTU itself and fail with EPERM when confined).
+#[test]
+fn a_1400_mtu_pod_gives_every_vmm_what_it_needs_and_no_more() {
+    let with_mtu = |kind: UnikernelType, hypervisor: Hypervisor| {
+        let mut input = common::input(kind, hypervisor);
+        input.network.as_mut().expect("network").mtu = 1400;
+        plan_vmm(&input).expect("plans")
+    };
+    let ch = with_mtu(UnikernelType::Linux, Hypervisor::CloudHypervisor);
+    let net = ch.args.iter().position(|a| a == "--net").expect("--net");
+    assert!(!ch.args[net + 1].contains("mtu"), "{}", ch.args[net + 1]);
+    let qemu = with_mtu(UnikernelType::Unikraft, Hypervisor::Qemu);
+    assert!(
+        qemu.args.iter().any(|a| a.ends_with(",host_mtu=1400")),
+        "{:?}",
+        qemu.args
+    );
+    let fc = with_mtu(UnikernelType::Linux, Hypervisor::Firecracker);
+    assert!(
+        fc.files[0].contents.contains("\"mtu\": 1400")
+            || fc.files[0].contents.contains("\"mtu\":1400"),
+        "{}",
+        fc.files[0].contents
+    );
+    for hypervisor in [Hypervisor::Hvt, Hypervisor::Spt] {
+        let solo5 = with_mtu(UnikernelType::Rumprun, hypervisor);
+        assert!(
+            !solo5.args.iter().any(|a| a.contains("mtu")),
+            "{:?}",
+            solo5.args
+        );
+    }
+}

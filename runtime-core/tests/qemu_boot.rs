@@ -54,7 +54,7 @@ impl Host {
     /// `None` (after printing SKIPPED) when something is missing.
     fn find(extra_tools: &[&str]) -> Option<Host> {
         if !cfg!(target_arch = "x86_64") {
-            skipped(format_args!("SKIPPED: the boot tests run an x86_64 guest"));
+            urunc_test_skip::skipped_not_in_ci!("SKIPPED: the boot tests run an x86_64 guest");
             return None;
         }
         let missing: Vec<&str> = ["cpio"]
@@ -77,10 +77,10 @@ impl Host {
                 tsc_khz,
             }),
             _ => {
-                skipped(format_args!(
+                urunc_test_skip::skipped!(
                     "SKIPPED: needs qemu-system-x86_64, busybox, a readable /boot/vmlinuz-*, \
                      a cpu MHz line in /proc/cpuinfo and {missing:?}"
-                ));
+                );
                 None
             }
         }
@@ -181,6 +181,8 @@ fn linux_input(host: &Host, work_dir: &Path, initrd: PathBuf) -> VmmInput {
             blk_mnt_point: None,
             use_dm_block: None,
             mount_rootfs: false,
+            solo5_net_dev: None,
+            solo5_blk_dev: None,
         },
         kernel: host.kernel.clone(),
         initrd: Some(initrd),
@@ -192,6 +194,8 @@ fn linux_input(host: &Host, work_dir: &Path, initrd: PathBuf) -> VmmInput {
         args: vec!["/init".into(), "a b".into(), "c".into()],
         accel: Accel::Tcg,
         arch: Arch::X86_64,
+        cpu_features_off: Vec::new(),
+        solo5_manifest: None,
         seccomp: true,
         control_socket: Some(work_dir.join("qmp.sock")),
         work_dir: work_dir.to_path_buf(),
@@ -267,9 +271,9 @@ fn linux_guest_sees_the_planned_block_device_as_vda() {
         .modules_dir()
         .filter(|dir| BLOCK_MODULES.iter().all(|m| dir.join(m).is_file()))
     else {
-        skipped(format_args!(
+        urunc_test_skip::skipped!(
             "SKIPPED: the kernel's virtio modules ({BLOCK_MODULES:?}) are not under /lib/modules"
-        ));
+        );
         return;
     };
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -319,12 +323,4 @@ fn linux_guest_sees_the_planned_block_device_as_vda() {
         console.contains(&expected),
         "console lacks {expected:?}; console: {console}"
     );
-}
-
-/// Says a test cannot run here: `SKIPPED: <reason>` straight to stderr, which libtest does not
-/// capture (a captured `println!` would make the skip a silent pass in CI's log).
-fn skipped(reason: std::fmt::Arguments) {
-    use std::io::Write as _;
-    // Best effort: a test log that cannot be written has nowhere to report to.
-    let _ = writeln!(std::io::stderr(), "{reason}");
 }

@@ -44,12 +44,21 @@ pub fn guest_files(
     if let Some(files) = take_over(id, rootfs, private_dir, request_mounts, config)? {
         return Ok(files);
     }
-    let resolve = |field: &str, value: &str| rootfs_file::resolve(rootfs, field, value);
-    let optional = |field: &str, value: Option<&str>| value.map(|v| resolve(field, v)).transpose();
+    let resolve = |field: &str, value: &str, max: Option<u64>| {
+        rootfs_file::resolve(rootfs, field, value, max)
+    };
+    let boot_file = Some(rootfs_file::BOOT_FILE_MAX_BYTES);
+    let initrd = config.initrd.as_deref();
+    let block = config.block.as_deref();
     Ok(GuestFiles {
-        kernel: resolve(runtime_core::ANNOT_BINARY, &config.binary)?,
-        initrd: optional(runtime_core::ANNOT_INITRD, config.initrd.as_deref())?,
-        block: optional(runtime_core::ANNOT_BLOCK, config.block.as_deref())?,
+        kernel: resolve(runtime_core::ANNOT_BINARY, &config.binary, boot_file)?,
+        initrd: initrd
+            .map(|v| resolve(runtime_core::ANNOT_INITRD, v, boot_file))
+            .transpose()?,
+        // The guest's disk: never read by the shim, its size is the guest's.
+        block: block
+            .map(|v| resolve(runtime_core::ANNOT_BLOCK, v, None))
+            .transpose()?,
     })
 }
 
@@ -77,7 +86,12 @@ fn take_over(
     let mut kernel = None;
     let mut initrd = None;
     for file in runtime_core::boot_files(config) {
-        let source = rootfs_file::resolve(rootfs, file.field, file.rootfs_path)?;
+        let source = rootfs_file::resolve(
+            rootfs,
+            file.field,
+            file.rootfs_path,
+            Some(rootfs_file::BOOT_FILE_MAX_BYTES),
+        )?;
         let copy = private_dir.join(file.copy_name);
         std::fs::copy(&source, &copy).map_err(|e| {
             ShimError::io(
@@ -180,6 +194,8 @@ mod tests {
             blk_mnt_point: None,
             use_dm_block,
             mount_rootfs: false,
+            solo5_net_dev: None,
+            solo5_blk_dev: None,
         }
     }
 

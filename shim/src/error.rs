@@ -84,6 +84,10 @@ pub enum ShimError {
 
     #[error("events: {0}")]
     Events(String),
+
+    /// A protobuf answer to containerd could not be encoded.
+    #[error("encode {what}: {reason}")]
+    Encode { what: &'static str, reason: String },
 }
 
 impl ShimError {
@@ -131,6 +135,7 @@ impl ShimError {
 
     fn code(&self) -> Code {
         match self {
+            ShimError::Core(runtime_core::CoreError::NeedsKvm { .. }) => Code::FAILED_PRECONDITION,
             ShimError::InvalidArgument { .. } | ShimError::Core(_) => Code::INVALID_ARGUMENT,
             ShimError::Netns(
                 netns::NetnsError::NotANetns { .. } | netns::NetnsError::NotFound { .. },
@@ -149,7 +154,8 @@ impl ShimError {
             | ShimError::Runc { .. }
             | ShimError::Cgroup { .. }
             | ShimError::Cleanup(_)
-            | ShimError::Events(_) => Code::INTERNAL,
+            | ShimError::Events(_)
+            | ShimError::Encode { .. } => Code::INTERNAL,
         }
     }
 }

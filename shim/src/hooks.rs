@@ -138,16 +138,21 @@ pub async fn run_spec_hooks(
 }
 
 /// `containerd-shim-urunc-v2 delete` after a crash: the poststop hooks of the unikernel whose
-/// teardown it just finished, with the spec read from the bundle and a reaper of its own.
-pub async fn poststop_after_crash(bundle: &std::path::Path, id: &str, pid: u32) -> Result<()> {
+/// teardown it just finished, with the spec read from the bundle, through that process's one
+/// reaper `router`.
+pub async fn poststop_after_crash(
+    router: &ExitRouter,
+    bundle: &std::path::Path,
+    id: &str,
+    pid: u32,
+) -> Result<()> {
     let spec = load_spec(bundle)?;
     if spec.hooks.poststop.is_empty() {
         return Ok(());
     }
-    let router = ExitRouter::start()?;
     let pid = (pid != 0).then_some(pid);
     let state = oci_state(&spec, id, bundle, Status::Stopped, pid);
-    run_spec_hooks(&router, HookKind::Poststop, &spec, &state).await
+    run_spec_hooks(router, HookKind::Poststop, &spec, &state).await
 }
 
 /// Runs `hooks` of `kind` in order with `state` on their stdin; `container_namespaces` are the

@@ -1,39 +1,11 @@
-//! What the shim measures on the host for a VMM plan: the accelerator and the TSC frequency.
+//! What the shim measures on the host for a VMM plan: the architecture and the TSC frequency
+//! (the accelerator is `accel_probe`'s).
 
-use std::fs::OpenOptions;
-use std::os::fd::AsRawFd;
+use runtime_core::Arch;
 
-use runtime_core::{Accel, Arch};
-
-use crate::error::{Result, ShimError};
-
-/// Forces the accelerator: `kvm` or `tcg`.
-pub const ACCEL_ENV: &str = "URUNC_RS_ACCEL";
-
-/// KVM when `/dev/kvm` opens and creates a VM, TCG otherwise; `URUNC_RS_ACCEL` overrides.
-pub fn accelerator() -> Result<Accel> {
-    match std::env::var(ACCEL_ENV).as_deref() {
-        Ok("kvm") => return Ok(Accel::Kvm),
-        Ok("tcg") => return Ok(Accel::Tcg),
-        Ok(other) => return Err(ShimError::invalid(ACCEL_ENV, other, "expected kvm or tcg")),
-        Err(_) => {}
-    }
-    Ok(if kvm_usable() { Accel::Kvm } else { Accel::Tcg })
-}
-
-fn kvm_usable() -> bool {
-    const KVM_CREATE_VM: libc::c_ulong = 0xAE01;
-    let Ok(kvm) = OpenOptions::new().read(true).write(true).open("/dev/kvm") else {
-        return false;
-    };
-    // SAFETY: KVM_CREATE_VM takes an integer machine type and returns a new fd or -1.
-    let vm = unsafe { libc::ioctl(kvm.as_raw_fd(), KVM_CREATE_VM, 0) };
-    if vm < 0 {
-        return false;
-    }
-    // SAFETY: `vm` is the fd the ioctl just returned.
-    unsafe { libc::close(vm) };
-    true
+/// Where the VMM programs are looked up: the shim's PATH (containerd's), or the usual one.
+pub fn vmm_search_path() -> String {
+    std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".to_string())
 }
 
 pub fn arch() -> Arch {

@@ -2,21 +2,18 @@
 //!
 //! containerd runs this binary three ways: `start` (spawn or reuse the serving daemon and print
 //! its address), `delete` (clean up after a dead shim from persisted state) and, through `start`,
-//! the serving daemon itself. See `contract/`.
+//! the serving daemon itself. See `contract/`. An operator runs `check` (see `check`).
 
-/// A unit test that cannot run here says so on stderr, which libtest does not capture (a
-/// captured `println!` would make the skip a silent pass in CI's log).
+// The one skip helper of the workspace's tests (`skipped!`, `skipped_not_in_ci!`).
 #[cfg(test)]
-macro_rules! skipped {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        // Best effort: a test log that cannot be written has nowhere to report to.
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
+#[macro_use]
+extern crate urunc_test_skip;
 
+mod accel_probe;
 mod block_rootfs;
+mod captured;
 mod cgroup;
+mod check;
 mod confine;
 mod console;
 mod container;
@@ -28,6 +25,7 @@ mod hooks;
 mod host;
 mod logging;
 mod mounts;
+mod node_config;
 mod qmp;
 mod reaper;
 mod rootfs_file;
@@ -35,6 +33,7 @@ mod runc;
 mod service;
 mod spawn;
 mod state;
+mod stderr_tee;
 mod stdin_pump;
 mod stdio;
 mod type_url;
@@ -51,24 +50,49 @@ fn main() -> ExitCode {
         }
     };
     if flags.version {
-        println!("containerd-shim-urunc-v2 {}", env!("CARGO_PKG_VERSION"));
+        // The layout of containerd's own shims' `-v`.
+        println!("containerd-shim-urunc-v2:");
+        println!("  Version:  {}", env!("CARGO_PKG_VERSION"));
+        println!(
+            "  Revision: {}",
+            option_env!("URUNC_RS_REVISION").unwrap_or_default()
+        );
+        println!("  Task API: v2 (containerd 1.6, 1.7, 2.x) and v3 (containerd 2.x)");
         return ExitCode::SUCCESS;
     }
-    let outcome = match flags.action.as_str() {
+    if flags.action == "check" {
+        // Not a containerd action: what this node can run, for its operator.
+        return match check::run() {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(error) => {
+                eprintln!("containerd-shim-urunc-v2 check: {error}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    // `-info` comes before any action: containerd 2.2+ runs it on its own.
+    let action = if flags.info {
+        "-info"
+    } else {
+        flags.action.as_str()
+    };
+    let outcome = match action {
+        "-info" => contract::info::run(),
         "start" => contract::start::run(&flags),
         "delete" => contract::delete::run(&flags),
         "" => contract::serve::run(&flags),
         other => Err(error::ShimError::invalid(
             "action",
             other,
-            "expected start, delete or none (serve)",
+            "expected start, delete, check or none (serve)",
         )),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("containerd-shim-urunc-v2 {}: {error}", flags.action);
-            tracing::error!(%error, action = %flags.action, "shim action failed");
+            eprintln!("containerd-shim-urunc-v2 {action}: {error}");
+            tracing::error!(%error, action, "shim action failed");
             ExitCode::FAILURE
         }
     }

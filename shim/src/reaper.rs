@@ -168,7 +168,14 @@ mod tests {
         #[allow(clippy::zombie_processes)]
         let child = sh("exit 5").spawn().expect("spawn");
         let pid = child.id() as i32;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Reaped means its /proc entry is gone (a zombie keeps one): wait for exactly that.
+        let reaped = tokio::time::timeout(Duration::from_secs(10), async {
+            while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+        .await;
+        assert!(reaped.is_ok(), "pid {pid} was not reaped");
         let exit = tokio::time::timeout(Duration::from_secs(10), router.watch(pid))
             .await
             .expect("delivered")

@@ -1,64 +1,154 @@
-//! Finding a file the urunc configuration names inside the container rootfs, symlink-safely.
+//! Opening a file the urunc configuration names inside the container rootfs: symlink-safely,
+//! and as a regular file of bounded size only, since the image is not trusted.
 //!
 //! `runtime_core::rootfs_relative` first refuses what is wrong lexically (`..` above the root);
 //! then the file is opened with `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)` from the
-//! rootfs directory, so no symlink (absolute, or climbing with `..`) can lead outside. The path
-//! handed to the VMM is the one the kernel actually opened.
+//! rootfs directory, so no symlink (absolute, or climbing with `..`) can lead outside. It is
+//! opened `O_PATH` first, which neither blocks (a FIFO would wait for a writer forever, with
+//! the shim's one reactor thread) nor calls a device driver's open; only a regular file within
+//! its size cap is then reopened for reading, `O_NONBLOCK`, through that same descriptor, and
+//! read no further than the cap, even if it grows meanwhile. The path handed to the VMM is the
+//! one the kernel actually opened.
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
-use nix::sys::stat::Mode;
+use nix::sys::stat::{fstat, Mode, SFlag};
 
 use crate::error::{Result, ShimError};
 
+/// The largest `/urunc.json` read: a configuration is a few hundred bytes of annotations; the
+/// shim holds it in memory whole.
+pub const URUNC_JSON_MAX_BYTES: u64 = 64 * 1024;
+/// The largest kernel or initrd taken from an image: larger than any unikernel or Linux guest
+/// kernel, and than what the default 256 MiB guest could unpack; on a device rootfs these are
+/// copied into the state directory (on `/run`, in memory).
+pub const BOOT_FILE_MAX_BYTES: u64 = 128 * 1024 * 1024;
+
+/// The field naming the configuration file in refusals.
+const URUNC_JSON_FIELD: &str = "/urunc.json";
+
 /// Resolves `value` (from configuration `field`) beneath `rootfs`; returns the host path of the
-/// regular file it names.
-pub fn resolve(rootfs: &Path, field: &str, value: &str) -> Result<PathBuf> {
+/// regular file it names, refused when larger than `max_bytes` (`None`: a guest disk, which the
+/// shim never reads and whose size is the guest's business).
+pub fn resolve(rootfs: &Path, field: &str, value: &str, max_bytes: Option<u64>) -> Result<PathBuf> {
     let relative = runtime_core::rootfs_relative(field, value)?;
-    let file = open_beneath(rootfs, &relative).map_err(|errno| refusal(field, value, errno))?;
-    let metadata = file
-        .metadata()
-        .map_err(|e| ShimError::io(format!("stat {field}={value:?}"), e))?;
-    if !metadata.is_file() {
-        return Err(ShimError::invalid(
-            field,
-            value,
-            "is not a regular file in the rootfs",
-        ));
-    }
-    let opened = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
-        .map_err(|e| ShimError::io(format!("locate {field}={value:?}"), e))?;
-    Ok(opened)
+    let file = open_regular(rootfs, &relative, field, value, max_bytes)?;
+    std::fs::read_link(format!("/proc/self/fd/{}", file.fd.as_raw_fd()))
+        .map_err(|e| ShimError::io(format!("locate {field}={value:?}"), e))
 }
 
 /// Reads `/urunc.json` at the rootfs root, if the image has one.
 pub fn read_urunc_json(rootfs: &Path) -> Result<Option<Vec<u8>>> {
-    use std::io::Read;
-    let mut file = match open_beneath(rootfs, Path::new("urunc.json")) {
-        Ok(file) => file,
+    let value = "urunc.json";
+    let fd = match open_beneath(rootfs, Path::new(value)) {
+        Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(None),
-        Err(errno) => return Err(refusal("/urunc.json", "urunc.json", errno)),
+        Err(errno) => return Err(refusal(URUNC_JSON_FIELD, value, errno)),
     };
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)
-        .map_err(|e| ShimError::io(format!("read {}/urunc.json", rootfs.display()), e))?;
+    let file = regular(fd, URUNC_JSON_FIELD, value, Some(URUNC_JSON_MAX_BYTES))?;
+    let reading = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
+    let reopened = nix::fcntl::open(
+        format!("/proc/self/fd/{}", file.fd.as_raw_fd()).as_str(),
+        reading,
+        Mode::empty(),
+    )
+    .map_err(|e| {
+        ShimError::sys(
+            format!("reopen {}/{value} for reading", rootfs.display()),
+            e,
+        )
+    })?;
+    let mut bytes = Vec::with_capacity(file.size as usize);
+    File::from(reopened)
+        .take(URUNC_JSON_MAX_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| ShimError::io(format!("read {}/{value}", rootfs.display()), e))?;
+    if bytes.len() as u64 > URUNC_JSON_MAX_BYTES {
+        // It grew after the check.
+        return Err(too_large(
+            URUNC_JSON_FIELD,
+            value,
+            bytes.len() as u64,
+            URUNC_JSON_MAX_BYTES,
+        ));
+    }
     Ok(Some(bytes))
 }
 
-fn open_beneath(rootfs: &Path, relative: &Path) -> std::result::Result<File, Errno> {
+/// An `O_PATH` descriptor of a regular file, with its size when checked.
+struct RegularFile {
+    fd: OwnedFd,
+    size: u64,
+}
+
+/// Opens `relative` beneath `rootfs` without blocking and keeps it only if it is a regular
+/// file within `max_bytes`.
+fn open_regular(
+    rootfs: &Path,
+    relative: &Path,
+    field: &str,
+    value: &str,
+    max_bytes: Option<u64>,
+) -> Result<RegularFile> {
+    let fd = open_beneath(rootfs, relative).map_err(|errno| refusal(field, value, errno))?;
+    regular(fd, field, value, max_bytes)
+}
+
+fn regular(fd: OwnedFd, field: &str, value: &str, max_bytes: Option<u64>) -> Result<RegularFile> {
+    let stat = fstat(&fd).map_err(|e| ShimError::sys(format!("stat {field}={value:?}"), e))?;
+    let kind = SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits());
+    if kind != SFlag::S_IFREG {
+        return Err(ShimError::invalid(
+            field,
+            value,
+            format!(
+                "is {}, not a regular file in the rootfs",
+                describe_kind(kind)
+            ),
+        ));
+    }
+    let size = stat.st_size as u64;
+    match max_bytes {
+        Some(max) if size > max => Err(too_large(field, value, size, max)),
+        _ => Ok(RegularFile { fd, size }),
+    }
+}
+
+fn describe_kind(kind: SFlag) -> &'static str {
+    match kind {
+        SFlag::S_IFDIR => "a directory",
+        SFlag::S_IFIFO => "a FIFO",
+        SFlag::S_IFCHR => "a character device",
+        SFlag::S_IFBLK => "a block device",
+        SFlag::S_IFSOCK => "a socket",
+        SFlag::S_IFLNK => "a symlink",
+        _ => "of an unknown file type",
+    }
+}
+
+fn too_large(field: &str, value: &str, size: u64, max: u64) -> ShimError {
+    ShimError::invalid(
+        field,
+        value,
+        format!("is {size} bytes, more than the {max} bytes this shim accepts for {field}"),
+    )
+}
+
+fn open_beneath(rootfs: &Path, relative: &Path) -> std::result::Result<OwnedFd, Errno> {
     let root = nix::fcntl::open(
         rootfs,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )?;
     let how = OpenHow::new()
-        .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY)
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    openat2(&root, relative, how).map(File::from)
+    openat2(&root, relative, how)
 }
 
 fn refusal(field: &str, value: &str, errno: Errno) -> ShimError {
@@ -86,7 +176,7 @@ mod tests {
     #[test]
     fn a_file_inside_resolves_to_its_host_path() {
         let root = rootfs();
-        let path = resolve(root.path(), "binary", "/unikernel/kernel").expect("resolves");
+        let path = resolve(root.path(), "binary", "/unikernel/kernel", None).expect("resolves");
         assert_eq!(
             path,
             root.path()
@@ -108,7 +198,7 @@ mod tests {
             ("/missing", "does not exist"),
             ("/unikernel", "regular file"),
         ] {
-            let error = resolve(root.path(), "com.urunc.unikernel.binary", value)
+            let error = resolve(root.path(), "com.urunc.unikernel.binary", value, None)
                 .expect_err(value)
                 .to_string();
             assert!(
@@ -117,5 +207,124 @@ mod tests {
             );
             assert!(error.contains(needle), "{value}: {error}");
         }
+    }
+
+    /// Runs `f` on another thread; fails the test when it takes more than a second (an open
+    /// that waits for a FIFO's writer never returns).
+    fn within_a_second<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (done, answer) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(f());
+        });
+        answer
+            .recv_timeout(std::time::Duration::from_secs(1))
+            .expect("answered within a second")
+    }
+
+    /// A rootfs holding each kind of hostile file under `/hostile/<kind>`; the device node
+    /// (needs root) is `/dev/zero`'s, whose reading never ends.
+    fn hostile_rootfs() -> tempfile::TempDir {
+        let root = rootfs();
+        let hostile = root.path().join("hostile");
+        std::fs::create_dir(&hostile).expect("mkdir");
+        nix::unistd::mkfifo(&hostile.join("fifo"), Mode::from_bits_truncate(0o644)).expect("fifo");
+        std::os::unix::net::UnixListener::bind(hostile.join("socket")).expect("socket");
+        let sparse = std::fs::File::create(hostile.join("sparse-2g")).expect("create");
+        sparse.set_len(2 << 30).expect("set_len");
+        if nix::unistd::Uid::effective().is_root() {
+            nix::sys::stat::mknod(
+                &hostile.join("device"),
+                SFlag::S_IFCHR,
+                Mode::from_bits_truncate(0o666),
+                nix::sys::stat::makedev(1, 5),
+            )
+            .expect("mknod");
+        } else {
+            skipped!("SKIPPED: the device-node cases need root (mknod)");
+        }
+        root
+    }
+
+    #[test]
+    fn fifos_devices_sockets_and_oversized_files_are_refused_at_once_naming_field_and_kind() {
+        let root = hostile_rootfs();
+        let cases = [
+            ("fifo", "a FIFO"),
+            ("socket", "a socket"),
+            ("device", "a character device"),
+            ("sparse-2g", "more than the 134217728 bytes"),
+        ];
+        for (name, needle) in cases {
+            let path = root.path().join("hostile").join(name);
+            if !path.exists() && !path.is_symlink() {
+                continue;
+            }
+            let value = format!("/hostile/{name}");
+            let rootfs = root.path().to_path_buf();
+            let error = within_a_second(move || {
+                resolve(
+                    &rootfs,
+                    runtime_core::ANNOT_INITRD,
+                    &value,
+                    Some(BOOT_FILE_MAX_BYTES),
+                )
+            })
+            .expect_err(name)
+            .to_string();
+            assert!(
+                error.contains(runtime_core::ANNOT_INITRD) && error.contains(name),
+                "{error}"
+            );
+            assert!(error.contains(needle), "{name}: {error}");
+        }
+        // A guest disk has no cap, but must still be a regular file.
+        let disk = resolve(
+            root.path(),
+            runtime_core::ANNOT_BLOCK,
+            "/hostile/sparse-2g",
+            None,
+        );
+        assert!(disk.is_ok(), "{disk:?}");
+    }
+
+    #[test]
+    fn a_hostile_urunc_json_is_refused_at_once_naming_it_and_the_cap() {
+        for (name, needle) in [
+            ("fifo", "a FIFO".to_string()),
+            ("socket", "a socket".to_string()),
+            ("device", "a character device".to_string()),
+            (
+                "sparse-2g",
+                format!("more than the {URUNC_JSON_MAX_BYTES} bytes"),
+            ),
+        ] {
+            let root = hostile_rootfs();
+            let hostile = root.path().join("hostile").join(name);
+            if !hostile.exists() && !hostile.is_symlink() {
+                continue;
+            }
+            std::fs::rename(&hostile, root.path().join("urunc.json")).expect("rename");
+            let rootfs = root.path().to_path_buf();
+            let error = within_a_second(move || read_urunc_json(&rootfs))
+                .expect_err(name)
+                .to_string();
+            assert!(error.contains(URUNC_JSON_FIELD), "{name}: {error}");
+            assert!(error.contains(&needle), "{name}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_urunc_json_within_the_cap_is_read_and_a_missing_one_is_none() {
+        let root = rootfs();
+        assert_eq!(read_urunc_json(root.path()).expect("no file"), None);
+        let config = br#"{"com.urunc.unikernel.binary":"/unikernel/kernel"}"#;
+        std::fs::write(root.path().join("urunc.json"), config).expect("write");
+        assert_eq!(
+            read_urunc_json(root.path()).expect("read"),
+            Some(config.to_vec())
+        );
+        let at_cap = vec![b' '; URUNC_JSON_MAX_BYTES as usize];
+        std::fs::write(root.path().join("urunc.json"), &at_cap).expect("write");
+        assert_eq!(read_urunc_json(root.path()).expect("read"), Some(at_cap));
     }
 }

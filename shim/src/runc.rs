@@ -43,13 +43,28 @@ pub struct Runc {
     router: ExitRouter,
 }
 
+/// runc's root for containerd namespace `namespace`.
+pub fn root(namespace: &str) -> PathBuf {
+    Path::new(RUNC_ROOT).join(namespace)
+}
+
+/// Whether runc under `root` has container `id`: its state directory exists. Decided by the
+/// filesystem, never by the wording of runc's errors.
+pub fn has_container(root: &Path, id: &str) -> bool {
+    !id.is_empty() && !id.contains('/') && root.join(id).join("state.json").is_file()
+}
+
 impl Runc {
     pub fn new(namespace: &str, bundle: &Path, router: ExitRouter) -> Self {
         Runc {
-            root: Path::new(RUNC_ROOT).join(namespace),
+            root: root(namespace),
             log: bundle.join("log.json"),
             router,
         }
+    }
+
+    pub fn has_container(&self, id: &str) -> bool {
+        has_container(&self.root, id)
     }
 
     /// `runc create`: the container's init gets `io` and waits for `start`.

@@ -51,6 +51,10 @@ pub struct ContainerState {
     /// The network the netns worker created for this container, recorded before creation.
     pub net: Option<netns::NetRecord>,
     pub vmm: Option<ProcessIdentity>,
+    /// The node configuration (urunc's config.toml) this container was planned with, as urunc
+    /// keeps its config in state.json.
+    #[serde(default)]
+    pub node_config: Option<runtime_core::NodeConfig>,
 }
 
 impl ContainerState {
@@ -65,6 +69,7 @@ impl ContainerState {
             cgroup_dirs: Vec::new(),
             net: None,
             vmm: None,
+            node_config: None,
         }
     }
 }

@@ -109,7 +109,7 @@ mod tests {
         reader.read_exact(&mut got).expect("read");
         assert_eq!(&got, b"hello\n");
         pump.close();
-        std::thread::sleep(Duration::from_millis(3 * u64::from(POLL_MS)));
+        // read_to_end returns at the EOF the pump's close gives.
         let mut rest = Vec::new();
         reader.read_to_end(&mut rest).expect("EOF after close");
         assert!(rest.is_empty());
@@ -128,8 +128,15 @@ mod tests {
             File::from(std::os::fd::OwnedFd::from(writer)),
         )
         .expect("start");
-        // Before any writer connects, nothing is EOF yet.
+        // Before any writer connects, nothing is EOF yet: after two polls of the pump, the
+        // process's stdin has nothing to read, and is not at its end.
+        let reader = File::from(std::os::fd::OwnedFd::from(reader));
         std::thread::sleep(Duration::from_millis(2 * u64::from(POLL_MS)));
+        assert_eq!(
+            pending_read(&reader).map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::WouldBlock),
+            "stdin ended (or had data) before any client connected"
+        );
         let mut client = OpenOptions::new()
             .write(true)
             .open(&fifo)
@@ -137,9 +144,24 @@ mod tests {
         client.write_all(b"last words").expect("write");
         drop(client);
         let mut all = String::new();
-        File::from(std::os::fd::OwnedFd::from(reader))
-            .read_to_string(&mut all)
-            .expect("read to EOF");
+        let mut reader = reader;
+        reader.read_to_string(&mut all).expect("read to EOF");
         assert_eq!(all, "last words");
+    }
+
+    /// One non-blocking read of `file`: the byte count, or WouldBlock when nothing is there.
+    fn pending_read(file: &File) -> std::io::Result<usize> {
+        let mut buf = [0u8; 16];
+        let flags = nix::fcntl::OFlag::from_bits_truncate(
+            nix::fcntl::fcntl(file, nix::fcntl::FcntlArg::F_GETFL).expect("F_GETFL"),
+        );
+        nix::fcntl::fcntl(
+            file,
+            nix::fcntl::FcntlArg::F_SETFL(flags | nix::fcntl::OFlag::O_NONBLOCK),
+        )
+        .expect("F_SETFL");
+        let read = (&*file).read(&mut buf);
+        nix::fcntl::fcntl(file, nix::fcntl::FcntlArg::F_SETFL(flags)).expect("F_SETFL");
+        read
     }
 }

@@ -3,17 +3,9 @@
 //! bytes (a PVH ELF) or from Debian's kernel (a Linux guest with a busybox
 //! initramfs), and namespace fixtures.
 
-/// Reports a test that cannot run here: `SKIPPED: <reason>` on the test process's stderr.
-/// libtest captures `println!` and shows it only for failures, which would turn a skip into a
-/// silent pass in CI's log; a direct write to stderr is not captured.
-#[macro_export]
-macro_rules! skipped {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        // Best effort: a test log that cannot be written has nowhere to report to.
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
+/// The one skip helper (see `urunc-test-skip`): `skipped!` for what CI installs (a failure
+/// under `URUNC_REQUIRE_PRIVILEGED=1`), `skipped_not_in_ci!` for what it does not.
+pub use urunc_test_skip::{skipped, skipped_not_in_ci};
 
 pub mod block_devices;
 pub mod command;
@@ -31,6 +23,7 @@ pub mod sandbox;
 pub mod shim_binary;
 pub mod spec_bundle;
 pub mod unikernel_images;
+pub mod unix_peer;
 pub mod wait;
 
 pub use containerd::{ContainerdOptions, PrivateContainerd};

@@ -1,54 +1,68 @@
-//! The Go-built peers (containerd 2.x, cri-tools, nerdctl) that
-//! `.ci/install-go-peers` builds into `$URUNC_PEERS_DIR/<name>-<version>/bin`
-//! (default `/opt/urunc-rs-peers`); a folder counts once it holds `.complete`.
+//! The Go-built peers `.ci/install-deps` builds (containerd 2.x, cri-tools), read from the one
+//! list that pins them, `.ci/go-peers.tsv`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::error::{HarnessError, Result};
-use crate::host_tools::which;
 
-/// The variable naming the peers' folder.
-pub const PEERS_DIR_ENV: &str = "URUNC_PEERS_DIR";
-/// Where the peers are when the variable is not set.
+/// The pinned list, as `.ci/install-go-peers` reads it.
+const PEERS: &str = include_str!("../../.ci/go-peers.tsv");
+/// Where `.ci/install-go-peers` builds them unless told otherwise.
 pub const DEFAULT_PEERS_DIR: &str = "/opt/urunc-rs-peers";
+/// The variable that moves them.
+pub const PEERS_DIR_ENV: &str = "URUNC_PEERS_DIR";
 
-/// The peers' folder.
-pub fn peers_dir() -> PathBuf {
-    std::env::var_os(PEERS_DIR_ENV).map_or_else(|| PathBuf::from(DEFAULT_PEERS_DIR), PathBuf::from)
+/// One row of the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub name: String,
+    pub module: String,
+    pub version: String,
 }
 
-/// `program` of peer `name` (`cri-tools`, `nerdctl`, `containerd`): from a
-/// complete `<name>-<version>` folder (the newest version when several are
-/// there), else from PATH.
-pub fn peer_program(name: &str, program: &str) -> Result<PathBuf> {
-    if let Some(found) = complete_peer_bin(&peers_dir(), name)
-        .map(|bin| bin.join(program))
-        .filter(|path| path.is_file())
-    {
-        return Ok(found);
+impl Peer {
+    /// The pinned peer called `name` (a row of `.ci/go-peers.tsv`).
+    pub fn pinned(name: &str) -> Result<Peer> {
+        PEERS
+            .lines()
+            .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
+            .map(|line| line.split('\t').collect::<Vec<_>>())
+            .find(|fields| fields.first() == Some(&name))
+            .map(|fields| Peer {
+                name: name.to_string(),
+                module: fields.get(1).copied().unwrap_or_default().to_string(),
+                version: fields.get(2).copied().unwrap_or_default().to_string(),
+            })
+            .ok_or_else(|| HarnessError::Missing {
+                what: format!("peer {name} in .ci/go-peers.tsv"),
+                hint: "add its row".into(),
+            })
     }
-    which(program, "").map_err(|_| HarnessError::Missing {
-        what: format!("{program} (peer {name})"),
-        hint: format!(
-            "bash .ci/install-go-peers builds it into {}/{name}-<version>/bin",
-            peers_dir().display()
-        ),
-    })
-}
 
-fn complete_peer_bin(dir: &Path, name: &str) -> Option<PathBuf> {
-    let prefix = format!("{name}-v");
-    let mut folders: Vec<PathBuf> = std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| {
-            path.file_name()
-                .is_some_and(|file| file.to_string_lossy().starts_with(&prefix))
-        })
-        .filter(|path| path.join(".complete").is_file())
-        .collect();
-    folders.sort();
-    folders.pop().map(|folder| folder.join("bin"))
+    /// The folder its binaries are built into.
+    pub fn bin_dir(&self) -> PathBuf {
+        let root = std::env::var_os(PEERS_DIR_ENV)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_PEERS_DIR));
+        root.join(format!("{}-{}", self.name, self.version))
+            .join("bin")
+    }
+
+    /// Its program `program`, which must have been built.
+    pub fn program(&self, program: &str) -> Result<PathBuf> {
+        let path = self.bin_dir().join(program);
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(HarnessError::Missing {
+                what: path.display().to_string(),
+                hint: format!(
+                    "{} {} is built by `bash .ci/install-deps`",
+                    self.module, self.version
+                ),
+            })
+        }
+    }
 }
 
 #[cfg(test)]
@@ -56,15 +70,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_complete_folder_counts() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::create_dir_all(dir.path().join("cri-tools-v1.37.0/bin")).expect("mkdir");
-        assert_eq!(complete_peer_bin(dir.path(), "cri-tools"), None);
-        std::fs::write(dir.path().join("cri-tools-v1.37.0/.complete"), "x").expect("mark");
-        assert_eq!(
-            complete_peer_bin(dir.path(), "cri-tools"),
-            Some(dir.path().join("cri-tools-v1.37.0/bin"))
-        );
-        assert_eq!(complete_peer_bin(dir.path(), "nerdctl"), None);
+    fn containerd_2_and_cri_tools_are_pinned() {
+        let containerd = Peer::pinned("containerd").unwrap();
+        assert_eq!(containerd.module, "github.com/containerd/containerd/v2");
+        assert!(containerd.version.starts_with("v2."), "{containerd:?}");
+        let cri_tools = Peer::pinned("cri-tools").unwrap();
+        assert_eq!(cri_tools.module, "sigs.k8s.io/cri-tools");
+        assert!(Peer::pinned("no-such-peer").is_err());
     }
 }

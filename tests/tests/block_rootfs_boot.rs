@@ -135,6 +135,8 @@ fn linux_guest_boots_from_the_rootfs_block_device_as_vda() {
         args: vec![DISK_INIT.into(), "poweroff".into()],
         accel: Accel::Tcg,
         arch: Arch::X86_64,
+        cpu_features_off: Vec::new(),
+        solo5_manifest: None,
         seccomp: true,
         control_socket: None,
         work_dir: private.clone(),

@@ -24,7 +24,7 @@ use urunc_tests::cri::probes::{shims_of, vmms_of};
 use urunc_tests::critest::{print_to_log, program_or_skip};
 use urunc_tests::guests::PvhBehaviour;
 use urunc_tests::host_processes::other_processes;
-use urunc_tests::peers::peer_program;
+use urunc_tests::peers::Peer;
 use urunc_tests::sandbox::is_urunc_tap;
 use urunc_tests::unikernel_images::pvh_image;
 use urunc_tests::wait::eventually;
@@ -151,7 +151,10 @@ fn bridge_ports() -> Vec<String> {
 #[ignore = "until the shim gives createRuntime hooks a pid (nerdctl's CNI hook needs state.pid)"]
 fn fifty_nerdctl_runs_and_kills_leave_no_tap_rule_vmm_or_shim() {
     let test = "fifty_nerdctl_runs_and_kills_leave_no_tap_rule_vmm_or_shim";
-    let Some(program) = program_or_skip(test, peer_program("nerdctl", "nerdctl")) else {
+    let Some(program) = program_or_skip(
+        test,
+        Peer::pinned("nerdctl").and_then(|peer| peer.program("nerdctl")),
+    ) else {
         return;
     };
     if !nix::unistd::Uid::effective().is_root() {

@@ -76,7 +76,31 @@ fn shim_threads_stay_in_the_host_netns_while_a_unikernel_runs() {
         .expect("NSpid")
         .split_whitespace()
         .collect::<Vec<_>>();
-    assert_eq!(nspid, [vmm.to_string().as_str(), "1"], "VMM NSpid");
+    // pid 2: pid 1 is the shim's forwarding init, so the VMM sees the caller's SIGTERM.
+    assert_eq!(nspid, [vmm.to_string().as_str(), "2"], "VMM NSpid");
+    let init = status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .expect("PPid")
+        .trim()
+        .to_owned();
+    let init_status = std::fs::read_to_string(format!("/proc/{init}/status")).expect("init status");
+    assert!(
+        init_status.contains("Name:\turunc-vmm-init"),
+        "pid 1 of the VMM's namespace: {init_status}"
+    );
+    assert!(
+        init_status
+            .lines()
+            .any(|l| l.starts_with("NSpid:") && l.ends_with("\t1")),
+        "{init_status}"
+    );
+    let init_cmdline = std::fs::read(format!("/proc/{init}/cmdline")).expect("init cmdline");
+    assert!(
+        init_cmdline.starts_with(b"urunc-vmm-init\0"),
+        "{:?}",
+        String::from_utf8_lossy(&init_cmdline)
+    );
     assert_ne!(
         namespace_of(&format!("/proc/{vmm}/ns/pid")),
         namespace_of(&format!("/proc/{pid}/ns/pid")),

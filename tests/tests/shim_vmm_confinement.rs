@@ -533,7 +533,19 @@ fn sigterm_powers_a_linux_guest_off_and_sigkill_ends_a_guest_that_ignores_it() {
     let boot = console.wait_for("pvh-halt-up", Duration::from_secs(60));
     assert!(boot.is_ok(), "no marker: {boot:?}\n{}", console.text());
     ctr_ok(&ctrd, &["task", "kill", "deaf"]);
-    std::thread::sleep(Duration::from_secs(3));
+    // Kill answers once the shim pressed the button or sent qemu the signal; its log (which
+    // containerd copies into its own) says which, for this container.
+    let pressed = |ctrd: &PrivateContainerd| {
+        std::fs::read_to_string(ctrd.log_path())
+            .unwrap_or_default()
+            .lines()
+            .any(|line| line.contains("asked the guest to power off") && line.contains("deaf"))
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || pressed(&ctrd)),
+        "the shim did not press the power button for SIGTERM:\n{}",
+        ctrd.log_tail(30)
+    );
     assert!(
         ctr_ok(&ctrd, &["task", "ls"]).contains("RUNNING"),
         "SIGTERM ended the VMM instead of pressing the guest's power button"

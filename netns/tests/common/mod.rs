@@ -12,9 +12,7 @@ pub fn require_root(test: &str) -> bool {
     if nix::unistd::geteuid().is_root() {
         return true;
     }
-    skipped(format_args!(
-        "SKIPPED: {test}: needs root for network namespaces and tap devices"
-    ));
+    urunc_test_skip::skipped!("SKIPPED: {test}: needs root for network namespaces and tap devices");
     false
 }
 
@@ -129,12 +127,4 @@ pub fn threads_in(ino: u64) -> Vec<netns::ThreadNetns> {
         .into_iter()
         .filter(|t| t.netns_ino == ino)
         .collect()
-}
-
-/// Says a test cannot run here: `SKIPPED: <reason>` straight to stderr, which libtest does not
-/// capture (a captured `println!` would make the skip a silent pass in CI's log).
-pub fn skipped(reason: std::fmt::Arguments) {
-    use std::io::Write as _;
-    // Best effort: a test log that cannot be written has nowhere to report to.
-    let _ = writeln!(std::io::stderr(), "{reason}");
 }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cloud-hypervisor --kernel <k> [--initramfs <i>] --cmdline <c>
-//!   --memory size=<MiB>M --cpus boot=<n> [--net tap=<tap>,mac=<mac>[,mtu=<n>]]
+//!   --memory size=<MiB>M --cpus boot=<n> [--net tap=<tap>,mac=<mac>]
 //!   [--disk path=<p>] --serial tty --console off [--seccomp false]
 //! ```
 //!
@@ -17,6 +17,8 @@ use super::MachineTraits;
 use crate::error::CoreError;
 use crate::vmm::host_path::refuse_comma;
 use crate::vmm::{Arch, GracefulStop, PreparedGuest, VmmInput, VmmPlan};
+
+pub(super) const PROGRAM: &str = "cloud-hypervisor";
 
 pub(super) fn machine(arch: Arch) -> MachineTraits {
     MachineTraits {
@@ -42,11 +44,10 @@ pub(super) fn plan(input: &VmmInput, guest: &PreparedGuest) -> Result<VmmPlan, C
         format!("boot={}", guest.vcpus),
     ]);
     if let Some(net) = &input.network {
-        let mut spec = format!("tap={},mac={}", net.tap, net.mac);
-        if net.mtu != 1500 {
-            spec.push_str(&format!(",mtu={}", net.mtu));
-        }
-        args.extend(["--net".into(), spec]);
+        // No `mtu=`: cloud-hypervisor would set the tap's MTU itself (EPERM without
+        // CAP_NET_ADMIN). The tap already has eth0's MTU, and cloud-hypervisor advertises the
+        // tap's MTU to the guest (VIRTIO_NET_F_MTU).
+        args.extend(["--net".into(), format!("tap={},mac={}", net.tap, net.mac)]);
     }
     if let Some(block) = &input.block {
         refuse_comma("block", block)?;
@@ -57,7 +58,7 @@ pub(super) fn plan(input: &VmmInput, guest: &PreparedGuest) -> Result<VmmPlan, C
         args.extend(["--seccomp".into(), "false".into()]);
     }
     Ok(VmmPlan {
-        program: "cloud-hypervisor".into(),
+        program: PROGRAM.into(),
         args,
         files: Vec::new(),
         graceful_stop: GracefulStop::Signal,

@@ -27,6 +27,7 @@ use super::MachineTraits;
 use crate::error::CoreError;
 use crate::vmm::{Arch, GracefulStop, PlanFile, PreparedGuest, VmmInput, VmmPlan};
 
+pub(super) const PROGRAM: &str = "firecracker";
 const CONFIG_FILE_NAME: &str = "fc.json";
 const MAX_VCPUS: u32 = 32;
 
@@ -154,7 +155,7 @@ pub(super) fn plan(input: &VmmInput, guest: &PreparedGuest) -> Result<VmmPlan, C
         None => GracefulStop::Signal,
     };
     Ok(VmmPlan {
-        program: "firecracker".into(),
+        program: PROGRAM.into(),
         args,
         files: vec![PlanFile {
             path: config_path,

@@ -4,8 +4,9 @@
 
 mod cloud_hypervisor;
 mod firecracker;
-mod qemu;
+pub(crate) mod qemu;
 mod solo5;
+mod solo5_devices;
 
 use crate::config::{Hypervisor, UnikernelType};
 use crate::error::CoreError;
@@ -27,6 +28,16 @@ pub(crate) fn machine(hypervisor: Hypervisor, kind: &UnikernelType, arch: Arch) 
             console: "ttyS0",
             kernel_params: &[],
         },
+    }
+}
+
+/// The program each VMM's plan runs, looked up in the VMM's PATH.
+pub fn vmm_program(hypervisor: Hypervisor, arch: Arch) -> &'static str {
+    match hypervisor {
+        Hypervisor::Qemu => qemu::program(arch),
+        Hypervisor::Firecracker => firecracker::PROGRAM,
+        Hypervisor::CloudHypervisor => cloud_hypervisor::PROGRAM,
+        Hypervisor::Hvt | Hypervisor::Spt => solo5::program(hypervisor),
     }
 }
 

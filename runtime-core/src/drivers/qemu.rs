@@ -9,11 +9,10 @@
 //! * `-accel tcg` with `-cpu max` when KVM is not usable; KVM uses `-cpu host`
 //!   (urunc's choice, the fastest guest). On nested, paravirtual KVM such as
 //!   these test machines, `-cpu host` aborts at the first vCPU reset ("failed
-//!   to set MSR 0x10a"); hiding `arch-capabilities` would avoid that but makes
+//!   to set MSR 0x10a"); hiding `arch-capabilities` avoids that but makes
 //!   every Linux guest on real Intel hardware assume it is vulnerable and turn
-//!   on costly mitigations, so the caller decides: it should call KVM usable
-//!   only after `qemu-system-x86_64 -M microvm -accel kvm -cpu host -S` has
-//!   survived a moment, and use TCG otherwise.
+//!   on costly mitigations, so a feature is turned off (`-cpu host,-<f>`) only
+//!   when the shim's probe of qemu saw this host's KVM refuse it (`accel`).
 //! * `-nodefaults -no-user-config -nographic -serial stdio`: no default
 //!   devices or config files, the serial console on the container's stdio.
 //! * `-no-reboot` for every kind, so a guest reboot (or a Linux panic with
@@ -85,18 +84,29 @@ pub(super) fn machine(kind: &UnikernelType, arch: Arch) -> MachineTraits {
     }
 }
 
+/// The qemu binary for a guest of `arch` (the host's: no cross-architecture emulation).
+pub fn program(arch: Arch) -> &'static str {
+    match arch {
+        Arch::X86_64 => "qemu-system-x86_64",
+        Arch::Aarch64 => "qemu-system-aarch64",
+    }
+}
+
 pub(super) fn plan(input: &VmmInput, guest: &PreparedGuest) -> VmmPlan {
     let kind = &input.config.unikernel_type;
     let machine = Machine::for_guest(kind, input.arch);
-    let program = match input.arch {
-        Arch::X86_64 => "qemu-system-x86_64",
-        Arch::Aarch64 => "qemu-system-aarch64",
-    };
+    let program = program(input.arch);
     let (accel, cpu) = match input.accel {
-        Accel::Kvm => ("kvm", "host"),
-        Accel::Tcg => ("tcg", "max"),
+        Accel::Kvm => (
+            "kvm",
+            std::iter::once("host".to_owned())
+                .chain(input.cpu_features_off.iter().map(|f| format!("-{f}")))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        Accel::Tcg => ("tcg", "max".to_owned()),
     };
-    let mut args: Vec<String> = ["-M", machine.name(), "-accel", accel, "-cpu", cpu]
+    let mut args: Vec<String> = ["-M", machine.name(), "-accel", accel, "-cpu", &cpu]
         .map(String::from)
         .to_vec();
     args.extend([

@@ -5,8 +5,9 @@
 //!           [--block:<name>=<path>] <kernel> [<guest cmdline>]
 //! ```
 //!
-//! Device names are the ones each unikernel was built with: rumprun `tap`
-//! and `rootfs`, MirageOS `service` and `storage` (urunc's MonitorNetCli /
+//! Device names are the ones the unikernel's manifest declares
+//! (`solo5_devices`); without a manifest, the usual ones of each kind: rumprun
+//! `tap` and `rootfs`, MirageOS `service` and `storage` (urunc's MonitorNetCli /
 //! MonitorBlockCli). `--net-mac` is ours: the guest must answer as eth0, with
 //! eth0's MAC, for the tc redirect to deliver the pod's traffic to it.
 //! The guest command line is one argv element: solo5 joins everything after
@@ -17,6 +18,7 @@
 //! Seccomp: spt always confines itself; for hvt the shim installs the filter
 //! (urunc does it in-process before exec), nothing goes on the argv.
 
+use super::solo5_devices;
 use crate::config::{Hypervisor, UnikernelType};
 use crate::error::CoreError;
 use crate::vmm::{GracefulStop, PreparedGuest, VmmInput, VmmPlan};
@@ -44,19 +46,31 @@ fn device_names(kind: &UnikernelType) -> Result<DeviceNames, CoreError> {
     }
 }
 
-pub(super) fn plan(input: &VmmInput, guest: &PreparedGuest) -> Result<VmmPlan, CoreError> {
-    let names = device_names(&input.config.unikernel_type)?;
-    let program = match input.config.hypervisor {
+/// The solo5 tender for `hypervisor` (hvt or spt).
+pub(super) fn program(hypervisor: Hypervisor) -> &'static str {
+    match hypervisor {
         Hypervisor::Spt => "solo5-spt",
         _ => "solo5-hvt",
-    };
-    let mut args = vec![format!("--mem={}", guest.memory_mib)];
-    if let Some(net) = &input.network {
-        args.push(format!("--net:{}={}", names.net, net.tap));
-        args.push(format!("--net-mac:{}={}", names.net, net.mac));
     }
-    if let Some(block) = &input.block {
-        args.push(format!("--block:{}={}", names.block, block.display()));
+}
+
+pub(super) fn plan(input: &VmmInput, guest: &PreparedGuest) -> Result<VmmPlan, CoreError> {
+    let defaults = device_names(&input.config.unikernel_type)?;
+    let attach = solo5_devices::choose(
+        &input.config,
+        input.solo5_manifest.as_ref(),
+        (defaults.net, defaults.block),
+        input.network.is_some(),
+        input.block.is_some(),
+    )?;
+    let program = program(input.config.hypervisor);
+    let mut args = vec![format!("--mem={}", guest.memory_mib)];
+    if let (Some(net), Some(name)) = (&input.network, &attach.net) {
+        args.push(format!("--net:{name}={}", net.tap));
+        args.push(format!("--net-mac:{name}={}", net.mac));
+    }
+    if let (Some(block), Some(name)) = (&input.block, &attach.block) {
+        args.push(format!("--block:{name}={}", block.display()));
     }
     args.push(input.kernel.display().to_string());
     if !guest.guest_cmdline.is_empty() {

@@ -52,6 +52,9 @@ pub struct VmmInput {
     /// `process.args`; when empty the cmdline annotation is used, as in urunc.
     pub args: Vec<String>,
     pub accel: Accel,
+    /// qemu CPU features this host's KVM cannot set, turned off (`-cpu host,-<feature>`);
+    /// see `AccelChoice`.
+    pub cpu_features_off: Vec<String>,
     pub arch: Arch,
     /// The spec has `linux.seccomp`: the VMM is asked to confine itself too.
     pub seccomp: bool,
@@ -61,6 +64,9 @@ pub struct VmmInput {
     pub work_dir: PathBuf,
     /// Linux kernel parameters the shim measured, e.g. `tsc_early_khz=...`.
     pub extra_kernel_args: Vec<String>,
+    /// A solo5 unikernel's device manifest, read from its binary by the shim; `None` for
+    /// other VMMs or a binary without one (then the kind's usual names apply).
+    pub solo5_manifest: Option<crate::solo5_manifest::Solo5Manifest>,
 }
 
 /// A file the shim must write (mode 0600, owned by the VMM's user) before it
@@ -115,6 +121,12 @@ pub(crate) struct PreparedGuest {
 pub fn plan_vmm(input: &VmmInput) -> Result<VmmPlan, CoreError> {
     let config = &input.config;
     support::check(&config.unikernel_type, config.hypervisor, input.arch)?;
+    if input.accel == Accel::Tcg && !crate::accel::has_tcg(config.hypervisor) {
+        return Err(CoreError::NeedsKvm {
+            hypervisor: config.hypervisor.as_str().to_owned(),
+            reason: "the plan asks for TCG".to_owned(),
+        });
+    }
     host_path::check_input_paths(input)?;
     if let Some(net) = &input.network {
         net.validate()?;

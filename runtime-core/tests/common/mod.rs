@@ -30,12 +30,14 @@ pub fn config(kind: UnikernelType, hypervisor: Hypervisor) -> UruncConfig {
         blk_mnt_point: None,
         use_dm_block: None,
         mount_rootfs: false,
+        solo5_net_dev: None,
+        solo5_blk_dev: None,
     }
 }
 
 /// The fixed input: network, 512 MiB, 2 vCPUs, an initrd for the kinds
 /// that boot from one (Linux, Unikraft), a block device for those that take
-/// one, seccomp, a control socket, TCG on x86_64.
+/// one, seccomp, a control socket, TCG on x86_64 where the VMM has it.
 pub fn input(kind: UnikernelType, hypervisor: Hypervisor) -> VmmInput {
     let uses_initrd = matches!(kind, UnikernelType::Linux | UnikernelType::Unikraft);
     let uses_block = supports_block(&kind) && kind != UnikernelType::Linux;
@@ -49,8 +51,15 @@ pub fn input(kind: UnikernelType, hypervisor: Hypervisor) -> VmmInput {
         vcpus: Some(2),
         env: vec!["PATH=/bin".into(), "GREETING=hello world".into()],
         args: vec!["/bin/app".into(), "-p".into(), "8080".into()],
-        accel: Accel::Tcg,
+        // TCG where the VMM has it; the others have no TCG mode.
+        accel: if runtime_core::has_tcg(hypervisor) {
+            Accel::Tcg
+        } else {
+            Accel::Kvm
+        },
         arch: Arch::X86_64,
+        cpu_features_off: Vec::new(),
+        solo5_manifest: None,
         seccomp: true,
         control_socket: Some(PathBuf::from("/run/urunc/c1/control.sock")),
         work_dir: PathBuf::from("/run/urunc/c1"),

@@ -54,7 +54,8 @@ pub fn discover(program: &str, search_path: &str) -> Result<HostFiles> {
     })
 }
 
-fn locate(program: &str, search_path: &str) -> Result<PathBuf> {
+/// `program` as an absolute path to a file, or looked up in `search_path`.
+pub fn locate(program: &str, search_path: &str) -> Result<PathBuf> {
     if program.contains('/') {
         let path = PathBuf::from(program);
         return if path.is_absolute() && path.is_file() {

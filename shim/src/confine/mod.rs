@@ -24,6 +24,8 @@ mod host_files;
 mod plan;
 pub mod seccomp;
 
+pub use host_files::locate as locate_program;
+
 #[cfg(test)]
 mod confined_run_tests;
 #[cfg(test)]

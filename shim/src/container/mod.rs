@@ -4,6 +4,7 @@
 pub mod prepared;
 pub mod process;
 pub mod runc;
+pub mod teardown;
 pub mod unikernel;
 
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use async_trait::async_trait;
 use containerd_shim_protos::api::{ExecProcessRequest, ProcessInfo, UpdateTaskRequest};
 
 use crate::error::Result;
-use crate::events::EventSender;
+use crate::events::ExitGate;
 use crate::reaper::ExitRouter;
 use process::Process;
 
@@ -21,7 +22,8 @@ use process::Process;
 pub struct ShimContext {
     pub namespace: String,
     pub router: ExitRouter,
-    pub events: EventSender,
+    /// Where containers report exits and OOM kills; they publish no event themselves.
+    pub exits: Arc<ExitGate>,
     /// The netns workers (one per sandbox namespace), owned by the service.
     pub pool: netns::NetnsPool,
 }

@@ -24,6 +24,8 @@ pub struct Prepared {
     pub stdio: StdioPaths,
     pub store: StateStore,
     pub state: ContainerState,
+    /// Where this container's node configuration comes from (its runtime options).
+    pub node_config: crate::node_config::NodeConfigSource,
 }
 
 impl Prepared {
@@ -68,6 +70,7 @@ impl Prepared {
             stdio,
             store,
             state,
+            node_config: Default::default(),
         })
     }
 
@@ -95,18 +98,16 @@ impl Prepared {
             .map_err(|e| write_failed(&store, e))
     }
 
-    /// Unmounts the rootfs and removes the state; both are attempted, both failures reported.
+    /// The last steps of every teardown (see `teardown::finish`): unmounts the rootfs, then
+    /// removes the state only if `failures` (the earlier steps') is empty and the unmount
+    /// succeeded.
+    pub fn finish(&self, failures: Vec<ShimError>) -> Result<()> {
+        super::teardown::finish(&self.state, &self.store, failures)
+    }
+
+    /// Undoes [`Prepared::new`]: unmounts the rootfs, then removes the state.
     pub fn undo(&self) -> Result<()> {
-        let mut failures = Vec::new();
-        if let Some(rootfs) = &self.state.rootfs_mount {
-            if let Err(error) = mounts::unmount_rootfs(rootfs) {
-                failures.push(error);
-            }
-        }
-        if let Err(error) = self.store.remove() {
-            failures.push(error);
-        }
-        ShimError::from_cleanup(failures)
+        self.finish(Vec::new())
     }
 
     pub fn bundle_text(&self) -> String {

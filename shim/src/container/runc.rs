@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 
 use super::prepared::{with_undo, Prepared};
 use super::process::{Phase, Process};
+use super::teardown;
 use super::{Container, ShimContext};
 use crate::cgroup::{oom_kills_counted, ProcessCgroup};
 use crate::console::ConsoleSocket;
@@ -180,11 +181,11 @@ impl Inner {
             // cgroup until `runc delete`, so its OOM counter is still there to read.
             if process.exec_id.is_empty() && inner.init_oom_killed() {
                 tracing::info!(id = %inner.id, pid, "the OOM killer killed a task of the container");
-                inner.context.events.task_oom(&inner.id);
+                inner.context.exits.oom_killed(&inner.id);
             }
             let exit = process.set_stopped(status);
             tracing::info!(id = %inner.id, exec_id = %process.exec_id, pid, status, "process exited");
-            inner.context.events.task_exit(&ExitReport {
+            inner.context.exits.exited(ExitReport {
                 container_id: inner.id.clone(),
                 exec_id: process.exec_id.clone(),
                 pid,
@@ -203,17 +204,14 @@ impl Inner {
 
     /// Removes what create made: runc's container, the rootfs mount, the state.
     async fn undo(&self) -> Result<()> {
-        let mut failures = Vec::new();
-        if let Err(error) = self.runc.delete(&self.id, true).await {
-            // runc answers an error when the container never got created: only log that case.
-            if !is_missing_container(&error) {
-                failures.push(error);
-            }
-        }
-        if let Err(error) = self.prepared.undo() {
-            failures.push(error);
-        }
-        ShimError::from_cleanup(failures)
+        let prepared = &self.prepared;
+        teardown::teardown(
+            &prepared.state,
+            &prepared.store,
+            &self.runc,
+            &self.context.pool,
+        )
+        .await
     }
 
     fn exec_process(&self, exec_id: &str) -> Result<Arc<Process>> {
@@ -293,10 +291,6 @@ fn short_name(name: &str) -> String {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     name.hash(&mut hasher);
     format!("{}-{:016x}", std::process::id(), hasher.finish())
-}
-
-fn is_missing_container(error: &ShimError) -> bool {
-    matches!(error, ShimError::Runc { stderr, .. } if stderr.contains("does not exist"))
 }
 
 /// runc's answer to a kill of a container whose init has exited.

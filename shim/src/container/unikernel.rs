@@ -15,7 +15,9 @@
 //! in its SIGKILL, which is delivered at once. Unikernels have no power-button handling: their
 //! SIGTERM goes to qemu, which exits. When QMP cannot be reached the
 //! signal goes to the VMM, which ends it. Firecracker runs with `--no-api`, as under urunc, so
-//! it has no Ctrl-Alt-Del channel: its SIGTERM goes to the VMM, and the log says so.
+//! it has no Ctrl-Alt-Del channel: its SIGTERM goes to the VMM, and the log says so. A VMM in a
+//! pid namespace of its own is pid 2 under a forwarding init (`spawn::signal_init`): as pid 1,
+//! firecracker and solo5-spt would never see a SIGTERM (they install no handler for it).
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -36,6 +38,7 @@ use tokio::sync::oneshot;
 
 use super::prepared::{with_undo, Prepared};
 use super::process::{Phase, Process};
+use super::teardown;
 use super::{Container, ShimContext};
 use crate::cgroup::Cgroup;
 use crate::confine::seccomp::SeccompFilter;
@@ -45,10 +48,14 @@ use crate::error::{Result, ShimError};
 use crate::events::ExitReport;
 use crate::hooks::{self, HookKind};
 use crate::reaper::ExitCode;
-use crate::spawn::{container_command, network_path, ChildSetup, NamespacePlan, PidNamespace};
+use crate::runc::Runc;
+use crate::spawn::{
+    container_command, network_path, signal_init, ChildSetup, NamespacePlan, PidNamespace,
+};
 use crate::state::{ContainerKind, ProcessIdentity};
+use crate::stderr_tee::{self, StderrTee};
 use crate::stdio::ProcessStdio;
-use crate::{block_rootfs, host};
+use crate::{accel_probe, block_rootfs, host, node_config};
 
 /// In the container's state directory: the VMM's own writable directory (its QMP socket, its
 /// config file), owned by the VMM's user, and the empty directory its confined root is
@@ -95,6 +102,9 @@ struct ConfinedVmm {
 /// What Create planned: the VMM invocation and what it was built from.
 struct Planned {
     vmm: VmmPlan,
+    /// `[monitors.<vmm>] path` of the node configuration: the VMM binary to run instead of
+    /// the plan's program looked up in PATH.
+    program_override: Option<String>,
     input: VmmInput,
     vmm_dir: PathBuf,
     cgroup: Option<Cgroup>,
@@ -211,9 +221,12 @@ fn confine_vmm(prepared: &Mutex<Prepared>, planned: &Planned) -> Result<Confined
         read_only: Vec::new(),
         writable_dirs: vec![planned.vmm_dir.clone()],
     };
-    let search_path = vmm_search_path();
+    let search_path = host::vmm_search_path();
     let (plan, confinement) = confine::prepare(&ConfineRequest {
-        program: &planned.vmm.program,
+        program: planned
+            .program_override
+            .as_deref()
+            .unwrap_or(&planned.vmm.program),
         search_path: &search_path,
         new_root: &new_root,
         guest: &guest,
@@ -226,10 +239,6 @@ fn confine_vmm(prepared: &Mutex<Prepared>, planned: &Planned) -> Result<Confined
         confinement,
         seccomp,
     })
-}
-
-fn vmm_search_path() -> String {
-    std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".to_string())
 }
 
 /// The spec's process user, who owns the VMM's directory, files and tap.
@@ -307,8 +316,22 @@ async fn plan(
         }
     };
 
-    let accel = host::accelerator()?;
-    tracing::info!(%id, ?accel, "accelerator");
+    let source = lock(prepared).node_config.clone();
+    let node_config = node_config::load_source(&source)?;
+    Prepared::persist_change(prepared, |state| {
+        state.node_config = Some(node_config.clone())
+    })?;
+    let monitor = node_config.monitor(config.hypervisor);
+    let program_override = monitor.path.clone();
+    let (memory_limit_bytes, vcpus) = monitor.apply(
+        runtime_core::memory_limit_from_spec(&spec),
+        runtime_core::vcpus_from_spec(&spec)?,
+    );
+    let program = program_override
+        .clone()
+        .unwrap_or_else(|| runtime_core::vmm_program(config.hypervisor, host::arch()).to_owned());
+    let accel = accel_probe::choose(&context.router, config.hypervisor, &program).await?;
+    tracing::info!(%id, accel = ?accel.accel, cpu_features_off = ?accel.cpu_features_off, reason = %accel.reason, "accelerator");
     let process = spec.process.clone().unwrap_or_default();
     let owner = vmm_owner(&spec);
     let vmm_dir = store.dir().join(VMM_DIR);
@@ -317,13 +340,16 @@ async fn plan(
         UnikernelType::Linux => host::tsc_early_khz_arg().into_iter().collect(),
         _ => Vec::new(),
     };
+    let solo5_manifest = solo5_manifest(&id, &config, &kernel)?;
     let input = VmmInput {
-        memory_limit_bytes: runtime_core::memory_limit_from_spec(&spec),
-        vcpus: runtime_core::vcpus_from_spec(&spec)?,
+        memory_limit_bytes,
+        vcpus,
         env: process.env,
         args: process.args,
-        accel,
+        accel: accel.accel,
         arch: host::arch(),
+        cpu_features_off: accel.cpu_features_off,
+        solo5_manifest,
         seccomp: runtime_core::seccomp_requested(&spec),
         control_socket: control_socket(&config, &vmm_dir),
         work_dir: vmm_dir.clone(),
@@ -341,10 +367,35 @@ async fn plan(
     log_network(&id, network.as_ref());
     Ok(Planned {
         vmm: plan,
+        program_override,
         input,
         vmm_dir,
         cgroup,
     })
+}
+
+/// A solo5 unikernel's device manifest, read from its binary (runtime-core parses it): the
+/// tender accepts only the device names it declares.
+fn solo5_manifest(
+    id: &str,
+    config: &UruncConfig,
+    kernel: &Path,
+) -> Result<Option<runtime_core::Solo5Manifest>> {
+    if !matches!(config.hypervisor, Hypervisor::Hvt | Hypervisor::Spt) {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(kernel)
+        .map_err(|e| ShimError::io(format!("read the unikernel {}", kernel.display()), e))?;
+    let manifest = runtime_core::Solo5Manifest::from_elf(&config.binary, &bytes)?;
+    match &manifest {
+        Some(manifest) => {
+            tracing::info!(%id, devices = ?manifest.devices, "solo5 manifest");
+        }
+        None => {
+            tracing::info!(%id, "the unikernel has no solo5 manifest: the kind's usual device names apply");
+        }
+    }
+    Ok(manifest)
 }
 
 /// Records the cgroup's directories in the state, then creates them.
@@ -432,23 +483,15 @@ fn write_private(path: &Path, contents: &str, (uid, gid): (u32, u32)) -> Result<
         .map_err(|e| ShimError::io(format!("chown plan file {}", path.display()), e))
 }
 
-/// Detaches the network if attached, removes the cgroup, unmounts, removes the state. Every
-/// step is attempted; every failure is reported.
+/// Detaches the network if attached, removes the cgroup, unmounts, and removes the state once
+/// all of that succeeded (`teardown`). Every step is attempted; every failure is reported.
 async fn undo(context: &ShimContext, prepared: &Mutex<Prepared>) -> Result<()> {
-    let mut failures = Vec::new();
-    if let Err(error) = detach_network(context, prepared).await {
-        failures.push(error);
-    }
-    let cgroup_dirs = lock(prepared).state.cgroup_dirs.clone();
-    if !cgroup_dirs.is_empty() {
-        if let Err(error) = Cgroup::from_dirs(cgroup_dirs).remove() {
-            failures.push(error);
-        }
-    }
-    if let Err(error) = lock(prepared).undo() {
-        failures.push(error);
-    }
-    ShimError::from_cleanup(failures)
+    let (state, store, runc) = {
+        let p = lock(prepared);
+        let runc = Runc::new(&context.namespace, &p.bundle, context.router.clone());
+        (p.state.clone(), p.store.clone(), runc)
+    };
+    teardown::teardown(&state, &store, &runc, &context.pool).await
 }
 
 /// Detaches (and verifies) the container's network; forgets the record once it is gone.
@@ -462,19 +505,29 @@ async fn detach_network(context: &ShimContext, prepared: &Mutex<Prepared>) -> Re
 }
 
 impl Inner {
-    fn watch_exit(self: &Arc<Self>, exit: oneshot::Receiver<ExitCode>) {
+    fn watch_exit(
+        self: &Arc<Self>,
+        exit: oneshot::Receiver<ExitCode>,
+        stderr: Option<StderrTee>,
+        started_at: Instant,
+    ) {
         let inner = Arc::clone(self);
         tokio::spawn(async move {
             // A dropped sender means the reaper is gone; report the VMM as lost.
             let status = exit.await.unwrap_or(255);
             let died_at = Instant::now();
             let pid = inner.init.snapshot().pid;
+            if let Some(tee) = stderr {
+                inner
+                    .report_early_exit(&tee, status, died_at - started_at)
+                    .await;
+            }
             // Invariant 2: the network is gone (and verified) before TaskExit.
             if let Err(error) = detach_network(&inner.context, &inner.prepared).await {
                 tracing::error!(id = %inner.id, %error, "network teardown after VMM exit failed; Delete will retry");
             }
             if inner.cgroup.as_ref().is_some_and(Cgroup::oom_killed) {
-                inner.context.events.task_oom(&inner.id);
+                inner.context.exits.oom_killed(&inner.id);
             }
             let exit = inner.init.set_stopped(status);
             tracing::info!(
@@ -484,7 +537,7 @@ impl Inner {
                 exit_to_event_us = died_at.elapsed().as_micros() as u64,
                 "VMM exited"
             );
-            inner.context.events.task_exit(&ExitReport {
+            inner.context.exits.exited(ExitReport {
                 container_id: inner.id.clone(),
                 exec_id: String::new(),
                 pid,
@@ -492,6 +545,21 @@ impl Inner {
                 exited_at: exit.at,
             });
         });
+    }
+
+    /// A VMM that died right after its start: why, from its stderr, in the shim's log and as
+    /// the last line of the container's stderr (what `ctr` and the CRI log show).
+    async fn report_early_exit(&self, tee: &StderrTee, status: ExitCode, ran: Duration) {
+        let program = &self.plan.program;
+        let mut report = None;
+        tee.finish(|tail| {
+            report = runtime_core::early_exit_message(program, status, ran, tail);
+            report.clone()
+        })
+        .await;
+        if let Some(report) = report {
+            tracing::error!(id = %self.id, %report, "the VMM died right after its start");
+        }
     }
 
     fn start_vmm(self: &Arc<Self>) -> Result<u32> {
@@ -507,16 +575,19 @@ impl Inner {
             let p = lock(&self.prepared);
             (p.stdio.clone(), p.spec.linux.namespaces.clone())
         };
-        let stdio = if paths.terminal {
+        // On a terminal the VMM's stderr is the pty, shared with its console: not teed.
+        let (stdio, stderr_tee) = if paths.terminal {
             let (console, slave) = Console::open()?;
             self.init
                 .set_stdin(console.start_copying(&self.id, &paths)?);
             self.init.set_console(console);
-            ProcessStdio::terminal(slave)?
+            (ProcessStdio::terminal(slave)?, None)
         } else {
-            let (stdio, stdin) = paths.open(&self.id)?;
+            let (mut stdio, stdin) = paths.open(&self.id)?;
             self.init.set_stdin(stdin);
-            stdio
+            let (vmm_stderr, tee) = stderr_tee::interpose(&self.id, stdio.stderr)?;
+            stdio.stderr = vmm_stderr;
+            (stdio, Some(tee))
         };
         let pid_namespace = PidNamespace::from_spec(&namespaces)?;
         let setup = ChildSetup {
@@ -526,7 +597,7 @@ impl Inner {
                 None => Vec::new(),
             },
         };
-        let env = vec![("PATH".to_string(), vmm_search_path())];
+        let env = vec![("PATH".to_string(), host::vmm_search_path())];
         let program_text = program.display().to_string();
         let mut command = container_command(&program_text, &self.plan.args, &env, stdio, setup);
         // argv[0] stays the plan's program name, as ps and the host's tools know the VMM.
@@ -534,11 +605,18 @@ impl Inner {
         // After the namespace and cgroup hooks container_command registered: those need the
         // privileges the confinement drops.
         confinement.install(&mut command);
+        if matches!(pid_namespace, PidNamespace::Fresh) {
+            // The VMM would be pid 1, which never sees a SIGTERM it has no handler for.
+            signal_init::install(&mut command);
+        }
         if let Some(filter) = seccomp {
             // Last: the profile may forbid what the confinement itself does (unshare, mount).
             filter.install_last(&mut command);
         }
+        let started_at = Instant::now();
         let spawned = pid_namespace.spawn(&self.context.router, &mut command);
+        // The pipe's write end is the VMM's alone: the copy sees EOF when it dies.
+        drop(command);
         if spawned.is_err() {
             self.init.close_stdin();
         }
@@ -556,7 +634,7 @@ impl Inner {
             "VMM started"
         );
         self.init.set_running(pid);
-        self.watch_exit(exit);
+        self.watch_exit(exit, stderr_tee, started_at);
         Prepared::persist_change(&self.prepared, |state| {
             state.vmm = ProcessIdentity::of(pid as i32)
         })?;
@@ -585,7 +663,7 @@ impl Inner {
             }
             GracefulStop::Signal => {
                 if self.hypervisor == Hypervisor::Firecracker {
-                    tracing::info!(id = %self.id, %signal, "firecracker runs with --no-api (as under urunc): no Ctrl-Alt-Del for the guest; the signal goes to the VMM");
+                    tracing::info!(id = %self.id, %signal, "firecracker runs with --no-api (as under urunc): no Ctrl-Alt-Del for the guest; the signal goes to the VMM, which it ends without a guest shutdown");
                 }
                 false
             }

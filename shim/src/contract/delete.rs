@@ -5,7 +5,6 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use containerd_shim::Flags;
@@ -14,11 +13,12 @@ use containerd_shim_protos::protobuf::{Message, MessageField};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::cgroup::Cgroup;
 use crate::container::process::now;
+use crate::container::teardown;
 use crate::error::{Result, ShimError};
 use crate::mounts;
-use crate::runc::RUNC_BINARY;
+use crate::reaper::ExitRouter;
+use crate::runc::Runc;
 use crate::state::{ContainerKind, ContainerState, ProcessIdentity, StateStore};
 
 /// What containerd reports for a task the shim could not see exit: killed (128 + SIGKILL).
@@ -38,18 +38,27 @@ pub fn run(flags: &Flags) -> Result<()> {
         .enable_all()
         .build()
         .map_err(|e| ShimError::io("build tokio runtime", e))?;
-    let mut outcome = runtime.block_on(teardown(
-        &flags.namespace,
-        &flags.id,
-        &bundle,
-        state.as_ref(),
-        &store,
-    ));
-    // The serving shim runs poststop after its own teardown; it never got there. Only once the
-    // container is gone (a failed teardown keeps the state for another attempt).
-    if outcome.is_ok() && state.as_ref().map(|s| s.kind) == Some(ContainerKind::Unikernel) {
-        outcome = runtime.block_on(crate::hooks::poststop_after_crash(&bundle, &flags.id, pid));
-    }
+    let outcome = runtime.block_on(async {
+        // This process's one reaper (the dead shim's is gone), for runc and the hooks.
+        let router = ExitRouter::start()?;
+        let torn_down = teardown(
+            &flags.namespace,
+            &flags.id,
+            &bundle,
+            state.as_ref(),
+            &store,
+            &router,
+        )
+        .await;
+        // The serving shim runs poststop after its own teardown; it never got there. Only once
+        // the container is gone (a failed teardown keeps the state for another attempt).
+        match torn_down {
+            Ok(()) if state.as_ref().map(|s| s.kind) == Some(ContainerKind::Unikernel) => {
+                crate::hooks::poststop_after_crash(&router, &bundle, &flags.id, pid).await
+            }
+            other => other,
+        }
+    });
 
     // The answer is written even when part of the teardown failed: containerd needs it to
     // move on, and the failure is reported on stderr (containerd logs it) and by the exit code.
@@ -76,58 +85,32 @@ async fn teardown(
     bundle: &Path,
     state: Option<&ContainerState>,
     store: &StateStore,
+    router: &ExitRouter,
 ) -> Result<()> {
-    let mut failures = Vec::new();
-    let kind = state.map(|s| s.kind);
-    if let Some(vmm) = state.and_then(|s| s.vmm) {
-        if let Err(error) = stop_vmm(vmm) {
+    let runc = Runc::new(namespace, bundle, router.clone());
+    let Some(state) = state else {
+        // Without state the container may still be runc's (state is written first, so only a
+        // crash inside Create lands here), and the rootfs may be mounted where containerd asks.
+        let mut failures = Vec::new();
+        if runc.has_container(id) {
+            if let Err(error) = runc.delete(id, true).await {
+                failures.push(error);
+            }
+        }
+        if let Err(error) = mounts::unmount_rootfs(&bundle.join("rootfs")) {
             failures.push(error);
         }
+        return ShimError::from_cleanup(failures);
+    };
+    // The VMM first: its network and cgroup go only once it is gone.
+    if let Some(vmm) = state.vmm {
+        stop_vmm(id, vmm)?;
     }
-    // Without state the container may still be runc's (state is written first, so only a
-    // crash inside Create lands here): asking runc is harmless.
-    if matches!(
-        kind,
-        Some(ContainerKind::Runc) | Some(ContainerKind::Pending) | None
-    ) {
-        if let Err(error) = runc_delete(namespace, id) {
-            failures.push(error);
-        }
-    }
-    if let Some(record) = state.and_then(|s| s.net.as_ref()) {
-        let pool = netns::NetnsPool::new();
-        if let Err(error) = pool.detach(record).await {
-            failures.push(error.into());
-        }
-    }
-    if let Some(dirs) = state
-        .map(|s| s.cgroup_dirs.clone())
-        .filter(|d| !d.is_empty())
-    {
-        if let Err(error) = Cgroup::from_dirs(dirs).remove() {
-            failures.push(error);
-        }
-    }
-    let rootfs = state
-        .and_then(|s| s.rootfs_mount.clone())
-        .unwrap_or_else(|| bundle.join("rootfs"));
-    if let Err(error) = mounts::unmount_rootfs(&rootfs) {
-        failures.push(error);
-    }
-    if failures.is_empty() {
-        store.remove()?;
-    } else {
-        tracing::error!(
-            id,
-            "teardown incomplete; state kept in {} for another attempt",
-            store.dir().display()
-        );
-    }
-    ShimError::from_cleanup(failures)
+    teardown::teardown(state, store, &runc, &netns::NetnsPool::new()).await
 }
 
 /// SIGKILLs the recorded VMM if that very process still runs, and waits until it is gone.
-fn stop_vmm(vmm: ProcessIdentity) -> Result<()> {
+fn stop_vmm(id: &str, vmm: ProcessIdentity) -> Result<()> {
     if !vmm.is_alive() {
         return Ok(());
     }
@@ -141,8 +124,11 @@ fn stop_vmm(vmm: ProcessIdentity) -> Result<()> {
     while vmm.is_alive() && !is_zombie(vmm.pid) {
         if Instant::now() > deadline {
             return Err(ShimError::precondition(
-                &vmm.pid.to_string(),
-                format!("the VMM survived SIGKILL for {VMM_EXIT_TIMEOUT:?}"),
+                id,
+                format!(
+                    "the VMM (pid {}) survived SIGKILL for {VMM_EXIT_TIMEOUT:?}",
+                    vmm.pid
+                ),
             ));
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -158,24 +144,4 @@ fn is_zombie(pid: i32) -> bool {
                 .map(|i| stat[i + 1..].trim_start().starts_with('Z'))
         })
         .unwrap_or(false)
-}
-
-fn runc_delete(namespace: &str, id: &str) -> Result<()> {
-    let root = Path::new("/run/containerd/runc").join(namespace);
-    let output = Command::new(RUNC_BINARY)
-        .arg("--root")
-        .arg(&root)
-        .args(["delete", "--force", id])
-        .output()
-        .map_err(|e| ShimError::io("run runc delete", e))?;
-    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
-    if output.status.success() || stderr.contains("does not exist") || stderr.contains("not exist")
-    {
-        return Ok(());
-    }
-    Err(ShimError::Runc {
-        args: format!("delete --force {id}"),
-        status: output.status.code().unwrap_or(-1),
-        stderr,
-    })
 }

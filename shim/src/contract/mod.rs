@@ -1,8 +1,14 @@
 //! containerd's shim v2 contract: the `start` and `delete` actions and the serving daemon.
 
+pub mod bootstrap;
 pub mod delete;
+pub mod group;
+pub mod info;
+pub mod peer;
+pub mod runtime_options;
 pub mod serve;
 pub mod start;
+mod wire;
 
 /// The annotation CRI sets on every container of a pod: containers sharing it share one shim.
 pub const SANDBOX_ID_ANNOTATION: &str = "io.kubernetes.cri.sandbox-id";
@@ -15,6 +21,12 @@ pub const LISTENER_FD: i32 = 3;
 
 /// containerd's environment variable carrying its ttrpc address (for events).
 pub const TTRPC_ADDRESS_ENV: &str = "TTRPC_ADDRESS";
+
+/// Environment variables through which `start` tells the daemon what it answered containerd:
+/// the task API version and, from 2.3+'s bootstrap parameters, containerd's version. The
+/// daemon logs both, so the log says what it was started for.
+pub const TASK_API_ENV: &str = "URUNC_SHIM_TASK_API";
+pub const CONTAINERD_VERSION_ENV: &str = "URUNC_SHIM_CONTAINERD_VERSION";
 
 /// A `unix://` address as a filesystem path.
 pub fn socket_path(address: &str) -> &str {

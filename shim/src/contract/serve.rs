@@ -3,15 +3,20 @@
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use containerd_shim::Flags;
 use containerd_shim_protos::shim_async::create_task;
-use containerd_shim_protos::ttrpc::r#async::transport::Listener;
 use containerd_shim_protos::ttrpc::r#async::Server;
 use tokio::signal::unix::{signal, SignalKind};
 
-use super::{socket_path, LISTENER_FD, LISTENER_FD_ENV, TTRPC_ADDRESS_ENV};
+use super::group::ShimGroup;
+use super::{
+    socket_path, CONTAINERD_VERSION_ENV, LISTENER_FD, LISTENER_FD_ENV, TASK_API_ENV,
+    TTRPC_ADDRESS_ENV,
+};
 use crate::error::{Result, ShimError};
 use crate::events::EventSender;
 use crate::reaper::ExitRouter;
@@ -49,19 +54,31 @@ async fn serve(flags: &Flags, listener: UnixListener) -> Result<()> {
     })?;
     let events = EventSender::connect(&ttrpc_address, flags.namespace.clone()).await?;
     let config = ServiceConfig::from_flags(flags);
-    let service = TaskService::new(config, router, events);
+    let group = ShimGroup::from_env()?;
+    let service = Arc::new(TaskService::new(config, router, events));
     let shutdown = service.shutdown_signal();
 
-    let listener = Listener::try_from(listener)
+    let accepted = Arc::new(AtomicU64::new(0));
+    let listener = super::peer::same_user_only(listener, accepted.clone())
         .map_err(|e| ShimError::io("adopt the inherited listener", e))?;
     let mut server = Server::new()
         .add_listener(listener)
-        .register_service(create_task(Arc::new(service)));
+        .register_service(task_services(service.clone()));
     server
         .start()
         .await
         .map_err(|e| ShimError::Events(format!("start ttrpc server: {e}")))?;
-    tracing::info!(id = %flags.id, namespace = %flags.namespace, pid = std::process::id(), "shim serving");
+    let task_api = std::env::var(TASK_API_ENV).unwrap_or_else(|_| "2".into());
+    let containerd = std::env::var(CONTAINERD_VERSION_ENV).unwrap_or_else(|_| "1.x-2.2".into());
+    tracing::info!(
+        id = %flags.id,
+        namespace = %flags.namespace,
+        pid = std::process::id(),
+        task_api = %format!("v{task_api}"),
+        containerd = %containerd,
+        group = ?group,
+        "shim serving containerd.task.v2.Task and containerd.task.v3.Task; started for task API v{task_api}"
+    );
 
     let mut sigterm =
         signal(SignalKind::terminate()).map_err(|e| ShimError::io("subscribe to SIGTERM", e))?;
@@ -69,7 +86,11 @@ async fn serve(flags: &Flags, listener: UnixListener) -> Result<()> {
         signal(SignalKind::pipe()).map_err(|e| ShimError::io("subscribe to SIGPIPE", e))?;
     loop {
         tokio::select! {
-            _ = shutdown.notified() => break,
+            _ = shutdown.notified() => {
+                if group == ShimGroup::Pod || stays_idle(&service, &accepted).await {
+                    break;
+                }
+            }
             // containerd stops a shim through Shutdown; a stray SIGTERM must not orphan VMMs.
             _ = sigterm.recv() => tracing::info!("SIGTERM ignored: containerd ends the shim with Shutdown"),
             _ = sigpipe.recv() => {}
@@ -84,6 +105,44 @@ async fn serve(flags: &Flags, listener: UnixListener) -> Result<()> {
         tracing::warn!(%error, path, "removing the shim socket failed");
     }
     Ok(())
+}
+
+/// How long a node-wide shim left without containers waits before it exits.
+const NODE_LINGER: Duration = Duration::from_secs(5);
+
+/// A node-wide shim serves pods that come and go independently: the moment its last container
+/// goes, another pod's `start` may just have found it alive and told containerd to connect. So
+/// it exits only after `NODE_LINGER` in which it had no container and accepted no connection
+/// (`start`'s liveness probe is one). `false`: a container arrived; its Delete's Shutdown asks
+/// again.
+async fn stays_idle(service: &TaskService, accepted: &AtomicU64) -> bool {
+    loop {
+        let seen = accepted.load(Ordering::Relaxed);
+        tokio::time::sleep(NODE_LINGER).await;
+        if service.container_count() > 0 {
+            return false;
+        }
+        if accepted.load(Ordering::Relaxed) == seen {
+            return true;
+        }
+    }
+}
+
+/// The task service names containerd calls, v2 (1.6, 1.7; 2.x through its bridge) and v3
+/// (2.x natively). Their messages are the same on the wire, field for field (runtime/task/v2 and
+/// v3 shim.proto differ only in their package), so one implementation serves both.
+pub const TASK_SERVICE_V2: &str = "containerd.task.v2.Task";
+pub const TASK_SERVICE_V3: &str = "containerd.task.v3.Task";
+
+fn task_services(
+    service: Arc<TaskService>,
+) -> std::collections::HashMap<String, containerd_shim_protos::ttrpc::r#async::Service> {
+    let mut services = create_task(service.clone());
+    let v3 = create_task(service)
+        .remove(TASK_SERVICE_V2)
+        .expect("the generated task service is named containerd.task.v2.Task");
+    services.insert(TASK_SERVICE_V3.to_string(), v3);
+    services
 }
 
 fn inherited_listener() -> Result<UnixListener> {

@@ -4,6 +4,7 @@
 //! events in order to containerd's ttrpc event service, so TaskStart can never overtake
 //! TaskCreate, nor TaskExit overtake TaskStart.
 
+mod exit_gate;
 mod publisher;
 
 use containerd_shim_protos::events::task::{
@@ -18,6 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::error::Result;
 use crate::type_url::{self, TypeUrl};
+pub use exit_gate::ExitGate;
 use publisher::Publisher;
 
 /// A task event: its message and the topic containerd files it under.
@@ -77,6 +79,19 @@ impl EventSender {
         Ok(EventSender { sender })
     }
 
+    /// A sender whose events go to the returned receiver (topics only), for tests.
+    #[cfg(test)]
+    pub fn for_tests() -> (Self, mpsc::UnboundedReceiver<&'static str>) {
+        let (sender, mut receiver) = mpsc::unbounded_channel::<Envelope>();
+        let (topics, seen) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(envelope) = receiver.recv().await {
+                let _ = topics.send(envelope.topic);
+            }
+        });
+        (EventSender { sender }, seen)
+    }
+
     fn send<E: TaskEvent>(&self, event: E) {
         let topic = E::TOPIC;
         tracing::debug!(topic, "event");
@@ -109,7 +124,7 @@ impl EventSender {
         });
     }
 
-    pub fn task_start(&self, id: &str, pid: u32) {
+    fn task_start(&self, id: &str, pid: u32) {
         self.send(TaskStart {
             container_id: id.to_string(),
             pid,
@@ -117,7 +132,7 @@ impl EventSender {
         });
     }
 
-    pub fn task_exit(&self, report: &ExitReport) {
+    fn task_exit(&self, report: &ExitReport) {
         self.send(TaskExit {
             container_id: report.container_id.clone(),
             id: if report.exec_id.is_empty() {
@@ -151,7 +166,7 @@ impl EventSender {
         });
     }
 
-    pub fn task_exec_started(&self, id: &str, exec_id: &str, pid: u32) {
+    fn task_exec_started(&self, id: &str, exec_id: &str, pid: u32) {
         self.send(TaskExecStarted {
             container_id: id.to_string(),
             exec_id: exec_id.to_string(),
@@ -174,7 +189,7 @@ impl EventSender {
         });
     }
 
-    pub fn task_oom(&self, id: &str) {
+    fn task_oom(&self, id: &str) {
         self.send(TaskOOM {
             container_id: id.to_string(),
             ..Default::default()

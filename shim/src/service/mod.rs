@@ -1,10 +1,12 @@
 //! The Task service containerd calls over ttrpc. It owns the containers of this shim and routes
 //! each request to the right one; what a container does lives in `container/`.
 
+#[cfg(test)]
+mod create_race_tests;
 mod stats;
 mod task_api;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -16,7 +18,8 @@ use crate::container::runc::RuncContainer;
 use crate::container::unikernel::UnikernelContainer;
 use crate::container::{Container, ShimContext};
 use crate::error::{Result, ShimError};
-use crate::events::EventSender;
+use crate::events::{EventSender, ExitGate};
+use crate::node_config::NodeConfigSource;
 use crate::reaper::ExitRouter;
 use crate::rootfs_file;
 use crate::stdio::StdioPaths;
@@ -35,7 +38,12 @@ impl ServiceConfig {
 
 pub struct TaskService {
     context: ShimContext,
+    /// The service publishes every event; containers report to `context.exits`.
+    events: EventSender,
     containers: Mutex<HashMap<String, Arc<dyn Container>>>,
+    /// Ids whose Create is in flight: reserved before Create's first await, so a second Create
+    /// of the id is refused instead of sharing its state directory.
+    creating: Mutex<HashSet<String>>,
     shutdown: Arc<Notify>,
 }
 
@@ -45,10 +53,12 @@ impl TaskService {
             context: ShimContext {
                 namespace: config.namespace,
                 router,
-                events,
+                exits: ExitGate::new(events.clone()),
                 pool: netns::NetnsPool::new(),
             },
+            events,
             containers: Mutex::new(HashMap::new()),
+            creating: Mutex::new(HashSet::new()),
             shutdown: Arc::new(Notify::new()),
         }
     }
@@ -56,6 +66,11 @@ impl TaskService {
     /// Notified once, when containerd asks the shim to shut down and no container remains.
     pub fn shutdown_signal(&self) -> Arc<Notify> {
         self.shutdown.clone()
+    }
+
+    /// How many containers (or Creates in flight) the shim holds.
+    pub fn container_count(&self) -> usize {
+        self.table().len()
     }
 
     fn table(&self) -> MutexGuard<'_, HashMap<String, Arc<dyn Container>>> {
@@ -69,6 +84,20 @@ impl TaskService {
             .ok_or_else(|| ShimError::NotFound { id: id.to_string() })
     }
 
+    /// Reserves `id` for one Create until the guard drops (after the container is in the
+    /// table, or when Create failed); an id taken or being created is refused.
+    fn reserve(&self, id: &str) -> Result<Reservation<'_>> {
+        let table = self.table();
+        let mut creating = self.creating.lock().unwrap_or_else(|p| p.into_inner());
+        if table.contains_key(id) || !creating.insert(id.to_string()) {
+            return Err(ShimError::AlreadyExists { id: id.to_string() });
+        }
+        Ok(Reservation {
+            creating: &self.creating,
+            id: id.to_string(),
+        })
+    }
+
     /// Create: mount, decide unikernel or runc, build the container.
     async fn create_container(
         &self,
@@ -76,11 +105,11 @@ impl TaskService {
         bundle: PathBuf,
         mounts: &[containerd_shim_protos::api::Mount],
         stdio: StdioPaths,
+        node_config: NodeConfigSource,
     ) -> Result<Arc<dyn Container>> {
-        if self.table().contains_key(id) {
-            return Err(ShimError::AlreadyExists { id: id.to_string() });
-        }
-        let prepared = Prepared::new(&self.context.namespace, id, bundle, mounts, stdio)?;
+        let _reserved = self.reserve(id)?;
+        let mut prepared = Prepared::new(&self.context.namespace, id, bundle, mounts, stdio)?;
+        prepared.node_config = node_config;
         let config = match urunc_config(&prepared) {
             Ok(config) => config,
             Err(error) => return Err(with_undo(error, prepared.undo())),
@@ -97,6 +126,21 @@ impl TaskService {
         };
         self.table().insert(id.to_string(), container.clone());
         Ok(container)
+    }
+}
+
+/// An id held for the Create in flight.
+struct Reservation<'a> {
+    creating: &'a Mutex<HashSet<String>>,
+    id: String,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.creating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
     }
 }
 

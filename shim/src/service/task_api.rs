@@ -43,6 +43,10 @@ impl Task for TaskService {
             terminal: req.terminal,
         };
         let result = async {
+            // containerd copies the runtime options into every Create (CRI's, `ctr run
+            // --runtime-config-path`): they name the node configuration.
+            let node_config =
+                crate::contract::runtime_options::node_config_source(req.options.as_ref())?;
             if !req.checkpoint.is_empty() {
                 return Err(ShimError::Unimplemented {
                     operation: "Create from checkpoint",
@@ -50,10 +54,16 @@ impl Task for TaskService {
                 });
             }
             let container = self
-                .create_container(&req.id, req.bundle.clone().into(), &req.rootfs, stdio)
+                .create_container(
+                    &req.id,
+                    req.bundle.clone().into(),
+                    &req.rootfs,
+                    stdio,
+                    node_config,
+                )
                 .await?;
             let pid = container.process("")?.snapshot().pid;
-            self.context.events.task_create(
+            self.events.task_create(
                 &req.id,
                 &req.bundle,
                 pid,
@@ -73,14 +83,10 @@ impl Task for TaskService {
         tracing::info!(id = %req.id, exec_id = %req.exec_id, "Start");
         let result = async {
             let container = self.container(&req.id)?;
+            // Exits reaped before TaskStart is out wait for it (or for the failure).
+            let in_flight = self.context.exits.starting(&req.id, &req.exec_id);
             let pid = container.start(&req.exec_id).await?;
-            if req.exec_id.is_empty() {
-                self.context.events.task_start(&req.id, pid);
-            } else {
-                self.context
-                    .events
-                    .task_exec_started(&req.id, &req.exec_id, pid);
-            }
+            in_flight.started(pid);
             Ok(StartResponse {
                 pid,
                 ..Default::default()
@@ -114,7 +120,7 @@ impl Task for TaskService {
             if req.exec_id.is_empty() {
                 container.teardown().await?;
                 self.table().remove(&req.id);
-                self.context.events.task_delete(&ExitReport {
+                self.events.task_delete(&ExitReport {
                     container_id: req.id.clone(),
                     exec_id: String::new(),
                     pid: snapshot.pid,
@@ -150,7 +156,7 @@ impl Task for TaskService {
     async fn pause(&self, _ctx: &TtrpcContext, req: PauseRequest) -> TtrpcResult<Empty> {
         let result = async {
             self.container(&req.id)?.pause().await?;
-            self.context.events.task_paused(&req.id);
+            self.events.task_paused(&req.id);
             Ok(Empty::new())
         }
         .await;
@@ -160,7 +166,7 @@ impl Task for TaskService {
     async fn resume(&self, _ctx: &TtrpcContext, req: ResumeRequest) -> TtrpcResult<Empty> {
         let result = async {
             self.container(&req.id)?.resume().await?;
-            self.context.events.task_resumed(&req.id);
+            self.events.task_resumed(&req.id);
             Ok(Empty::new())
         }
         .await;
@@ -197,7 +203,7 @@ impl Task for TaskService {
         tracing::info!(id = %req.id, exec_id = %req.exec_id, "Exec");
         let result = async {
             self.container(&req.id)?.exec(&req).await?;
-            self.context.events.task_exec_added(&req.id, &req.exec_id);
+            self.events.task_exec_added(&req.id, &req.exec_id);
             Ok(Empty::new())
         }
         .await;

@@ -7,6 +7,7 @@
 
 mod namespaces;
 mod pid_namespace;
+pub mod signal_init;
 
 use std::ffi::CString;
 use std::os::unix::process::CommandExt;

@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use super::version::ContainerdVersion;
+
 /// How a private containerd is set up.
 #[derive(Debug, Clone)]
 pub struct ContainerdOptions {
@@ -16,6 +18,11 @@ pub struct ContainerdOptions {
     pub extra_config: String,
     /// Environment added to containerd's (and so to every shim's).
     pub extra_env: Vec<(String, String)>,
+    /// Which containerd; `None` is the one `URUNC_TEST_CONTAINERD` selects.
+    pub version: Option<ContainerdVersion>,
+    /// Config files containerd merges into the generated one (its `imports`),
+    /// as an operator drops a file into /etc/containerd/conf.d.
+    pub imports: Vec<std::path::PathBuf>,
 }
 
 impl Default for ContainerdOptions {
@@ -25,6 +32,8 @@ impl Default for ContainerdOptions {
             cri: false,
             extra_config: String::new(),
             extra_env: Vec::new(),
+            version: None,
+            imports: Vec::new(),
         }
     }
 }
@@ -38,15 +47,43 @@ pub struct ContainerdLayout<'a> {
     pub opt: &'a Path,
 }
 
-/// Renders containerd's version-2 config (understood by 1.6 and 1.7).
-pub fn render_config(layout: &ContainerdLayout, options: &ContainerdOptions) -> String {
+/// The plugins that make up CRI: one in 1.6/1.7, three in 2.x.
+fn cri_plugins(version: ContainerdVersion) -> &'static [&'static str] {
+    match version {
+        ContainerdVersion::Debian16 => &["io.containerd.grpc.v1.cri"],
+        ContainerdVersion::V2 => &[
+            "io.containerd.grpc.v1.cri",
+            "io.containerd.cri.v1.runtime",
+            "io.containerd.cri.v1.images",
+        ],
+    }
+}
+
+/// Renders containerd's config in the version `version` reads (2 for 1.6/1.7, 3 for 2.x; the
+/// keys used here are the same in both).
+pub fn render_config(
+    layout: &ContainerdLayout,
+    options: &ContainerdOptions,
+    version: ContainerdVersion,
+) -> String {
     let disabled = if options.cri {
-        ""
+        String::new()
     } else {
-        "\"io.containerd.grpc.v1.cri\""
+        cri_plugins(version)
+            .iter()
+            .map(|plugin| format!("{plugin:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
+    let imports = options
+        .imports
+        .iter()
+        .map(|path| format!("{:?}", path.display().to_string()))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
-        r#"version = 2
+        r#"version = {config_version}
+imports = [{imports}]
 root = {root:?}
 state = {state:?}
 disabled_plugins = [{disabled}]
@@ -64,6 +101,7 @@ disabled_plugins = [{disabled}]
   path = {opt:?}
 {extra}
 "#,
+        config_version = version.config_version(),
         root = layout.root.display().to_string(),
         state = layout.state.display().to_string(),
         grpc = layout.grpc_socket.display().to_string(),
@@ -86,7 +124,11 @@ mod tests {
             ttrpc_socket: Path::new("/t/c.sock.ttrpc"),
             opt: Path::new("/t/opt"),
         };
-        let plain = render_config(&layout, &ContainerdOptions::default());
+        let plain = render_config(
+            &layout,
+            &ContainerdOptions::default(),
+            ContainerdVersion::Debian16,
+        );
         assert!(
             plain.contains(r#"disabled_plugins = ["io.containerd.grpc.v1.cri"]"#),
             "{plain}"
@@ -98,7 +140,18 @@ mod tests {
                 cri: true,
                 ..ContainerdOptions::default()
             },
+            ContainerdVersion::Debian16,
         );
         assert!(with_cri.contains("disabled_plugins = []"), "{with_cri}");
+        let two = render_config(
+            &layout,
+            &ContainerdOptions::default(),
+            ContainerdVersion::V2,
+        );
+        assert!(two.starts_with("version = 3"), "{two}");
+        assert!(
+            two.contains(r#""io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images""#),
+            "{two}"
+        );
     }
 }

@@ -1,12 +1,14 @@
-//! A private containerd (Debian's 1.6.20 here) for one test: its root, state,
-//! sockets and log in one temporary folder, its own containerd namespace, and
-//! the urunc-rs shim on its PATH.
+//! A private containerd for one test: its root, state, sockets and log in one
+//! temporary folder, its own containerd namespace, and the urunc-rs shim on its
+//! PATH. Which containerd (Debian's 1.6.20 or the pinned 2.x) is chosen by
+//! `URUNC_TEST_CONTAINERD` (`version.rs`).
 //!
 //! Create one per test and let it drop; do not keep one in a `static` (statics
 //! are never dropped, so its containerd would outlive the test run).
 
 mod config;
 mod teardown;
+mod version;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -14,15 +16,16 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub use config::ContainerdOptions;
+pub use version::{ContainerdPrograms, ContainerdVersion, CONTAINERD_ENV};
 
 use crate::command;
 use crate::error::{HarnessError, Result};
-use crate::host_tools::which;
 use crate::shim_binary::locate_shim_binary;
 
 /// The accelerator the shim is told to use unless `$URUNC_RS_ACCEL` says
-/// otherwise: /dev/kvm on these machines runs guests at emulation speed and
-/// `-cpu host` aborts, TCG is reliable.
+/// otherwise: these machines' nested KVM is no faster than TCG for the test
+/// guests, and TCG does not depend on the host's KVM. Tests of KVM-only VMMs
+/// (and of the probe) set `auto`.
 pub const TEST_ACCEL: &str = "tcg";
 /// The variable the shim reads its accelerator from.
 pub const ACCEL_ENV: &str = "URUNC_RS_ACCEL";
@@ -44,6 +47,8 @@ pub struct PrivateContainerd {
     grpc_socket: PathBuf,
     log_path: PathBuf,
     shim_binary: Option<PathBuf>,
+    version: ContainerdVersion,
+    programs: ContainerdPrograms,
 }
 
 impl PrivateContainerd {
@@ -60,8 +65,10 @@ impl PrivateContainerd {
         } else {
             None
         };
-        which("containerd", "apt-get install containerd")?;
-        which("ctr", "apt-get install containerd")?;
+        let version = options
+            .version
+            .map_or_else(ContainerdVersion::selected, Ok)?;
+        let programs = version.programs()?;
 
         let dir = tempfile::Builder::new()
             .prefix("urunc-ctrd-")
@@ -91,19 +98,28 @@ impl PrivateContainerd {
             ttrpc_socket: &ttrpc_socket,
             opt: &opt,
         };
-        std::fs::write(&config_path, config::render_config(&layout, &options))
-            .map_err(HarnessError::io("write", &config_path))?;
+        std::fs::write(
+            &config_path,
+            config::render_config(&layout, &options, version),
+        )
+        .map_err(HarnessError::io("write", &config_path))?;
 
         let log =
             std::fs::File::create(&log_path).map_err(HarnessError::io("create", &log_path))?;
         let log_for_stderr = log
             .try_clone()
             .map_err(HarnessError::io("duplicate", &log_path))?;
-        let mut containerd = Command::new("containerd");
+        let mut containerd = Command::new(&programs.containerd);
         containerd
             .arg("--config")
             .arg(&config_path)
-            .env("PATH", search_path(shim_binary.as_deref()))
+            .env(
+                "PATH",
+                search_path(&[
+                    shim_binary.as_deref().and_then(Path::parent),
+                    programs.bin_dir.as_deref(),
+                ]),
+            )
             .env(
                 ACCEL_ENV,
                 std::env::var(ACCEL_ENV).unwrap_or_else(|_| TEST_ACCEL.to_string()),
@@ -125,6 +141,8 @@ impl PrivateContainerd {
             grpc_socket,
             log_path,
             shim_binary,
+            version,
+            programs,
         };
         containerd.wait_ready()?;
         Ok(containerd)
@@ -182,7 +200,7 @@ impl PrivateContainerd {
     /// A `ctr` command aimed at this containerd and namespace, to adjust
     /// (stdin, env) before running.
     pub fn ctr_command(&self, args: &[&str]) -> Command {
-        let mut ctr = Command::new("ctr");
+        let mut ctr = Command::new(&self.programs.ctr);
         ctr.arg("--address")
             .arg(&self.grpc_socket)
             .arg("--namespace")
@@ -232,9 +250,37 @@ impl PrivateContainerd {
         &self.log_path
     }
 
+    /// The lines of containerd's log in which it complains about how a shim
+    /// answered it (`-info`, the bootstrap answer, the task API version).
+    pub fn complaints_about_shims(&self) -> Vec<String> {
+        const COMPLAINTS: [&str; 5] = [
+            "failed to load runtime info",
+            "failed to query deprecated runtime-allow-mounts annotation",
+            "unsupported shim version",
+            "failed to introspect features of runtime",
+            "flag provided but not defined",
+        ];
+        std::fs::read_to_string(&self.log_path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| COMPLAINTS.iter().any(|complaint| line.contains(complaint)))
+            .map(str::to_string)
+            .collect()
+    }
+
     /// The last `lines` lines of containerd's log, for failure messages.
     pub fn log_tail(&self, lines: usize) -> String {
         command::file_tail(&self.log_path, lines)
+    }
+
+    /// Which containerd this is.
+    pub fn version(&self) -> ContainerdVersion {
+        self.version
+    }
+
+    /// Its `ctr`, for commands the harness does not wrap (a pty, another namespace).
+    pub fn ctr_program(&self) -> &Path {
+        &self.programs.ctr
     }
 
     /// The shim binary on containerd's PATH, when one was requested.
@@ -267,15 +313,18 @@ impl Drop for PrivateContainerd {
     }
 }
 
-/// PATH for containerd: the shim's folder first, then this process's PATH
-/// (or the usual system folders when it has none).
-fn search_path(shim_binary: Option<&Path>) -> String {
+/// PATH for containerd: `first` (the shim's folder, containerd's own), then
+/// this process's PATH (or the usual system folders when it has none).
+fn search_path(first: &[Option<&Path>]) -> String {
     let inherited = std::env::var("PATH")
         .unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
-    match shim_binary.and_then(Path::parent) {
-        Some(shim_dir) => format!("{}:{inherited}", shim_dir.display()),
-        None => inherited,
-    }
+    first
+        .iter()
+        .flatten()
+        .map(|dir| dir.display().to_string())
+        .chain([inherited])
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 #[cfg(test)]

@@ -24,11 +24,11 @@ mod subnet;
 pub use client::{CriClient, CRI_CALL_LIMIT};
 pub use cni::CniNetwork;
 pub use config::{
-    render_cri_config, urunc_runtime_table, CriConfig, RUNTIME_HANDLER, RUNTIME_TYPE,
-    URUNC_ANNOTATIONS,
+    render_cri_config, runtimes_plugin, urunc_runtime_table, CriConfig, RUNTIME_HANDLER,
+    RUNTIME_TYPE, URUNC_ANNOTATIONS,
 };
 pub use node::Pod;
-pub use node::{CriNode, NodeOptions, CRI_NAMESPACE};
+pub use node::{CriNode, NodeConfig, CRI_NAMESPACE};
 pub use pod::{container_config, pod_config, PodNetwork};
-pub use skip::{node_or_skip, node_with_options_or_skip, node_with_runtime_table_or_skip};
+pub use skip::{node_or_skip, node_with_config_or_skip};
 pub use subnet::SubnetClaim;

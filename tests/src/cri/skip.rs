@@ -1,7 +1,7 @@
 //! Starting a node only where one can run: a test that cannot run here
 //! prints `SKIPPED: <reason>` and returns instead of passing silently.
 
-use super::node::{CriNode, NodeOptions};
+use super::node::{CriNode, NodeConfig};
 use crate::error::HarnessError;
 use crate::host_tools::which;
 
@@ -10,31 +10,15 @@ use crate::host_tools::which;
 /// CNI plugins, busybox-static) missing. Any other failure to start panics:
 /// a broken setup must fail the test, not skip it.
 pub fn node_or_skip(test: &str, programs: &[&str]) -> Option<CriNode> {
-    node_with_runtime_table_or_skip(test, programs, None)
+    node_with_config_or_skip(test, programs, NodeConfig::default())
 }
 
-/// Like [`node_or_skip`], the urunc runtime handler's table given as an
-/// operator writes it (see [`CriNode::start_with_runtime_table`]).
-pub fn node_with_runtime_table_or_skip(
+/// Like [`node_or_skip`], the node configured as `setup` says (see
+/// [`CriNode::start_with_config`]).
+pub fn node_with_config_or_skip(
     test: &str,
     programs: &[&str],
-    runtime_table: Option<&str>,
-) -> Option<CriNode> {
-    node_with_options_or_skip(
-        test,
-        programs,
-        &NodeOptions {
-            runtime_table,
-            ..NodeOptions::default()
-        },
-    )
-}
-
-/// Like [`node_or_skip`], the node set up as `options` say.
-pub fn node_with_options_or_skip(
-    test: &str,
-    programs: &[&str],
-    options: &NodeOptions,
+    setup: NodeConfig,
 ) -> Option<CriNode> {
     if !nix::unistd::Uid::effective().is_root() {
         crate::skipped!("SKIPPED: {test}: needs root (namespaces, mounts, containerd)");
@@ -46,7 +30,7 @@ pub fn node_with_options_or_skip(
             return None;
         }
     }
-    match CriNode::start_with(options) {
+    match CriNode::start_with_config(setup) {
         Ok(node) => Some(node),
         Err(error @ HarnessError::Missing { .. }) => {
             crate::skipped!("SKIPPED: {test}: {error}");

@@ -8,19 +8,19 @@ use std::time::{Duration, Instant};
 use super::report::{read_report, SpecResult};
 use crate::command;
 use crate::error::{HarnessError, Result};
-use crate::peers::peer_program;
+use crate::peers::Peer;
 
 /// The peer that ships critest.
 const CRI_TOOLS_PEER: &str = "cri-tools";
 
 /// critest's binary (built by `.ci/install-go-peers`).
 pub fn critest_binary() -> Result<PathBuf> {
-    peer_program(CRI_TOOLS_PEER, "critest")
+    Peer::pinned(CRI_TOOLS_PEER)?.program("critest")
 }
 
 /// crictl's binary (built with critest).
 pub fn crictl_binary() -> Result<PathBuf> {
-    peer_program(CRI_TOOLS_PEER, "crictl")
+    Peer::pinned(CRI_TOOLS_PEER)?.program("crictl")
 }
 
 /// What to run.

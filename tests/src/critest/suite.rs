@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use super::run::{critest_binary, CritestOutcome};
-use crate::cri::{node_with_options_or_skip, CriNode, NodeOptions};
+use crate::cri::{node_with_config_or_skip, CriNode, NodeConfig};
 use crate::error::Result;
 
 /// Prints `text` on stderr, which libtest does not capture: CI's log must
@@ -29,14 +29,14 @@ pub fn program_or_skip(test: &str, found: Result<PathBuf>) -> Option<PathBuf> {
 
 /// critest and a started CRI node for `test`, its pods' host ports served
 /// (critest's port mapping specs), or `None` after printing why the test
-/// is skipped (see [`node_with_options_or_skip`]; `programs` are checked too).
+/// is skipped (see [`node_with_config_or_skip`]; `programs` are checked too).
 pub fn critest_node_or_skip(test: &str, programs: &[&str]) -> Option<(PathBuf, CriNode)> {
     let critest = program_or_skip(test, critest_binary())?;
-    let options = NodeOptions {
+    let setup = NodeConfig {
         port_mapping: true,
-        ..NodeOptions::default()
+        ..NodeConfig::default()
     };
-    let node = node_with_options_or_skip(test, programs, &options)?;
+    let node = node_with_config_or_skip(test, programs, setup)?;
     Some((critest, node))
 }
 

@@ -11,7 +11,7 @@ use tempfile::TempDir;
 use urunc_tests::guests::{pvh_guest, PvhBehaviour};
 use urunc_tests::sandbox::{NetSnapshot, SandboxNetns};
 pub use urunc_tests::wait::eventually;
-use urunc_tests::PrivateContainerd;
+use urunc_tests::{ContainerdOptions, PrivateContainerd};
 
 pub const RUNTIME: &str = "io.containerd.urunc.v2";
 /// Where the shim keeps per-container state.
@@ -36,12 +36,21 @@ pub fn prerequisites(test: &str, programs: &[&str]) -> bool {
 /// A private containerd with our shim on its PATH; `None` (after printing SKIPPED) when the
 /// prerequisites are missing.
 pub fn containerd(test: &str, extra: &[&str]) -> Option<PrivateContainerd> {
+    containerd_with(test, extra, ContainerdOptions::default())
+}
+
+/// Like [`containerd`], set up as `options` say.
+pub fn containerd_with(
+    test: &str,
+    extra: &[&str],
+    options: ContainerdOptions,
+) -> Option<PrivateContainerd> {
     let mut programs = vec!["containerd", "ctr", "runc"];
     programs.extend_from_slice(extra);
     if !prerequisites(test, &programs) {
         return None;
     }
-    Some(PrivateContainerd::start().expect("start a private containerd"))
+    Some(PrivateContainerd::start_with(options).expect("start a private containerd"))
 }
 
 /// `ctr` with a time limit; panics with containerd's log tail when ctr itself cannot run.
@@ -67,7 +76,8 @@ pub fn ctr_ok(ctrd: &PrivateContainerd, args: &[&str]) -> String {
 /// `ctr run -t` needs; at most a minute.
 pub fn ctr_on_a_pty(ctrd: &PrivateContainerd, args: &str) -> Output {
     let ctr_line = format!(
-        "ctr --address {} --namespace {} {args}",
+        "{} --address {} --namespace {} {args}",
+        ctrd.ctr_program().display(),
         ctrd.address().display(),
         ctrd.namespace()
     );
@@ -102,12 +112,29 @@ pub fn processes_mentioning(needle: &str) -> Vec<(i32, String)> {
     found
 }
 
-/// Shim daemons serving this containerd namespace.
+/// Shim daemons serving this containerd namespace. A child the shim has forked and not yet
+/// exec'd (a VMM about to start) carries the shim's command line too: it is not counted.
 pub fn shims_of(ctrd: &PrivateContainerd) -> Vec<(i32, String)> {
-    processes_mentioning(&format!("-namespace {} ", ctrd.namespace()))
+    let candidates: Vec<(i32, String)> =
+        processes_mentioning(&format!("-namespace {} ", ctrd.namespace()))
+            .into_iter()
+            .filter(|(_, cmd)| cmd.contains("containerd-shim-urunc-v2") && cmd.contains("-socket"))
+            .collect();
+    let pids: Vec<i32> = candidates.iter().map(|(pid, _)| *pid).collect();
+    candidates
         .into_iter()
-        .filter(|(_, cmd)| cmd.contains("containerd-shim-urunc-v2") && cmd.contains("-socket"))
+        .filter(|(pid, _)| !parent_of(*pid).is_some_and(|parent| pids.contains(&parent)))
         .collect()
+}
+
+fn parent_of(pid: i32) -> Option<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|line| line.strip_prefix("PPid:"))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Asserts nothing of ours is left for this containerd namespace: no state folder, no shim.
@@ -235,4 +262,47 @@ pub fn assert_sandbox_clean(sandbox: &SandboxNetns, context: &str) {
         "{context}: filters left: {:?}",
         snapshot.filters
     );
+}
+
+const HOLDER_IMAGE: &str = "docker.io/library/urunc-busybox-holder:test";
+
+/// Runs a busybox `sleep` (the runc path) as container `id` in shim group `group` (CRI's
+/// sandbox-id annotation, so later containers of the group reach the same shim); returns the
+/// pid of the shim serving it. `dir` must outlive the test.
+pub fn run_holder(ctrd: &PrivateContainerd, dir: &Path, id: &str, group: &str) -> i32 {
+    ctrd.import(&urunc_tests::images::busybox_image(dir, HOLDER_IMAGE).expect("busybox image"))
+        .expect("import");
+    let annotation = format!("io.kubernetes.cri.sandbox-id={group}");
+    ctr_ok(
+        ctrd,
+        &[
+            "run",
+            "-d",
+            "--runtime",
+            RUNTIME,
+            "--annotation",
+            &annotation,
+            HOLDER_IMAGE,
+            id,
+            "sleep",
+            "600",
+        ],
+    );
+    let shims = shims_of(ctrd);
+    assert_eq!(shims.len(), 1, "one shim serves {id}: {shims:?}");
+    shims[0].0
+}
+
+/// Kills and removes the container [`run_holder`] started.
+pub fn remove_holder(ctrd: &PrivateContainerd, id: &str) {
+    ctr_ok(ctrd, &["task", "kill", "-s", "SIGKILL", id]);
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            ctr(ctrd, &["task", "delete", id], Duration::from_secs(20))
+                .status
+                .success()
+        }),
+        "the task of {id} was not deleted"
+    );
+    ctr_ok(ctrd, &["container", "rm", id]);
 }

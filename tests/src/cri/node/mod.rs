@@ -17,7 +17,7 @@ use super::pause_image::{pause_image, PAUSE_IMAGE};
 use super::pod::{pod_config, PodNetwork};
 use super::probes::{self, ShimProcess};
 use crate::command;
-use crate::containerd::{ContainerdOptions, PrivateContainerd};
+use crate::containerd::{ContainerdOptions, ContainerdVersion, PrivateContainerd};
 use crate::error::{HarnessError, Result};
 use crate::host_processes::is_alive;
 use crate::host_tools::which;
@@ -28,17 +28,6 @@ mod teardown;
 pub const CRI_NAMESPACE: &str = "k8s.io";
 /// How long CRI may take to see an image `ctr` imported.
 const IMAGE_VISIBLE_LIMIT: Duration = Duration::from_secs(30);
-
-/// How a node is set up; the default is what most tests need.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NodeOptions<'a> {
-    /// The urunc runtime handler's table as an operator writes it (see
-    /// [`CriConfig::runtime_table`]); `None`: the harness's own.
-    pub runtime_table: Option<&'a str>,
-    /// Serve pods' host ports (chains CNI's portmap plugin; see
-    /// [`PORTMAP_PLUGIN`](super::cni::PORTMAP_PLUGIN)).
-    pub port_mapping: bool,
-}
 
 /// A pod the node runs.
 #[derive(Debug, Clone)]
@@ -64,31 +53,36 @@ pub struct CriNode {
     netns_paths: Mutex<BTreeSet<PathBuf>>,
 }
 
+/// How a node's containerd is configured beyond the defaults.
+#[derive(Debug, Default, Clone)]
+pub struct NodeConfig<'a> {
+    /// The urunc runtime handler's table as an operator writes it (see
+    /// [`CriConfig::runtime_table`]); `Some("")` renders none.
+    pub runtime_table: Option<&'a str>,
+    /// Config files containerd imports as written.
+    pub imports: Vec<PathBuf>,
+    /// Environment added to containerd's (and its shims').
+    pub extra_env: Vec<(String, String)>,
+    /// Serve pods' host ports (chains CNI's portmap plugin; see
+    /// [`PORTMAP_PLUGIN`](super::cni::PORTMAP_PLUGIN)).
+    pub port_mapping: bool,
+}
+
 impl CriNode {
     /// Starts the node: CNI network, containerd with CRI, the pause image.
     pub fn start() -> Result<Self> {
-        Self::start_with_runtime_table(None)
+        Self::start_with_config(NodeConfig::default())
     }
 
-    /// Like [`start`](Self::start), with the urunc runtime handler's table
-    /// given as an operator writes it (see [`CriConfig::runtime_table`]).
-    pub fn start_with_runtime_table(runtime_table: Option<&str>) -> Result<Self> {
-        Self::start_with(&NodeOptions {
-            runtime_table,
-            ..NodeOptions::default()
-        })
-    }
-
-    /// Starts the node as `options` say.
-    pub fn start_with(options: &NodeOptions) -> Result<Self> {
-        let runtime_table = options.runtime_table;
-        which("containerd", "apt-get install containerd")?;
-        which("ctr", "apt-get install containerd")?;
+    /// Like [`start`](Self::start), configured as `setup` says.
+    pub fn start_with_config(setup: NodeConfig) -> Result<Self> {
+        let version = ContainerdVersion::selected()?;
+        version.programs()?;
         which("runc", "apt-get install runc")?;
         let mut node = CriNode {
             client: None,
             containerd: None,
-            network: Some(CniNetwork::create_with(options.port_mapping)?),
+            network: Some(CniNetwork::create_with(setup.port_mapping)?),
             scratch: Some(
                 tempfile::Builder::new()
                     .prefix("urunc-cri-node-")
@@ -101,14 +95,20 @@ impl CriNode {
             known_ids: Mutex::new(BTreeSet::new()),
             netns_paths: Mutex::new(BTreeSet::new()),
         };
-        let cri_section = render_cri_config(&CriConfig {
-            sandbox_image: PAUSE_IMAGE,
-            cni_conf_dir: &node.network().conf_dir(),
-            runtime_table,
-        });
+        let cri_section = render_cri_config(
+            &CriConfig {
+                sandbox_image: PAUSE_IMAGE,
+                cni_conf_dir: &node.network().conf_dir(),
+                runtime_table: setup.runtime_table,
+            },
+            version,
+        );
         node.containerd = Some(PrivateContainerd::start_with(ContainerdOptions {
             cri: true,
             extra_config: cri_section,
+            version: Some(version),
+            imports: setup.imports,
+            extra_env: setup.extra_env,
             ..ContainerdOptions::default()
         })?);
         node.client = Some(CriClient::connect(node.containerd().address())?);
@@ -150,7 +150,7 @@ impl CriNode {
     /// lists image `name`.
     pub fn import_image(&self, archive: &Path, name: &str) -> Result<()> {
         command::checked(
-            Command::new("ctr")
+            Command::new(self.containerd().ctr_program())
                 .arg("--address")
                 .arg(self.containerd().address())
                 .args(["--namespace", CRI_NAMESPACE, "images", "import"])
