@@ -349,6 +349,16 @@ impl Container for RuncContainer {
             exec_id: format!("{exec_id} (process already finished)"),
         };
         if snapshot.phase == Phase::Stopped {
+            if exec_id.is_empty() && all {
+                // The init is gone, but in a pod's shared pid namespace what it started lives
+                // on in the container's cgroup and holds the container's stdio open, so
+                // containerd waits for it; `runc kill --all` still reaches the cgroup, as
+                // containerd's runc shim does after its init died.
+                return match self.inner.runc.kill(&self.inner.id, signal, true).await {
+                    Err(error) if is_not_running(&error) => Err(finished()),
+                    answer => answer,
+                };
+            }
             return Err(finished());
         }
         if exec_id.is_empty() {
