@@ -42,7 +42,11 @@ const SKIPPED_GROUPS: &[(&str, &str)] = &[
     ),
 ];
 /// Specs that pass under runc and not under urunc, with the reason.
-const KNOWN_DIFFERENCES: &[(&str, &str)] = &[];
+const KNOWN_DIFFERENCES: &[(&str, &str)] = &[(
+    "[k8s.io] PodSandbox runtime should support metrics operations runtime should support listing pod sandbox metrics [Conformance]",
+    "containerd 2.x only: ListPodSandboxMetrics wants container_oom_events_total, which the \
+     shim's task metrics of runc-delegated containers do not carry yet",
+)];
 /// One critest run may take this long.
 const RUN_LIMIT: Duration = Duration::from_secs(20 * 60);
 

@@ -20,9 +20,9 @@ echo "container: $container"
 crictl start "$container"
 crictl ps --all --id "$container"
 
-# The guest's serial console is the container log.
+# The guest's serial console is the container log (wait for its first lines).
 waited=0
-until [ -n "$(crictl logs "$container" 2>/dev/null)" ] || [ "$waited" -ge 60 ]; do
+until [ "$(crictl logs "$container" 2>/dev/null | wc -l)" -ge 5 ] || [ "$waited" -ge 60 ]; do
     sleep 1
     waited=$((waited + 1))
 done
