@@ -151,17 +151,10 @@ impl Cgroup {
                 .dirs
                 .iter()
                 .find(|dir| dir.starts_with("/sys/fs/cgroup/memory"))
-                .map(|dir| dir.join("memory.oom_control")),
-            CgroupVersion::V2 => self.dirs.first().map(|dir| dir.join("memory.events")),
+                .map(|dir| dir.join(V1_OOM_COUNTER)),
+            CgroupVersion::V2 => self.dirs.first().map(|dir| dir.join(V2_OOM_COUNTER)),
         };
-        let Some(text) = file.and_then(|f| fs::read_to_string(f).ok()) else {
-            return false;
-        };
-        text.lines().any(|line| {
-            line.strip_prefix("oom_kill ")
-                .and_then(|n| n.trim().parse::<u64>().ok())
-                .is_some_and(|n| n > 0)
-        })
+        file.is_some_and(|file| oom_kills_counted(&file))
     }
 
     /// Removes the directories; a cgroup whose last task just died can stay busy for a moment.
@@ -245,6 +238,15 @@ impl ProcessCgroup {
         Ok(ProcessCgroup::V1(dirs))
     }
 
+    /// The file holding the kernel's count of OOM kills in this cgroup (see
+    /// [`oom_kills_counted`]), if the memory controller is mounted.
+    pub fn oom_counter(&self) -> Option<PathBuf> {
+        match self {
+            ProcessCgroup::V1(_) => self.v1_dir("memory").map(|dir| dir.join(V1_OOM_COUNTER)),
+            ProcessCgroup::V2(dir) => Some(dir.join(V2_OOM_COUNTER)),
+        }
+    }
+
     /// The v1 directory of `controller`, if that controller is mounted.
     pub fn v1_dir(&self, controller: &str) -> Option<&Path> {
         match self {
@@ -255,6 +257,24 @@ impl ProcessCgroup {
             ProcessCgroup::V2(_) => None,
         }
     }
+}
+
+/// The v1 memory controller's file with the `oom_kill` counter.
+const V1_OOM_COUNTER: &str = "memory.oom_control";
+/// The v2 file with the `oom_kill` counter.
+const V2_OOM_COUNTER: &str = "memory.events";
+
+/// Whether the `oom_kill` counter in `file` (v1 `memory.oom_control`, v2 `memory.events`) is
+/// above zero. An unreadable file (the cgroup is gone) counts none.
+pub fn oom_kills_counted(file: &Path) -> bool {
+    let Ok(text) = fs::read_to_string(file) else {
+        return false;
+    };
+    text.lines().any(|line| {
+        line.strip_prefix("oom_kill ")
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .is_some_and(|n| n > 0)
+    })
 }
 
 fn below(root: &str, path: &str) -> std::result::Result<PathBuf, String> {

@@ -89,3 +89,15 @@ pub fn output_within(command: &mut Command, limit: std::time::Duration) -> Resul
         stderr: std::fs::read(&stderr_path).map_err(HarnessError::io("read", &stderr_path))?,
     })
 }
+
+/// The last `lines` lines of the text file at `path` (a log), for failure
+/// messages; says why when it cannot be read.
+pub fn file_tail(path: &std::path::Path, lines: usize) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        }
+        Err(error) => format!("(cannot read {path:?}: {error})"),
+    }
+}

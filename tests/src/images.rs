@@ -18,6 +18,20 @@ const ROOTFS_DIRS: &[&str] = &["/proc", "/sys", "/dev", "/tmp", "/etc", "/root",
 /// applet it lists (sh, echo, sleep, cat, ...), with `Cmd ["sh"]` and a PATH.
 /// Returns the archive path, for [`PrivateContainerd::import`](crate::PrivateContainerd::import).
 pub fn busybox_image(dir: &Path, name: &str) -> Result<PathBuf> {
+    let image = OciImage {
+        cmd: vec!["sh".into()],
+        ..busybox_based_image(name, Vec::new())?
+    };
+    let out = dir.join(archive_file_name(name));
+    image.write_archive(&out)?;
+    Ok(out)
+}
+
+/// An image named `name` holding busybox (as [`busybox_image`]) and
+/// `extra` entries, with a PATH and no command: what images built `FROM
+/// busybox` start from. An entry of `extra` replaces the default one at the
+/// same path (an applet's symlink, a folder).
+pub fn busybox_based_image(name: &str, extra: Vec<LayerEntry>) -> Result<OciImage> {
     let busybox = static_busybox()?;
     let mut entries = vec![LayerEntry::HostFile {
         path: "/bin/busybox".into(),
@@ -34,17 +48,19 @@ pub fn busybox_image(dir: &Path, name: &str) -> Result<PathBuf> {
     entries.extend(ROOTFS_DIRS.iter().map(|path| LayerEntry::Dir {
         path: path.to_string(),
     }));
-    let image = OciImage {
+    entries.retain(|entry| {
+        !extra
+            .iter()
+            .any(|replacement| replacement.rootfs_path() == entry.rootfs_path())
+    });
+    entries.extend(extra);
+    Ok(OciImage {
         name: name.to_string(),
         architecture: host_architecture().to_string(),
         entries,
-        cmd: vec!["sh".into()],
         env: vec!["PATH=/bin".into()],
         ..OciImage::default()
-    };
-    let out = dir.join(archive_file_name(name));
-    image.write_archive(&out)?;
-    Ok(out)
+    })
 }
 
 /// The applet names `busybox --list` prints.

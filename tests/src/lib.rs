@@ -11,6 +11,7 @@ pub mod block_devices;
 pub mod command;
 pub mod containerd;
 pub mod cri;
+pub mod critest;
 pub mod error;
 pub mod guests;
 pub mod host_processes;

@@ -23,8 +23,21 @@ pub const GUEST_INIT: &str = "/init";
 
 /// Packs `image` with `Cmd [GUEST_INIT]` as `<dir>/<name>.tar`.
 pub fn write_unikernel_archive(dir: &Path, image: &UnikernelImage) -> Result<PathBuf> {
+    write_unikernel_archive_with_args(dir, image, &[])
+}
+
+/// Like [`write_unikernel_archive`], with `init_args` after [`GUEST_INIT`]
+/// in `Cmd` (the linux kind hands them to the guest's init).
+pub fn write_unikernel_archive_with_args(
+    dir: &Path,
+    image: &UnikernelImage,
+    init_args: &[&str],
+) -> Result<PathBuf> {
     let mut oci = image.to_oci_image()?;
-    oci.cmd = vec![GUEST_INIT.to_string()];
+    oci.cmd = std::iter::once(GUEST_INIT)
+        .chain(init_args.iter().copied())
+        .map(String::from)
+        .collect();
     let out = dir.join(archive_file_name(&image.name));
     oci.write_archive(&out)?;
     Ok(out)
@@ -73,7 +86,19 @@ pub fn linux_image(
     guest: &LinuxGuest,
     extra: &[(&str, &str)],
 ) -> Result<PathBuf> {
-    write_unikernel_archive(
+    linux_image_with_args(dir, name, guest, extra, &[])
+}
+
+/// Like [`linux_image`], the guest's init given `init_args` (such as
+/// `urunc.httpport=80`) through the image's `Cmd`.
+pub fn linux_image_with_args(
+    dir: &Path,
+    name: &str,
+    guest: &LinuxGuest,
+    extra: &[(&str, &str)],
+    init_args: &[&str],
+) -> Result<PathBuf> {
+    write_unikernel_archive_with_args(
         dir,
         &UnikernelImage {
             name: name.to_string(),
@@ -84,5 +109,6 @@ pub fn linux_image(
             urunc: linux_on_qemu(true, extra),
             labels_as_annotations: false,
         },
+        init_args,
     )
 }

@@ -26,7 +26,8 @@ pub enum LayerEntry {
 }
 
 impl LayerEntry {
-    fn rootfs_path(&self) -> &str {
+    /// The absolute rootfs path the entry is placed at.
+    pub fn rootfs_path(&self) -> &str {
         match self {
             LayerEntry::HostFile { path, .. }
             | LayerEntry::Bytes { path, .. }

@@ -41,6 +41,8 @@ pub struct OciImage {
     pub cmd: Vec<String>,
     /// Image config `Env`.
     pub env: Vec<String>,
+    /// Image config `User` (`uid`, `name`, `uid:gid`, `name:gid`; empty: none).
+    pub user: String,
 }
 
 /// What [`OciImage::write_archive`] wrote.
@@ -167,6 +169,9 @@ impl OciImage {
         }
         if !self.env.is_empty() {
             config.insert("Env".into(), json!(self.env));
+        }
+        if !self.user.is_empty() {
+            config.insert("User".into(), json!(self.user));
         }
         json!({
             "architecture": self.architecture,

@@ -4,8 +4,8 @@
 //! runc exits, and the shim's one reaper reports their exits.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use containerd_shim_protos::api::{ExecProcessRequest, ProcessInfo, UpdateTaskRequest};
@@ -17,6 +17,7 @@ use super::prepared::{with_undo, Prepared};
 use super::process::{Phase, Process};
 use super::teardown;
 use super::{Container, ShimContext};
+use crate::cgroup::{oom_kills_counted, ProcessCgroup};
 use crate::console::ConsoleSocket;
 use crate::error::{Result, ShimError};
 use crate::events::ExitReport;
@@ -37,6 +38,8 @@ struct Inner {
     prepared: Prepared,
     init: Arc<Process>,
     execs: Mutex<HashMap<String, Exec>>,
+    /// The init's cgroup file with the kernel's OOM kill counter, read once it runs.
+    oom_counter: OnceLock<PathBuf>,
 }
 
 struct Exec {
@@ -66,6 +69,7 @@ impl RuncContainer {
             init: Arc::new(Process::new("", prepared.stdio.clone())),
             prepared,
             execs: Mutex::new(HashMap::new()),
+            oom_counter: OnceLock::new(),
         };
         let created = inner.create_init().await;
         if created.is_err() {
@@ -148,6 +152,20 @@ impl Inner {
         attach_console(&self.id, &self.init, console)?;
         let pid = read_pid(&pid_file)?;
         self.init.set_pid(pid);
+        // Where runc put the container is read from the kernel, not from the spec: runc's
+        // cgroupfs driver takes a `slice:prefix:name` cgroupsPath as one directory name
+        // below its own cgroup, where systemd would make a scope of it.
+        match ProcessCgroup::of_pid(pid).map(|cgroup| cgroup.oom_counter()) {
+            Ok(Some(file)) => {
+                let _ = self.oom_counter.set(file);
+            }
+            Ok(None) => {
+                tracing::warn!(id = %self.id, pid, "no memory cgroup: OOM kills cannot be told")
+            }
+            Err(error) => {
+                tracing::warn!(id = %self.id, pid, %error, "OOM kills cannot be told")
+            }
+        }
         Ok(self.context.router.watch(pid as i32))
     }
 
@@ -158,6 +176,13 @@ impl Inner {
             // A dropped sender means the reaper is gone; report the process as lost.
             let status = exit.await.unwrap_or(255);
             let pid = process.snapshot().pid;
+            // CRI gives a container the reason OOMKilled only on a TaskOOM event (containerd's
+            // runc shim publishes one from the cgroup's OOM notification); runc keeps the
+            // cgroup until `runc delete`, so its OOM counter is still there to read.
+            if process.exec_id.is_empty() && inner.init_oom_killed() {
+                tracing::info!(id = %inner.id, pid, "the OOM killer killed a task of the container");
+                inner.context.exits.oom_killed(&inner.id);
+            }
             let exit = process.set_stopped(status);
             tracing::info!(id = %inner.id, exec_id = %process.exec_id, pid, status, "process exited");
             inner.context.exits.exited(ExitReport {
@@ -168,6 +193,13 @@ impl Inner {
                 exited_at: exit.at,
             });
         });
+    }
+
+    /// Whether the kernel's OOM killer killed a task of the container's cgroup.
+    fn init_oom_killed(&self) -> bool {
+        self.oom_counter
+            .get()
+            .is_some_and(|file| oom_kills_counted(file))
     }
 
     /// Removes what create made: runc's container, the rootfs mount, the state.
@@ -261,6 +293,11 @@ fn short_name(name: &str) -> String {
     format!("{}-{:016x}", std::process::id(), hasher.finish())
 }
 
+/// runc's answer to a kill of a container whose init has exited.
+fn is_not_running(error: &ShimError) -> bool {
+    matches!(error, ShimError::Runc { stderr, .. } if stderr.contains("container not running"))
+}
+
 fn read_pid(pid_file: &Path) -> Result<u32> {
     let text = std::fs::read_to_string(pid_file)
         .map_err(|e| ShimError::io(format!("read {}", pid_file.display()), e))?;
@@ -307,19 +344,40 @@ impl Container for RuncContainer {
     async fn kill(&self, exec_id: &str, signal: u32, all: bool) -> Result<()> {
         let process = self.process(exec_id)?;
         let snapshot = process.snapshot();
+        let finished = || ShimError::ProcessNotFound {
+            id: self.inner.id.clone(),
+            exec_id: format!("{exec_id} (process already finished)"),
+        };
         if snapshot.phase == Phase::Stopped {
-            return Err(ShimError::ProcessNotFound {
-                id: self.inner.id.clone(),
-                exec_id: format!("{exec_id} (process already finished)"),
-            });
+            if exec_id.is_empty() && all {
+                // The init is gone, but in a pod's shared pid namespace what it started lives
+                // on in the container's cgroup and holds the container's stdio open, so
+                // containerd waits for it; `runc kill --all` still reaches the cgroup, as
+                // containerd's runc shim does after its init died.
+                return match self.inner.runc.kill(&self.inner.id, signal, true).await {
+                    Err(error) if is_not_running(&error) => Err(finished()),
+                    answer => answer,
+                };
+            }
+            return Err(finished());
         }
         if exec_id.is_empty() {
-            return self.inner.runc.kill(&self.inner.id, signal, all).await;
+            // The init can die between the phase check and runc's: runc then answers "container
+            // not running" before the reaper marked it stopped. That is the same answer as
+            // above, as containerd's runc shim gives it (CRI takes NotFound as already stopped).
+            return match self.inner.runc.kill(&self.inner.id, signal, all).await {
+                Err(error) if is_not_running(&error) => Err(finished()),
+                answer => answer,
+            };
         }
         let signal = Signal::try_from(signal as i32)
             .map_err(|_| ShimError::invalid("signal", signal.to_string(), "not a signal"))?;
-        kill(Pid::from_raw(snapshot.pid as i32), signal)
-            .map_err(|e| ShimError::sys(format!("kill exec {exec_id} pid {}", snapshot.pid), e))
+        match kill(Pid::from_raw(snapshot.pid as i32), signal) {
+            Err(nix::errno::Errno::ESRCH) => Err(finished()),
+            answer => answer.map_err(|e| {
+                ShimError::sys(format!("kill exec {exec_id} pid {}", snapshot.pid), e)
+            }),
+        }
     }
 
     async fn exec(&self, request: &ExecProcessRequest) -> Result<()> {
@@ -471,6 +529,18 @@ mod queue_proxy_tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(names, ["config.json"], "a temporary file was left");
+    }
+
+    #[test]
+    fn runc_saying_not_running_is_told_from_other_kill_failures() {
+        let runc = |stderr: &str| ShimError::Runc {
+            args: "kill c 9".into(),
+            status: 1,
+            stderr: stderr.into(),
+        };
+        assert!(is_not_running(&runc("container not running")));
+        assert!(!is_not_running(&runc("permission denied")));
+        assert!(!is_not_running(&ShimError::NotFound { id: "c".into() }));
     }
 
     #[test]

@@ -270,13 +270,7 @@ impl PrivateContainerd {
 
     /// The last `lines` lines of containerd's log, for failure messages.
     pub fn log_tail(&self, lines: usize) -> String {
-        match std::fs::read_to_string(&self.log_path) {
-            Ok(text) => {
-                let all: Vec<&str> = text.lines().collect();
-                all[all.len().saturating_sub(lines)..].join("\n")
-            }
-            Err(error) => format!("(cannot read {:?}: {error})", self.log_path),
-        }
+        command::file_tail(&self.log_path, lines)
     }
 
     /// Which containerd this is.

@@ -17,6 +17,11 @@ pub const CNI_BIN_DIR: &str = "/usr/lib/cni";
 /// The plugins this network needs.
 pub const CNI_PLUGINS: &[&str] = &["bridge", "host-local", "loopback"];
 
+/// The plugin that maps pod ports to host ports (iptables DNAT), chained
+/// only for nodes that ask for it: it leaves its top-level iptables chains
+/// (`CNI-HOSTPORT-*`) on the host after its last pod is gone.
+pub const PORTMAP_PLUGIN: &str = "portmap";
+
 /// The CNI configuration and host state of one node; dropping it removes
 /// the bridge, the folders and the subnet claim.
 pub struct CniNetwork {
@@ -24,12 +29,20 @@ pub struct CniNetwork {
     network_name: String,
     bridge: String,
     subnet: SubnetClaim,
+    port_mapping: bool,
 }
 
 impl CniNetwork {
     /// Checks the plugins, claims a subnet and writes the conflist.
     pub fn create() -> Result<Self> {
-        for plugin in CNI_PLUGINS {
+        Self::create_with(false)
+    }
+
+    /// Like [`create`](Self::create); with `port_mapping`, the conflist
+    /// chains [`PORTMAP_PLUGIN`] so pods' `hostPort`s are served.
+    pub fn create_with(port_mapping: bool) -> Result<Self> {
+        let portmap = port_mapping.then_some(PORTMAP_PLUGIN);
+        for plugin in CNI_PLUGINS.iter().chain(portmap.iter()) {
             let path = Path::new(CNI_BIN_DIR).join(plugin);
             if !path.is_file() {
                 return Err(HarnessError::Missing {
@@ -54,6 +67,7 @@ impl CniNetwork {
             network_name,
             bridge,
             subnet,
+            port_mapping,
         };
         for folder in [network.conf_dir(), network.ipam_dir()] {
             std::fs::create_dir_all(&folder).map_err(HarnessError::io("create", &folder))?;
@@ -136,10 +150,23 @@ impl CniNetwork {
     }
 
     fn conflist(&self) -> String {
+        let mut plugins = vec![self.bridge_plugin()];
+        if self.port_mapping {
+            plugins.push(serde_json::json!({
+                "type": PORTMAP_PLUGIN,
+                "capabilities": { "portMappings": true },
+            }));
+        }
         serde_json::json!({
             "cniVersion": "0.4.0",
             "name": self.network_name,
-            "plugins": [{
+            "plugins": plugins,
+        })
+        .to_string()
+    }
+
+    fn bridge_plugin(&self) -> serde_json::Value {
+        serde_json::json!({
                 "type": "bridge",
                 "bridge": self.bridge,
                 "isGateway": true,
@@ -150,9 +177,7 @@ impl CniNetwork {
                     "routes": [{ "dst": "0.0.0.0/0" }],
                     "dataDir": self.ipam_dir(),
                 },
-            }],
         })
-        .to_string()
     }
 
     /// Removes the bridge (the bridge plugin never does), the folders and

@@ -5,7 +5,8 @@
 # and applies the kernel command line's ip= itself:
 #   ip=<client-ip>:<server-ip>:<gw-ip>:<netmask>:<hostname>:<device>:<autoconf>
 # urunc.poweroff=1 (on the command line or as an argument of init) makes it
-# power off right after the ready marker.
+# power off right after the ready marker; urunc.httpport=<port> moves its
+# HTTP server off its default port.
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
@@ -18,10 +19,12 @@ done
 
 ipspec=""
 poweroff=0
+httpport=@HTTP_PORT@
 for argument in $(cat /proc/cmdline) "$@"; do
     case "$argument" in
         ip=*) ipspec="${argument#ip=}" ;;
         urunc.poweroff=1) poweroff=1 ;;
+        urunc.httpport=*) httpport="${argument#urunc.httpport=}" ;;
     esac
 done
 
@@ -65,7 +68,7 @@ done
 
 mkdir -p /www
 echo "@HTTP_ANSWER@" > /www/index.html
-httpd -p @HTTP_PORT@ -h /www || echo "URUNC-LINUX-ERROR httpd"
+httpd -p "$httpport" -h /www || echo "URUNC-LINUX-ERROR httpd"
 
 echo "@READY_MARKER@ $address"
 if [ "$poweroff" = 1 ]; then

@@ -63,6 +63,9 @@ pub struct NodeConfig<'a> {
     pub imports: Vec<PathBuf>,
     /// Environment added to containerd's (and its shims').
     pub extra_env: Vec<(String, String)>,
+    /// Serve pods' host ports (chains CNI's portmap plugin; see
+    /// [`PORTMAP_PLUGIN`](super::cni::PORTMAP_PLUGIN)).
+    pub port_mapping: bool,
 }
 
 impl CriNode {
@@ -79,7 +82,7 @@ impl CriNode {
         let mut node = CriNode {
             client: None,
             containerd: None,
-            network: Some(CniNetwork::create()?),
+            network: Some(CniNetwork::create_with(setup.port_mapping)?),
             scratch: Some(
                 tempfile::Builder::new()
                     .prefix("urunc-cri-node-")
