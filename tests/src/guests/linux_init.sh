@@ -52,18 +52,40 @@ fi
 # The ACPI power button (QMP system_powerdown) arrives as KEY_POWER (116) on
 # an evdev device: power off cleanly when it is pressed. An input_event is
 # 24 bytes on x86_64; type and code are the 16-bit words at offset 16.
-for device in /dev/input/event*; do
-    [ -e "$device" ] || continue
-    grep -qs 'Power Button' "/sys/class/input/$(basename "$device")/device/name" || continue
+# An event that comes before the device is open is lost: the device is opened
+# first, and the ready marker waits until every watcher holds its device (a
+# slow TCG guest could otherwise miss a SIGTERM sent right after it).
+mkdir -p /tmp
+power_button_device() {
+    for device in /dev/input/event*; do
+        [ -e "$device" ] || continue
+        grep -qs 'Power Button' "/sys/class/input/$(basename "$device")/device/name" && echo "$device"
+    done
+}
+waited=0
+while [ -z "$(power_button_device)" ] && [ "$waited" -lt 50 ]; do
+    sleep 0.1
+    waited=$((waited + 1))
+done
+watchers=0
+for device in $(power_button_device); do
+    watchers=$((watchers + 1))
     (
+        exec 3<"$device"
+        : > "/tmp/power-watch-$watchers"
         while true; do
-            set -- $(dd if="$device" bs=24 count=1 2>/dev/null | od -An -tu2 -j16 -N4)
+            set -- $(dd bs=24 count=1 <&3 2>/dev/null | od -An -tu2 -j16 -N4)
             if [ "$1" = 1 ] && [ "$2" = 116 ]; then
                 echo "@POWER_BUTTON_MARKER@"
                 poweroff -f
             fi
         done
     ) &
+done
+waited=0
+while [ "$(ls /tmp/power-watch-* 2>/dev/null | wc -l)" -lt "$watchers" ] && [ "$waited" -lt 100 ]; do
+    sleep 0.1
+    waited=$((waited + 1))
 done
 
 mkdir -p /www
