@@ -59,6 +59,21 @@ fn cri_plugins(version: ContainerdVersion) -> &'static [&'static str] {
     }
 }
 
+/// containerd 2.x starts NRI with a fixed socket (/var/run/nri/nri.sock): two private
+/// containerds at once would collide on it, so each gets its own next to its state.
+fn nri_section(layout: &ContainerdLayout, version: ContainerdVersion) -> String {
+    match version {
+        ContainerdVersion::Debian16 => String::new(),
+        ContainerdVersion::V2 => {
+            let socket = layout.state.with_file_name("nri.sock");
+            format!(
+                "\n[plugins.'io.containerd.nri.v1.nri']\n  socket_path = {:?}\n",
+                socket.display().to_string()
+            )
+        }
+    }
+}
+
 /// Renders containerd's config in the version `version` reads (2 for 1.6/1.7, 3 for 2.x; the
 /// keys used here are the same in both).
 pub fn render_config(
@@ -99,9 +114,10 @@ disabled_plugins = [{disabled}]
 
 [plugins."io.containerd.internal.v1.opt"]
   path = {opt:?}
-{extra}
+{nri}{extra}
 "#,
         config_version = version.config_version(),
+        nri = nri_section(layout, version),
         root = layout.root.display().to_string(),
         state = layout.state.display().to_string(),
         grpc = layout.grpc_socket.display().to_string(),
