@@ -339,7 +339,8 @@ fn validate_solo5_name(field: &str, value: &str) -> Result<(), CoreError> {
     Ok(())
 }
 
-fn refuse_control_chars(field: &str, value: &str) -> Result<(), CoreError> {
+/// Refuses a value with a control character: the one rule for every word the shim passes on.
+pub(crate) fn refuse_control_chars(field: &str, value: &str) -> Result<(), CoreError> {
     if value.chars().any(|c| c.is_control()) {
         return Err(CoreError::invalid(
             field,

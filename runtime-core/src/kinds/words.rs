@@ -8,6 +8,7 @@
 //! and Unikraft's parsers, a `--` ends kernel parameters, and a lowercase
 //! `name=value` can be taken by the kernel or a module as a parameter.
 
+use crate::config::refuse_control_chars;
 use crate::error::CoreError;
 
 /// A word for a parser that honours double quotes (Linux's `next_arg`,
@@ -16,7 +17,7 @@ use crate::error::CoreError;
 /// character. An empty value becomes `""` so that it still occupies its
 /// argv slot.
 pub(crate) fn quoted_word(field: &str, value: &str) -> Result<String, CoreError> {
-    refuse_control(field, value)?;
+    refuse_control_chars(field, value)?;
     if value.contains('"') {
         return Err(CoreError::invalid(
             field,
@@ -34,7 +35,7 @@ pub(crate) fn quoted_word(field: &str, value: &str) -> Result<String, CoreError>
 /// A word for a guest that splits its command line on spaces and knows no
 /// quoting (MirageOS, rumprun, mewz): it must be one non-empty word.
 pub(crate) fn bare_word(field: &str, value: &str) -> Result<String, CoreError> {
-    refuse_control(field, value)?;
+    refuse_control_chars(field, value)?;
     if value.is_empty() || value.chars().any(char::is_whitespace) || value.contains('"') {
         return Err(CoreError::invalid(
             field,
@@ -83,17 +84,6 @@ pub(crate) fn quoted_env_entry<'a>(
         other => other,
     })?;
     Ok((key, format!("{key}={quoted}")))
-}
-
-fn refuse_control(field: &str, value: &str) -> Result<(), CoreError> {
-    if value.chars().any(|c| c.is_control()) {
-        return Err(CoreError::invalid(
-            field,
-            value,
-            "must not contain NUL, newline, tab or other control characters",
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
