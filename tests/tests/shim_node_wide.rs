@@ -246,3 +246,35 @@ fn eight_pods_on_one_shim_keep_every_thread_in_its_namespace() {
     );
     assert_nothing_left(&ctrd);
 }
+
+/// containerd stops reading a bundle's log FIFO when its task is deleted: the shim's lines
+/// about the containers left must reach containerd's log through their own FIFOs.
+#[test]
+fn the_node_wide_shim_still_logs_after_the_container_that_started_it_is_gone() {
+    let test = "the_node_wide_shim_still_logs_after_the_container_that_started_it_is_gone";
+    let Some(ctrd) = node_wide(test) else {
+        return;
+    };
+    let _guest = import_pvh_unikernel(&ctrd, IMAGE, PvhBehaviour::HaltForever, "node-ready");
+    let (first_pod, first_ns) = sandbox_with_ns();
+    let (second_pod, second_ns) = sandbox_with_ns();
+    run_detached_in(&ctrd, &first_ns, IMAGE, "log-first");
+    run_detached_in(&ctrd, &second_ns, IMAGE, "log-second");
+    kill_and_remove(&ctrd, "log-first");
+    kill_and_remove(&ctrd, "log-second");
+
+    let kill_of_second = |log: &str| {
+        log.lines()
+            .any(|line| line.contains("Kill") && line.contains("id=log-second"))
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || kill_of_second(
+            &std::fs::read_to_string(ctrd.log_path()).unwrap_or_default()
+        )),
+        "the shim's Kill of log-second, after log-first was deleted, is not in containerd's log:\n{}",
+        ctrd.log_tail(40)
+    );
+    assert_sandbox_clean(&first_pod, "after both containers");
+    assert_sandbox_clean(&second_pod, "after both containers");
+    assert_nothing_left(&ctrd);
+}

@@ -32,7 +32,8 @@ pub fn run(flags: &Flags) -> Result<()> {
     }
     // The listener first: it must be adopted before any other open could reuse its fd number.
     let listener = inherited_listener()?;
-    crate::logging::init_fifo(Path::new("log"), flags.debug)?;
+    // containerd starts the serving shim in the bundle it was started for.
+    crate::logging::init_fifo(Path::new("."), flags.debug)?;
     crate::heap_policy::keep_heap_small();
     set_child_subreaper()?;
 

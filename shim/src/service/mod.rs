@@ -7,7 +7,7 @@ mod stats;
 mod task_api;
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use containerd_shim::Flags;
@@ -131,6 +131,7 @@ impl TaskService {
             }
         };
         self.table().insert(id.to_string(), container.clone());
+        crate::logging::add_container(id, Path::new(container.bundle()));
         Ok(container)
     }
 }

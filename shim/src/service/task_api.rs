@@ -120,6 +120,7 @@ impl Task for TaskService {
             if req.exec_id.is_empty() {
                 container.teardown().await?;
                 self.table().remove(&req.id);
+                crate::logging::remove_container(&req.id);
                 self.events.task_delete(&ExitReport {
                     container_id: req.id.clone(),
                     exec_id: String::new(),
