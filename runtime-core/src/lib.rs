@@ -11,6 +11,7 @@ mod early_exit;
 mod error;
 pub mod features;
 mod kinds;
+pub mod knative;
 mod net;
 mod node_check;
 mod node_config;
@@ -35,6 +36,7 @@ pub use decode::decode_value;
 pub use early_exit::{early_exit_message, LineTail, EARLY_EXIT_WINDOW, TAIL_LINES};
 pub use error::CoreError;
 pub use kinds::supports_block;
+pub use knative::{network_mode, GuestNetworkMode};
 pub use net::GuestNetwork;
 pub use node_check::{
     evaluate as evaluate_node, render as render_node_check, CheckRow, NodeFacts, Verdict, VmmFact,
@@ -45,7 +47,7 @@ pub use node_config::{
     NODE_CONFIG_PATH,
 };
 pub use paths::rootfs_relative;
-pub use queue_proxy::{is_queue_proxy, rewrite_queue_proxy_env, QUEUE_PROXY_REDIRECT_IP};
+pub use queue_proxy::{is_queue_proxy, rewrite_queue_proxy_env};
 pub use solo5_manifest::{elf_with_manifest, Solo5Device, Solo5DeviceKind, Solo5Manifest};
 pub use spec_resources::{memory_limit_from_spec, seccomp_requested, vcpus_from_spec};
 pub use storage::{

@@ -29,6 +29,8 @@ pub struct GuestFiles {
     pub kernel: PathBuf,
     pub initrd: Option<PathBuf>,
     pub block: Option<PathBuf>,
+    /// `block` is the rootfs block device handed over, not a disk image file of the rootfs.
+    pub block_is_device: bool,
 }
 
 /// Where the guest's files come from: the rootfs device (copied out, unmounted) when urunc's
@@ -59,6 +61,8 @@ pub fn guest_files(
         block: block
             .map(|v| resolve(runtime_core::ANNOT_BLOCK, v, None))
             .transpose()?,
+        // `resolve` opens regular files only.
+        block_is_device: false,
     })
 }
 
@@ -123,6 +127,7 @@ fn take_over(
         kernel,
         initrd,
         block: Some(device),
+        block_is_device: true,
     }))
 }
 
@@ -311,6 +316,7 @@ mod tests {
                 kernel: private.join("rootfs-kernel"),
                 initrd: Some(private.join("rootfs-initrd")),
                 block: Some(device.path.clone()),
+                block_is_device: true,
             }
         );
         assert_eq!(

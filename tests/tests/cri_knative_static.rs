@@ -20,10 +20,10 @@ use urunc_tests::guests::linux::{HTTP_ANSWER, HTTP_PORT, READY_MARKER};
 use urunc_tests::images::busybox_image;
 use urunc_tests::sandbox::run;
 
+use netns::STATIC_GUEST_IP as GUEST_IP;
+use runtime_core::knative::{QUEUE_PROXY, USER_CONTAINER};
+
 const IMAGE: &str = "localhost/urunc-rs/linux-guest:knative";
-const USER_CONTAINER: &str = "user-container";
-const GUEST_IP: &str = "172.16.1.2";
-const QUEUE_PROXY: &str = "queue-proxy";
 const QUEUE_PROXY_IMAGE: &str = "localhost/urunc-rs/busybox:queue-proxy";
 /// What Knative writes: the user container's probe, aimed at the pod's loopback.
 const KNATIVE_PROBE: &str =

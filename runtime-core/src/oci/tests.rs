@@ -80,7 +80,7 @@ fn a_cri_container_config_loads_with_its_values() {
     assert_eq!(spec.annotations.len(), 9);
     assert_eq!(
         spec.annotations
-            .get("io.kubernetes.cri.container-name")
+            .get(crate::knative::CRI_CONTAINER_NAME)
             .map(String::as_str),
         Some("web")
     );
@@ -418,7 +418,7 @@ fn hook_state_serializes_as_runtime_spec_says() {
         status: Status::Running,
         pid: Some(4242),
         bundle: PathBuf::from("/run/containerd/io.containerd.runtime.v2.task/k8s.io/web"),
-        annotations: HashMap::from([("io.kubernetes.cri.container-name".into(), "web".into())]),
+        annotations: HashMap::from([(crate::knative::CRI_CONTAINER_NAME.into(), "web".into())]),
     };
     assert_eq!(
         serde_json::to_value(&state).expect("state"),

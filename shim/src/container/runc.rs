@@ -113,7 +113,7 @@ fn point_queue_proxy_at_guest(
         })?,
         None => Vec::new(),
     };
-    let rewritten = runtime_core::rewrite_queue_proxy_env(&env)?;
+    let rewritten = runtime_core::rewrite_queue_proxy_env(&env, netns::STATIC_GUEST_IP)?;
     match config.pointer_mut("/process") {
         Some(serde_json::Value::Object(process)) => {
             process.insert("env".into(), rewritten.into());
@@ -138,7 +138,7 @@ fn point_queue_proxy_at_guest(
         .and_then(|()| std::fs::set_permissions(&temporary, permissions))
         .and_then(|()| std::fs::rename(&temporary, &path))
         .map_err(|e| ShimError::io(format!("replace {text}"), e))?;
-    tracing::info!(%id, "queue-proxy: readiness probe and REDIRECT_IP point at {}", runtime_core::QUEUE_PROXY_REDIRECT_IP);
+    tracing::info!(%id, "queue-proxy: readiness probe and REDIRECT_IP point at {}", netns::STATIC_GUEST_IP);
     Ok(())
 }
 
@@ -475,11 +475,12 @@ impl Container for RuncContainer {
 #[cfg(test)]
 mod queue_proxy_tests {
     use super::*;
+    use runtime_core::knative::{QUEUE_PROXY, USER_CONTAINER};
     use std::os::unix::fs::PermissionsExt;
 
     fn annotations(name: &str) -> HashMap<String, String> {
         HashMap::from([(
-            "io.kubernetes.cri.container-name".to_string(),
+            runtime_core::knative::CRI_CONTAINER_NAME.to_string(),
             name.to_string(),
         )])
     }
@@ -503,8 +504,9 @@ mod queue_proxy_tests {
             "x-field-this-shim-does-not-model": {"kept": true},
         });
         let bundle = bundle_with(&config);
-        point_queue_proxy_at_guest("qp", bundle.path(), &annotations("queue-proxy"))
+        point_queue_proxy_at_guest("qp", bundle.path(), &annotations(QUEUE_PROXY))
             .expect("rewrites");
+        let guest = netns::STATIC_GUEST_IP;
         let path = bundle.path().join("config.json");
         let written: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
@@ -512,8 +514,8 @@ mod queue_proxy_tests {
             written["process"]["env"],
             serde_json::json!([
                 "PATH=/bin",
-                "SERVING_READINESS_PROBE={\"tcpSocket\":{\"host\":\"172.16.1.2\",\"port\":8080}}",
-                "REDIRECT_IP=172.16.1.2"
+                format!("SERVING_READINESS_PROBE={{\"tcpSocket\":{{\"host\":\"{guest}\",\"port\":8080}}}}"),
+                format!("REDIRECT_IP={guest}"),
             ])
         );
         assert_eq!(
@@ -547,7 +549,7 @@ mod queue_proxy_tests {
     fn other_containers_are_untouched() {
         let config = serde_json::json!({"process": {"env": ["SERVING_READINESS_PROBE=not json"]}});
         let bundle = bundle_with(&config);
-        point_queue_proxy_at_guest("uc", bundle.path(), &annotations("user-container"))
+        point_queue_proxy_at_guest("uc", bundle.path(), &annotations(USER_CONTAINER))
             .expect("nothing to do");
         let text = std::fs::read_to_string(bundle.path().join("config.json")).expect("read");
         assert_eq!(text, config.to_string());
@@ -557,7 +559,7 @@ mod queue_proxy_tests {
     fn a_probe_that_is_not_json_fails_create_naming_it() {
         let config = serde_json::json!({"process": {"env": ["SERVING_READINESS_PROBE=host:1"]}});
         let bundle = bundle_with(&config);
-        let error = point_queue_proxy_at_guest("qp", bundle.path(), &annotations("queue-proxy"))
+        let error = point_queue_proxy_at_guest("qp", bundle.path(), &annotations(QUEUE_PROXY))
             .expect_err("refused")
             .to_string();
         assert!(

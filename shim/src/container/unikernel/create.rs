@@ -1,0 +1,398 @@
+//! Create: the urunc configuration's files are resolved beneath the rootfs, the cgroup and
+//! network made, the VMM planned and its confinement prepared, then the `prestart`,
+//! `createRuntime` and `createContainer` hooks run; any failure undoes it all.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use runtime_core::oci::{Spec, Status};
+use runtime_core::{Hypervisor, UnikernelType, UruncConfig, VmmInput, VmmPlan};
+
+use super::network::{attach_network, log_network};
+use super::stop::undo;
+use super::{lock, run_hooks, ConfinedVmm, Inner, UnikernelContainer};
+use crate::cgroup::Cgroup;
+use crate::confine::seccomp::SeccompFilter;
+use crate::confine::{self, ConfineRequest, GuestFiles};
+use crate::container::phase_timer::PhaseTimer;
+use crate::container::prepared::{with_undo, Prepared};
+use crate::container::process::Process;
+use crate::container::ShimContext;
+use crate::error::{Result, ShimError};
+use crate::hooks::HookKind;
+use crate::spawn::{network_path, NamespacePlan, PidNamespace};
+use crate::state::ContainerKind;
+use crate::{accel_probe, block_rootfs, host, node_config};
+
+/// In the container's state directory: the VMM's own writable directory (its QMP socket, its
+/// config file), owned by the VMM's user, and the empty directory its confined root is
+/// mounted on (in the VMM's mount namespace only).
+const VMM_DIR: &str = "vmm";
+const VMM_ROOT_DIR: &str = "vmm-root";
+const QMP_SOCKET: &str = "qmp.sock";
+/// `sun_path` holds 108 bytes with the terminating NUL.
+const MAX_SOCKET_PATH: usize = 107;
+
+/// What Create planned: the VMM invocation and what it was built from.
+struct Planned {
+    vmm: VmmPlan,
+    /// `[monitors.<vmm>] path` of the node configuration: the VMM binary to run instead of
+    /// the plan's program looked up in PATH.
+    program_override: Option<String>,
+    input: VmmInput,
+    vmm_dir: PathBuf,
+    cgroup: Option<Cgroup>,
+    /// The guest's disk is the rootfs block device (`block_rootfs` handed it over).
+    block_is_device: bool,
+}
+
+impl UnikernelContainer {
+    pub async fn create(
+        context: ShimContext,
+        prepared: Prepared,
+        config: UruncConfig,
+        mut timer: PhaseTimer,
+    ) -> Result<Self> {
+        let created_at = Instant::now();
+        let prepared = Mutex::new(prepared);
+        let planned = async {
+            let planned = plan(&context, &prepared, config, &mut timer).await?;
+            let confined = confine_vmm(&prepared, &planned, &mut timer)?;
+            for kind in [
+                HookKind::Prestart,
+                HookKind::CreateRuntime,
+                HookKind::CreateContainer,
+            ] {
+                run_hooks(&context, &prepared, kind, Status::Creating, None).await?;
+            }
+            timer.mark("hooks");
+            Ok((planned, confined))
+        }
+        .await;
+        match planned {
+            Ok((planned, confined)) => {
+                let (id, bundle_text, stdio) = {
+                    let p = lock(&prepared);
+                    (p.id.clone(), p.bundle_text(), p.stdio.clone())
+                };
+                let plan = planned.vmm;
+                tracing::info!(%id, program = %confined.program.display(), args = ?plan.args, "VMM planned");
+                tracing::info!(%id, phases_us = %timer, "Create phases");
+                Ok(UnikernelContainer {
+                    inner: Arc::new(Inner {
+                        id,
+                        bundle_text,
+                        context,
+                        plan,
+                        hypervisor: planned.input.config.hypervisor,
+                        cgroup: planned.cgroup,
+                        init: Arc::new(Process::new("", stdio)),
+                        prepared,
+                        confined: Mutex::new(Some(confined)),
+                        poststop_ran: AtomicBool::new(false),
+                        created_at,
+                    }),
+                })
+            }
+            Err(error) => {
+                let undo = undo(&context, &prepared).await;
+                Err(with_undo(error, undo))
+            }
+        }
+    }
+}
+
+/// Plans the VMM's confinement from the spec's process and the files the VMM needs; refuses an
+/// impossible user or capability set before anything runs.
+fn confine_vmm(
+    prepared: &Mutex<Prepared>,
+    planned: &Planned,
+    timer: &mut PhaseTimer,
+) -> Result<ConfinedVmm> {
+    let (process, new_root, linux) = {
+        let p = lock(prepared);
+        (
+            p.spec.process.clone(),
+            p.store.dir().join(VMM_ROOT_DIR),
+            p.spec.linux.clone(),
+        )
+    };
+    // Refused here rather than at Start: what the VMM cannot be given (a user namespace, a
+    // pid namespace path that does not open) fails Create and leaves nothing.
+    NamespacePlan::from_spec(&linux.namespaces)?;
+    PidNamespace::from_spec(&linux.namespaces)?;
+    timer.mark("confinement");
+    let seccomp = linux
+        .seccomp
+        .as_ref()
+        .map(SeccompFilter::compile)
+        .transpose()?;
+    timer.mark("seccomp_compile");
+    if let Some(filter) = &seccomp {
+        // Names this libseccomp does not know are left out, as runc does: say which.
+        tracing::info!(
+            instructions = filter.instructions(),
+            skipped = ?filter.skipped(),
+            "the spec's seccomp profile is compiled for the VMM"
+        );
+    }
+    create_dir(&new_root, 0o755, None)?;
+    let input = &planned.input;
+    let guest = GuestFiles {
+        kernel: input.kernel.clone(),
+        initrd: input.initrd.clone(),
+        block: input.block.clone(),
+        block_is_device: planned.block_is_device,
+        read_only: Vec::new(),
+        writable_dirs: vec![planned.vmm_dir.clone()],
+    };
+    let search_path = host::vmm_search_path();
+    let (plan, confinement) = confine::prepare(&ConfineRequest {
+        program: planned
+            .program_override
+            .as_deref()
+            .unwrap_or(&planned.vmm.program),
+        search_path: &search_path,
+        new_root: &new_root,
+        guest: &guest,
+        accel: input.accel,
+        networked: input.network.is_some(),
+        process: process.as_ref(),
+    })?;
+    timer.mark("confinement");
+    Ok(ConfinedVmm {
+        program: plan.program,
+        confinement,
+        seccomp,
+    })
+}
+
+/// The spec's process user, who owns the VMM's directory, files and tap.
+pub(super) fn vmm_owner(spec: &Spec) -> (u32, u32) {
+    spec.process
+        .as_ref()
+        .map_or((0, 0), |p| (p.user.uid, p.user.gid))
+}
+
+fn create_dir(path: &Path, mode: u32, owner: Option<(u32, u32)>) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .mode(mode)
+        .create(path)
+        .map_err(|e| ShimError::io(format!("create {}", path.display()), e))?;
+    // The mode is set again: the umask narrowed it at creation.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| ShimError::io(format!("chmod {}", path.display()), e))?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid))
+            .map_err(|e| ShimError::io(format!("chown {}", path.display()), e))?;
+    }
+    Ok(())
+}
+
+/// A Linux guest on qemu gets a QMP socket for the graceful stop: Linux can act on the ACPI
+/// power button. The unikernels (unikraft, mirage, mewz) have no ACPI power-button handling,
+/// so pressing it would only make every stop last the caller's whole grace period: their
+/// SIGTERM ends qemu, as before. Firecracker runs with `--no-api` as under urunc; the other
+/// VMMs have no such channel.
+fn control_socket(config: &UruncConfig, vmm_dir: &Path) -> Option<PathBuf> {
+    if config.hypervisor != Hypervisor::Qemu || config.unikernel_type != UnikernelType::Linux {
+        return None;
+    }
+    let socket = vmm_dir.join(QMP_SOCKET);
+    if socket.as_os_str().len() > MAX_SOCKET_PATH {
+        tracing::warn!(socket = %socket.display(), "QMP socket path too long for a Unix socket: SIGTERM will end qemu instead of powering the guest off");
+        return None;
+    }
+    Some(socket)
+}
+
+/// Everything Create does after the rootfs is mounted. On error the caller undoes it all.
+async fn plan(
+    context: &ShimContext,
+    prepared: &Mutex<Prepared>,
+    config: UruncConfig,
+    timer: &mut PhaseTimer,
+) -> Result<Planned> {
+    Prepared::persist_change(prepared, |state| state.kind = ContainerKind::Unikernel)?;
+    timer.mark("state_write");
+    let (id, rootfs, spec, store, request_mounts) = {
+        let p = lock(prepared);
+        (
+            p.id.clone(),
+            p.rootfs.clone(),
+            p.spec.clone(),
+            p.store.clone(),
+            p.mounts.clone(),
+        )
+    };
+    let block_rootfs::GuestFiles {
+        kernel,
+        initrd,
+        block,
+        block_is_device,
+    } = block_rootfs::guest_files(&id, &rootfs, store.dir(), &request_mounts, &config)?;
+    timer.mark("guest_files");
+
+    let cgroup = match &spec.linux.cgroups_path {
+        Some(path) => Some(create_cgroup(prepared, path)?),
+        None => None,
+    };
+    timer.mark("cgroup");
+    let network = match network_path(&spec.linux.namespaces) {
+        Some(netns_path) => attach_network(context, prepared, &spec, &netns_path).await?,
+        None => {
+            tracing::info!(%id, "no network namespace path: the guest runs without network");
+            None
+        }
+    };
+
+    timer.mark("network_attach");
+    let source = lock(prepared).node_config.clone();
+    let node_config = node_config::load_source(&source)?;
+    Prepared::persist_change(prepared, |state| {
+        state.node_config = Some(node_config.clone())
+    })?;
+    let monitor = node_config.monitor(config.hypervisor);
+    let program_override = monitor.path.clone();
+    let (memory_limit_bytes, vcpus) = monitor.apply(
+        runtime_core::memory_limit_from_spec(&spec),
+        runtime_core::vcpus_from_spec(&spec)?,
+    );
+    let program = program_override
+        .clone()
+        .unwrap_or_else(|| runtime_core::vmm_program(config.hypervisor, host::arch()).to_owned());
+    timer.mark("node_config");
+    let accel = accel_probe::choose(&context.router, config.hypervisor, &program).await?;
+    timer.mark("accel_probe");
+    tracing::info!(%id, accel = ?accel.accel, cpu_features_off = ?accel.cpu_features_off, reason = %accel.reason, "accelerator");
+    let process = spec.process.clone().unwrap_or_default();
+    let owner = vmm_owner(&spec);
+    let vmm_dir = store.dir().join(VMM_DIR);
+    create_dir(&vmm_dir, 0o700, Some(owner))?;
+    let extra_kernel_args = match config.unikernel_type {
+        UnikernelType::Linux => host::tsc_early_khz_arg().into_iter().collect(),
+        _ => Vec::new(),
+    };
+    let solo5_manifest = solo5_manifest(&id, &config, &kernel)?;
+    let input = VmmInput {
+        memory_limit_bytes,
+        vcpus,
+        env: process.env,
+        args: process.args,
+        accel: accel.accel,
+        arch: host::arch(),
+        cpu_features_off: accel.cpu_features_off,
+        solo5_manifest,
+        seccomp: runtime_core::seccomp_requested(&spec),
+        control_socket: control_socket(&config, &vmm_dir),
+        work_dir: vmm_dir.clone(),
+        extra_kernel_args,
+        config,
+        kernel,
+        initrd,
+        block,
+        network: network.clone(),
+    };
+    let plan = runtime_core::plan_vmm(&input)?;
+    for file in &plan.files {
+        write_private(&file.path, &file.contents, owner)?;
+    }
+    timer.mark("plan");
+    log_network(&id, network.as_ref());
+    Ok(Planned {
+        vmm: plan,
+        program_override,
+        input,
+        vmm_dir,
+        cgroup,
+        block_is_device,
+    })
+}
+
+/// A solo5 unikernel's device manifest, read from its binary (runtime-core parses it): the
+/// tender accepts only the device names it declares.
+fn solo5_manifest(
+    id: &str,
+    config: &UruncConfig,
+    kernel: &Path,
+) -> Result<Option<runtime_core::Solo5Manifest>> {
+    if !matches!(config.hypervisor, Hypervisor::Hvt | Hypervisor::Spt) {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(kernel)
+        .map_err(|e| ShimError::io(format!("read the unikernel {}", kernel.display()), e))?;
+    let manifest = runtime_core::Solo5Manifest::from_elf(&config.binary, &bytes)?;
+    match &manifest {
+        Some(manifest) => {
+            tracing::info!(%id, devices = ?manifest.devices, "solo5 manifest");
+        }
+        None => {
+            tracing::info!(%id, "the unikernel has no solo5 manifest: the kind's usual device names apply");
+        }
+    }
+    Ok(manifest)
+}
+
+/// Records the cgroup's directories in the state, then creates them.
+fn create_cgroup(prepared: &Mutex<Prepared>, cgroups_path: &str) -> Result<Cgroup> {
+    let cgroup = Cgroup::from_spec_path(cgroups_path)?;
+    Prepared::persist_change(prepared, |state| state.cgroup_dirs = cgroup.dirs.clone())?;
+    cgroup.create()?;
+    Ok(cgroup)
+}
+
+/// Writes a file of the VMM plan, readable by the VMM's user only.
+fn write_private(path: &Path, contents: &str, (uid, gid): (u32, u32)) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| ShimError::io(format!("create plan file {}", path.display()), e))?;
+    file.write_all(contents.as_bytes())
+        .map_err(|e| ShimError::io(format!("write plan file {}", path.display()), e))?;
+    std::os::unix::fs::fchown(&file, Some(uid), Some(gid))
+        .map_err(|e| ShimError::io(format!("chown plan file {}", path.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(hypervisor: &str) -> UruncConfig {
+        config_of("linux", hypervisor)
+    }
+
+    fn config_of(kind: &str, hypervisor: &str) -> UruncConfig {
+        let annotations = [
+            ("com.urunc.unikernel.unikernelType", kind),
+            ("com.urunc.unikernel.hypervisor", hypervisor),
+            ("com.urunc.unikernel.binary", "/kernel"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        UruncConfig::resolve(&annotations, None)
+            .expect("valid")
+            .expect("a unikernel")
+    }
+
+    #[test]
+    fn only_linux_on_qemu_gets_a_control_socket_and_only_one_that_fits_sun_path() {
+        let dir = Path::new("/run/urunc-rs/k8s.io/c1/vmm");
+        assert_eq!(
+            control_socket(&config("qemu"), dir),
+            Some(dir.join(QMP_SOCKET))
+        );
+        assert_eq!(control_socket(&config("firecracker"), dir), None);
+        assert_eq!(control_socket(&config_of("unikraft", "qemu"), dir), None);
+        let long = PathBuf::from(format!("/run/urunc-rs/{}/vmm", "n".repeat(100)));
+        assert_eq!(control_socket(&config("qemu"), &long), None);
+    }
+}

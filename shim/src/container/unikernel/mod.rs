@@ -1,0 +1,207 @@
+//! A unikernel container: the shim itself runs the VMM as the container's process.
+//!
+//! Create resolves the urunc configuration's files beneath the rootfs, records the state,
+//! attaches the network through the sandbox's netns worker, builds the VMM plan, plans the
+//! VMM's confinement (which refuses an impossible user or capability set) and runs the
+//! `prestart`, `createRuntime` and `createContainer` hooks; any failure undoes it all. Start
+//! runs the `startContainer` hooks, spawns the VMM in the container's namespaces and cgroup,
+//! confined (see `confine`), then runs the `poststart` hooks. When the VMM exits, for whatever
+//! reason, its network is detached (and verified clean) before TaskExit is published. Delete
+//! removes everything, then runs the `poststop` hooks (see `hooks` for each hook's moment).
+//!
+//! Kill with SIGTERM or SIGINT asks a Linux guest on qemu to power off (QMP
+//! `system_powerdown`, the ACPI power button) instead of ending qemu. A guest that ignores the
+//! button (no ACPI, or nothing listening for it) keeps running: the caller's grace period ends
+//! in its SIGKILL, which is delivered at once. Unikernels have no power-button handling: their
+//! SIGTERM goes to qemu, which exits. When QMP cannot be reached the
+//! signal goes to the VMM, which ends it. Firecracker runs with `--no-api`, as under urunc, so
+//! it has no Ctrl-Alt-Del channel: its SIGTERM goes to the VMM, and the log says so. A VMM in a
+//! pid namespace of its own is pid 2 under a forwarding init (`spawn::signal_init`): as pid 1,
+//! firecracker and solo5-spt would never see a SIGTERM (they install no handler for it).
+
+//!
+//! By concern: `create` (resolving, planning and confining the VMM), `network` (attach and
+//! detach through the sandbox's netns worker), `start` (spawning and watching the VMM) and
+//! `stop` (Kill's graceful path, teardown, the poststop hooks).
+
+mod create;
+mod network;
+mod start;
+mod stop;
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use containerd_shim_protos::api::{ExecProcessRequest, ProcessInfo, UpdateTaskRequest};
+use runtime_core::oci::Status;
+use runtime_core::{Hypervisor, VmmPlan};
+
+use super::prepared::Prepared;
+use super::process::Process;
+use super::{Container, ShimContext};
+use crate::cgroup::Cgroup;
+use crate::confine::seccomp::SeccompFilter;
+use crate::confine::Confinement;
+use crate::error::{Result, ShimError};
+use crate::hooks::{self, HookKind};
+
+pub struct UnikernelContainer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: String,
+    bundle_text: String,
+    context: ShimContext,
+    plan: VmmPlan,
+    hypervisor: Hypervisor,
+    cgroup: Option<Cgroup>,
+    init: Arc<Process>,
+    /// The prepared container, with the state as last persisted.
+    prepared: Mutex<Prepared>,
+    /// Taken by the one Start that spawns the VMM.
+    confined: Mutex<Option<ConfinedVmm>>,
+    /// Delete may be retried after a failure; the poststop hooks run once.
+    poststop_ran: AtomicBool,
+    created_at: Instant,
+}
+
+/// The VMM's program (absolute, visible at the same path inside its root) and its
+/// confinement, prepared at Create.
+struct ConfinedVmm {
+    program: PathBuf,
+    confinement: Confinement,
+    /// The spec's `linux.seccomp`, compiled at Create so a profile that cannot be honoured
+    /// fails Create; installed last in the child, after the confinement dropped privileges.
+    seccomp: Option<SeccompFilter>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs the spec's hooks of `kind` with the container's state as it is now.
+async fn run_hooks(
+    context: &ShimContext,
+    prepared: &Mutex<Prepared>,
+    kind: HookKind,
+    status: Status,
+    pid: Option<u32>,
+) -> Result<()> {
+    let (spec, state) = {
+        let p = lock(prepared);
+        let state = hooks::oci_state(&p.spec, &p.id, &p.bundle, status, pid);
+        (p.spec.clone(), state)
+    };
+    hooks::run_spec_hooks(&context.router, kind, &spec, &state).await
+}
+
+#[async_trait]
+impl Container for UnikernelContainer {
+    fn bundle(&self) -> &str {
+        &self.inner.bundle_text
+    }
+
+    fn process(&self, exec_id: &str) -> Result<Arc<Process>> {
+        if exec_id.is_empty() {
+            Ok(self.inner.init.clone())
+        } else {
+            Err(ShimError::ProcessNotFound {
+                id: self.inner.id.clone(),
+                exec_id: exec_id.to_string(),
+            })
+        }
+    }
+
+    async fn start(&self, exec_id: &str) -> Result<u32> {
+        if !exec_id.is_empty() {
+            return Err(unikernel_exec());
+        }
+        self.inner.start().await
+    }
+
+    async fn kill(&self, exec_id: &str, signal: u32, all: bool) -> Result<()> {
+        let process = self.process(exec_id)?;
+        self.inner.kill(exec_id, &process, signal, all).await
+    }
+
+    async fn exec(&self, _request: &ExecProcessRequest) -> Result<()> {
+        Err(unikernel_exec())
+    }
+
+    async fn delete_exec(&self, exec_id: &str) -> Result<()> {
+        Err(ShimError::ProcessNotFound {
+            id: self.inner.id.clone(),
+            exec_id: exec_id.to_string(),
+        })
+    }
+
+    async fn teardown(&self) -> Result<()> {
+        self.inner.teardown().await
+    }
+
+    async fn pause(&self) -> Result<()> {
+        self.freezer(true)
+    }
+
+    async fn resume(&self) -> Result<()> {
+        self.freezer(false)
+    }
+
+    async fn pids(&self) -> Result<Vec<ProcessInfo>> {
+        let pid = self.inner.init.snapshot().pid;
+        let pids = match &self.inner.cgroup {
+            Some(cgroup) => cgroup.pids()?,
+            None if pid != 0 => vec![pid],
+            None => Vec::new(),
+        };
+        Ok(pids
+            .into_iter()
+            .map(|pid| ProcessInfo {
+                pid,
+                ..Default::default()
+            })
+            .collect())
+    }
+
+    async fn update(&self, request: &UpdateTaskRequest) -> Result<()> {
+        if request.resources.is_none() && request.annotations.is_empty() {
+            return Ok(());
+        }
+        Err(ShimError::precondition(
+            &self.inner.id,
+            "a running VMM's memory and vCPUs are fixed at boot; recreate the container to change its resources",
+        ))
+    }
+
+    async fn close_io(&self, exec_id: &str) -> Result<()> {
+        self.process(exec_id)?.close_stdin();
+        Ok(())
+    }
+
+    async fn resize_pty(&self, exec_id: &str, width: u32, height: u32) -> Result<()> {
+        self.process(exec_id)?.resize(&self.inner.id, width, height)
+    }
+}
+
+impl UnikernelContainer {
+    fn freezer(&self, frozen: bool) -> Result<()> {
+        let cgroup = self.inner.cgroup.as_ref().ok_or_else(|| {
+            ShimError::precondition(&self.inner.id, "the container has no cgroup to freeze")
+        })?;
+        cgroup.set_frozen(frozen)?;
+        self.inner.init.set_paused(frozen);
+        Ok(())
+    }
+}
+
+fn unikernel_exec() -> ShimError {
+    ShimError::Unimplemented {
+        operation: "Exec",
+        reason: "a unikernel is a single guest image: there is no process inside it to exec into"
+            .to_string(),
+    }
+}

@@ -1,0 +1,203 @@
+//! Start: the VMM is spawned in the container's namespaces and cgroup, confined, between the
+//! `startContainer` and `poststart` hooks; its exit is watched, its network detached before
+//! TaskExit is reported.
+
+use std::os::unix::process::CommandExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use runtime_core::oci::Status;
+use tokio::sync::oneshot;
+
+use super::network::detach_network;
+use super::{lock, run_hooks, ConfinedVmm, Inner};
+use crate::cgroup::Cgroup;
+use crate::console::Console;
+use crate::container::phase_timer::PhaseTimer;
+use crate::container::prepared::Prepared;
+use crate::container::process::Phase;
+use crate::error::{Result, ShimError};
+use crate::events::ExitReport;
+use crate::hooks::HookKind;
+use crate::host;
+use crate::reaper::ExitCode;
+use crate::spawn::{container_command, signal_init, ChildSetup, NamespacePlan, PidNamespace};
+use crate::state::ProcessIdentity;
+use crate::stderr_tee::{self, StderrTee};
+use crate::stdio::ProcessStdio;
+
+impl Inner {
+    /// Runs the `startContainer` hooks, spawns the VMM, then runs the `poststart` hooks.
+    pub(super) async fn start(self: &Arc<Self>) -> Result<u32> {
+        if self.init.snapshot().phase != Phase::Created {
+            return Err(ShimError::precondition(
+                &self.id,
+                "the unikernel was already started",
+            ));
+        }
+        let inner = self;
+        run_hooks(
+            &inner.context,
+            &inner.prepared,
+            HookKind::StartContainer,
+            Status::Created,
+            None,
+        )
+        .await?;
+        let pid = inner.start_vmm()?;
+        // runtime-spec: a poststart failure is a warning; the VMM runs on.
+        if let Err(error) = run_hooks(
+            &inner.context,
+            &inner.prepared,
+            HookKind::Poststart,
+            Status::Running,
+            Some(pid),
+        )
+        .await
+        {
+            tracing::warn!(id = %inner.id, %error, "poststart hooks failed; the VMM keeps running");
+        }
+        Ok(pid)
+    }
+
+    fn watch_exit(
+        self: &Arc<Self>,
+        exit: oneshot::Receiver<ExitCode>,
+        stderr: Option<StderrTee>,
+        started_at: Instant,
+    ) {
+        let inner = Arc::clone(self);
+        tokio::spawn(async move {
+            // A dropped sender means the reaper is gone; report the VMM as lost.
+            let status = exit.await.unwrap_or(255);
+            let died_at = Instant::now();
+            let pid = inner.init.snapshot().pid;
+            if let Some(tee) = stderr {
+                inner
+                    .report_early_exit(&tee, status, died_at - started_at)
+                    .await;
+            }
+            // Invariant 2: the network is gone (and verified) before TaskExit.
+            if let Err(error) = detach_network(&inner.context, &inner.prepared).await {
+                tracing::error!(id = %inner.id, %error, "network teardown after VMM exit failed; Delete will retry");
+            }
+            if inner.cgroup.as_ref().is_some_and(Cgroup::oom_killed) {
+                inner.context.exits.oom_killed(&inner.id);
+            }
+            let exit = inner.init.set_stopped(status);
+            tracing::info!(
+                id = %inner.id,
+                pid,
+                status,
+                exit_to_event_us = died_at.elapsed().as_micros() as u64,
+                "VMM exited"
+            );
+            inner.context.exits.exited(ExitReport {
+                container_id: inner.id.clone(),
+                exec_id: String::new(),
+                pid,
+                exit_status: status,
+                exited_at: exit.at,
+            });
+        });
+    }
+
+    /// A VMM that died right after its start: why, from its stderr, in the shim's log and as
+    /// the last line of the container's stderr (what `ctr` and the CRI log show).
+    async fn report_early_exit(&self, tee: &StderrTee, status: ExitCode, ran: Duration) {
+        let program = &self.plan.program;
+        let mut report = None;
+        tee.finish(|tail| {
+            report = runtime_core::early_exit_message(program, status, ran, tail);
+            report.clone()
+        })
+        .await;
+        if let Some(report) = report {
+            tracing::error!(id = %self.id, %report, "the VMM died right after its start");
+        }
+    }
+
+    fn start_vmm(self: &Arc<Self>) -> Result<u32> {
+        let mut timer = PhaseTimer::start();
+        let ConfinedVmm {
+            program,
+            confinement,
+            seccomp,
+        } = lock(&self.confined)
+            .take()
+            .ok_or_else(|| ShimError::precondition(&self.id, "the VMM was already started"))?;
+        // Copied out so the FIFOs and the console are opened without the container's lock.
+        let (paths, namespaces) = {
+            let p = lock(&self.prepared);
+            (p.stdio.clone(), p.spec.linux.namespaces.clone())
+        };
+        // On a terminal the VMM's stderr is the pty, shared with its console: not teed.
+        let (stdio, stderr_tee) = if paths.terminal {
+            let (console, slave) = Console::open()?;
+            self.init
+                .set_stdin(console.start_copying(&self.id, &paths)?);
+            self.init.set_console(console);
+            (ProcessStdio::terminal(slave)?, None)
+        } else {
+            let (mut stdio, stdin) = paths.open(&self.id)?;
+            self.init.set_stdin(stdin);
+            let (vmm_stderr, tee) = stderr_tee::interpose(&self.id, stdio.stderr)?;
+            stdio.stderr = vmm_stderr;
+            (stdio, Some(tee))
+        };
+        timer.mark("stdio");
+        let pid_namespace = PidNamespace::from_spec(&namespaces)?;
+        let setup = ChildSetup {
+            namespaces: NamespacePlan::from_spec(&namespaces)?,
+            cgroup_procs: match &self.cgroup {
+                Some(cgroup) => cgroup.procs_files()?,
+                None => Vec::new(),
+            },
+        };
+        let env = vec![("PATH".to_string(), host::vmm_search_path())];
+        let program_text = program.display().to_string();
+        let mut command = container_command(&program_text, &self.plan.args, &env, stdio, setup);
+        // argv[0] stays the plan's program name, as ps and the host's tools know the VMM.
+        command.arg0(&self.plan.program);
+        // After the namespace and cgroup hooks container_command registered: those need the
+        // privileges the confinement drops.
+        confinement.install(&mut command);
+        if matches!(pid_namespace, PidNamespace::Fresh) {
+            // The VMM would be pid 1, which never sees a SIGTERM it has no handler for.
+            signal_init::install(&mut command);
+        }
+        if let Some(filter) = seccomp {
+            // Last: the profile may forbid what the confinement itself does (unshare, mount).
+            filter.install_last(&mut command);
+        }
+        timer.mark("command");
+        let started_at = Instant::now();
+        let spawned = pid_namespace.spawn(&self.context.router, &mut command);
+        timer.mark("fork_exec");
+        // The pipe's write end is the VMM's alone: the copy sees EOF when it dies.
+        drop(command);
+        if spawned.is_err() {
+            self.init.close_stdin();
+        }
+        let (child, exit) = spawned.map_err(|e| {
+            ShimError::io(
+                format!("start VMM {program_text} confined (the container's stderr has the failed step)"),
+                e,
+            )
+        })?;
+        let pid = child.id();
+        tracing::info!(
+            id = %self.id,
+            pid,
+            create_to_exec_us = self.created_at.elapsed().as_micros() as u64,
+            phases_us = %timer,
+            "VMM started"
+        );
+        self.init.set_running(pid);
+        self.watch_exit(exit, stderr_tee, started_at);
+        Prepared::persist_change(&self.prepared, |state| {
+            state.vmm = ProcessIdentity::of(pid as i32)
+        })?;
+        Ok(pid)
+    }
+}
