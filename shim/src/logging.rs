@@ -25,6 +25,8 @@ const LOG_FIFO: &str = "log";
 struct Sink {
     bundle: PathBuf,
     container: Option<String>,
+    /// Its container was deleted while it was the only sink: kept until another opens.
+    retired: bool,
     file: File,
 }
 
@@ -60,6 +62,7 @@ pub fn init_fifo(bundle: &Path, debug: bool) -> Result<()> {
     sinks().push(Sink {
         bundle,
         container: None,
+        retired: false,
         file,
     });
     install(|| LiveSink, debug);
@@ -90,11 +93,15 @@ pub fn add_container(container: &str, bundle: &Path) {
         return;
     }
     match open_fifo(bundle) {
-        Ok(file) => sinks.push(Sink {
-            bundle: bundle.to_path_buf(),
-            container: Some(container.to_string()),
-            file,
-        }),
+        Ok(file) => {
+            sinks.retain(|s| !s.retired);
+            sinks.push(Sink {
+                bundle: bundle.to_path_buf(),
+                container: Some(container.to_string()),
+                retired: false,
+                file,
+            });
+        }
         Err(error) => {
             drop(sinks);
             tracing::warn!(%container, %error, "container's log FIFO not opened: the shim keeps logging to the others");
@@ -105,8 +112,11 @@ pub fn add_container(container: &str, bundle: &Path) {
 /// Stops logging to `container`'s FIFO: containerd stops reading it with the bundle's deletion.
 pub fn remove_container(container: &str) {
     let mut sinks = sinks();
+    let owned = |s: &Sink| s.container.as_deref() == Some(container);
     if sinks.len() > 1 {
-        sinks.retain(|s| s.container.as_deref() != Some(container));
+        sinks.retain(|s| !owned(s));
+    } else if let Some(last) = sinks.iter_mut().find(|s| owned(s)) {
+        last.retired = true;
     }
 }
 
@@ -168,6 +178,7 @@ mod tests {
         sinks().push(Sink {
             bundle: std::fs::canonicalize(first.path()).unwrap(),
             container: None,
+            retired: false,
             file: open_fifo(first.path()).unwrap(),
         });
         add_container("a", first.path());

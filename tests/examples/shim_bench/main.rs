@@ -17,7 +17,9 @@
 //! (`density.rs`: the node-wide shim with 1, 8 and 32 pods next to per-pod shims and
 //! Go runc shims); then, over several rounds, the time from `ctr run` (Create) to the
 //! VMM's exec, and from the VMM's death (SIGKILL) to the TaskExit event; then where
-//! the shim's share of Create → exec goes, phase by phase (`phases.rs`).
+//! the shim's share of Create → exec goes, phase by phase (`phases.rs`); then the floor of
+//! the exit path and `ctr run -d` next to runc's, side by side (`side_by_side.rs`); then the
+//! latency and phases again with the node-wide shim.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
@@ -33,6 +35,7 @@ use urunc_tests::{ContainerdOptions, PrivateContainerd};
 
 mod density;
 mod phases;
+mod side_by_side;
 
 const ROUNDS: usize = 10;
 /// Containers of each kind running at once for the per-pod figures.
@@ -98,16 +101,10 @@ fn main() -> Result<()> {
     // Latency, over several rounds of one unikernel: with a shim per pod, each Create
     // starts a new shim; node-wide, one shim serves every round.
     latency(&ctrd, &with_ns, "lat", "per-pod shims")?;
-    // The node-wide shim logs to the log FIFO of the container that started it, which
-    // containerd stops reading when that container is deleted: a fresh shim, started by an
-    // anchor container that outlives the rounds, keeps its phase lines in containerd's log.
+    side_by_side::print_tap_floor()?;
+    side_by_side::print_ctr_run(&ctrd, &with_ns)?;
     wait_no_shim(&node)?;
-    let anchor_sandbox = SandboxNetns::create()?;
-    let anchor_ns = format!("network:{}", anchor_sandbox.path().display());
-    run_unikernel_detached(&node, &anchor_ns, "anchor")?;
-    let measured = latency(&node, &with_ns, "nlat", "node-wide shim");
-    remove(&node, "anchor")?;
-    measured?;
+    latency(&node, &with_ns, "nlat", "node-wide shim")?;
     // Stopping containerd kills a shim still lingering: let it exit on its own first.
     wait_no_shim(&node)?;
     node.stop()?;
