@@ -18,6 +18,7 @@ mod node_config;
 pub mod oci;
 mod paths;
 mod queue_proxy;
+mod shared_fs;
 mod solo5_manifest;
 mod spec_resources;
 mod storage;
@@ -48,6 +49,10 @@ pub use node_config::{
 };
 pub use paths::rootfs_relative;
 pub use queue_proxy::{is_queue_proxy, rewrite_queue_proxy_env};
+pub use shared_fs::{
+    choose as choose_shared_fs, virtiofsd_plan, SharedFsKind, SharedRootfs, VirtiofsdPlan,
+    C_VIRTIOFSD, ROOT_TAG, VIRTIOFSD,
+};
 pub use solo5_manifest::{elf_with_manifest, Solo5Device, Solo5DeviceKind, Solo5Manifest};
 pub use spec_resources::{memory_limit_from_spec, seccomp_requested, vcpus_from_spec};
 pub use storage::{

@@ -28,6 +28,7 @@ use crate::config::{UnikernelType, UruncConfig};
 use crate::decode::parse_flag;
 use crate::error::CoreError;
 use crate::kinds::supports_block;
+use crate::shared_fs::{self, SharedFsKind};
 
 /// The runtime-wide default of `useDMBlock`, read from the runtime's
 /// environment as urunc does.
@@ -51,6 +52,9 @@ pub enum RootfsStorage {
     /// The rootfs block device is the guest's root disk; its boot files are
     /// read from it before it is unmounted.
     BlockDevice { device: PathBuf, fs_type: String },
+    /// `mountRootfs` demanded the rootfs and it cannot be a block device: the rootfs stays
+    /// mounted and is shared with the guest as its root filesystem (`shared_fs`).
+    SharedFs(SharedFsKind),
 }
 
 /// Decides how the rootfs reaches the guest. `env_default` is the value of
@@ -58,24 +62,33 @@ pub enum RootfsStorage {
 /// is the Create request's rootfs mounts (none when containerd mounted it).
 ///
 /// `mountRootfs=true` is a demand, not a preference: the guest must get the
-/// container rootfs as its root. The only way this runtime hands a rootfs to a
-/// guest is as a block device, so when the rule above keeps it mounted, Create
-/// is refused with the reason instead of booting a guest without its rootfs.
+/// container rootfs as its root. When the rule above keeps it mounted, it is
+/// shared with the guest as a filesystem as urunc does (virtiofs when
+/// `virtiofsd_found`, the configured daemon exists on the host, else 9p; see
+/// `shared_fs`); when neither can carry it, Create is refused with both
+/// reasons instead of booting a guest without its rootfs.
 pub fn rootfs_storage(
     config: &UruncConfig,
     env_default: Option<&str>,
     mounts: &[RootfsMount],
+    virtiofsd_found: bool,
 ) -> Result<RootfsStorage, CoreError> {
     let storage = decide(config, env_default, mounts)?;
     match storage {
-        RootfsStorage::Mounted { reason } if config.mount_rootfs => Err(CoreError::invalid(
-            crate::config::ANNOT_MOUNT_ROOTFS,
-            "true",
-            format!(
-                "the container rootfs cannot be handed to the guest: {reason} \
-                 (only a block-device rootfs, e.g. from the devmapper snapshotter, can be)"
-            ),
-        )),
+        RootfsStorage::Mounted { reason } if config.mount_rootfs => {
+            match shared_fs::choose(config, virtiofsd_found) {
+                Ok(kind) => Ok(RootfsStorage::SharedFs(kind)),
+                Err(shared_reason) => Err(CoreError::invalid(
+                    crate::config::ANNOT_MOUNT_ROOTFS,
+                    "true",
+                    format!(
+                        "the container rootfs cannot be handed to the guest: {reason} \
+                         (only a block-device rootfs, e.g. from the devmapper snapshotter, \
+                         can be) and it cannot be shared: {shared_reason}"
+                    ),
+                )),
+            }
+        }
         storage => Ok(storage),
     }
 }

@@ -6,8 +6,8 @@ mod common;
 use std::path::PathBuf;
 
 use runtime_core::{
-    boot_files, plan_vmm, rootfs_storage, Hypervisor, RootfsMount, RootfsStorage, UnikernelType,
-    UruncConfig,
+    boot_files, plan_vmm, rootfs_storage, Hypervisor, RootfsMount, RootfsStorage, SharedFsKind,
+    UnikernelType, UruncConfig,
 };
 
 const DEVICE: &str = "/dev/dm-3";
@@ -32,24 +32,26 @@ fn is_block(storage: &RootfsStorage) -> bool {
 fn a_block_device_rootfs_is_the_guest_disk_unless_told_otherwise() {
     let ext4 = [devmapper_mount("ext4")];
     // Nothing set anywhere: urunc's default is yes.
-    assert!(is_block(&rootfs_storage(&linux(), None, &ext4).unwrap()));
     assert!(is_block(
-        &rootfs_storage(&linux(), Some(""), &ext4).unwrap()
+        &rootfs_storage(&linux(), None, &ext4, false).unwrap()
+    ));
+    assert!(is_block(
+        &rootfs_storage(&linux(), Some(""), &ext4, false).unwrap()
     ));
     // The runtime's environment sets the default...
     assert!(!is_block(
-        &rootfs_storage(&linux(), Some("false"), &ext4).unwrap()
+        &rootfs_storage(&linux(), Some("false"), &ext4, false).unwrap()
     ));
     // ...and the container's own setting wins over it, both ways.
     let mut on = linux();
     on.use_dm_block = Some(true);
     assert!(is_block(
-        &rootfs_storage(&on, Some("false"), &ext4).unwrap()
+        &rootfs_storage(&on, Some("false"), &ext4, false).unwrap()
     ));
     let mut off = linux();
     off.use_dm_block = Some(false);
     assert_eq!(
-        rootfs_storage(&off, Some("true"), &ext4).unwrap(),
+        rootfs_storage(&off, Some("true"), &ext4, false).unwrap(),
         RootfsStorage::Mounted {
             reason: "useDMBlock is false"
         }
@@ -60,7 +62,7 @@ fn a_block_device_rootfs_is_the_guest_disk_unless_told_otherwise() {
 fn the_rootfs_stays_mounted_when_it_cannot_be_the_guest_disk() {
     let ext4 = [devmapper_mount("ext4")];
     let mounted = |config: &UruncConfig, mounts: &[RootfsMount]| {
-        !is_block(&rootfs_storage(config, None, mounts).unwrap())
+        !is_block(&rootfs_storage(config, None, mounts, false).unwrap())
     };
     let mut with_block_annotation = linux();
     with_block_annotation.block = Some("/disk.img".into());
@@ -92,9 +94,14 @@ fn the_rootfs_stays_mounted_when_it_cannot_be_the_guest_disk() {
 
 #[test]
 fn an_unparsable_runtime_default_is_refused_naming_the_variable() {
-    let error = rootfs_storage(&linux(), Some("yes please"), &[devmapper_mount("ext4")])
-        .expect_err("refused")
-        .to_string();
+    let error = rootfs_storage(
+        &linux(),
+        Some("yes please"),
+        &[devmapper_mount("ext4")],
+        false,
+    )
+    .expect_err("refused")
+    .to_string();
     assert!(
         error.contains("USE_DEVMAPPER_AS_BLOCK") && error.contains("yes please"),
         "{error}"
@@ -134,7 +141,8 @@ fn the_kernel_and_initrd_are_copied_under_fixed_names() {
 fn the_rootfs_device_reaches_every_vmm_as_the_root_disk() {
     let with_device = |kind: UnikernelType, hypervisor: Hypervisor| {
         let mut input = common::input(kind.clone(), hypervisor);
-        let storage = rootfs_storage(&input.config, None, &[devmapper_mount("ext2")]).unwrap();
+        let storage =
+            rootfs_storage(&input.config, None, &[devmapper_mount("ext2")], false).unwrap();
         let RootfsStorage::BlockDevice { device, .. } = storage else {
             panic!("{kind:?} on {hypervisor:?}: not a block rootfs: {storage:?}");
         };
@@ -204,22 +212,59 @@ fn mount_rootfs_is_honoured_or_refused_never_ignored() {
     let ext4 = [devmapper_mount("ext4")];
     let mut demand = linux();
     demand.mount_rootfs = true;
-    assert!(is_block(&rootfs_storage(&demand, None, &ext4).unwrap()));
+    assert!(is_block(
+        &rootfs_storage(&demand, None, &ext4, false).unwrap()
+    ));
 
     let overlay = [RootfsMount {
         fs_type: "overlay".into(),
         source: PathBuf::from("overlay"),
         source_is_block_device: false,
     }];
-    let error = rootfs_storage(&demand, None, &overlay)
-        .expect_err("an overlay rootfs cannot be the guest's root")
+    // urunc's order when the rootfs cannot be a disk: virtiofs if its daemon exists, else 9p.
+    assert_eq!(
+        rootfs_storage(&demand, None, &overlay, true).unwrap(),
+        RootfsStorage::SharedFs(SharedFsKind::Virtiofs)
+    );
+    assert_eq!(
+        rootfs_storage(&demand, None, &overlay, false).unwrap(),
+        RootfsStorage::SharedFs(SharedFsKind::NineP)
+    );
+    demand.use_dm_block = Some(false);
+    assert_eq!(
+        rootfs_storage(&demand, None, &ext4, false).unwrap(),
+        RootfsStorage::SharedFs(SharedFsKind::NineP)
+    );
+
+    // Neither a disk nor a shared filesystem: refused with both reasons.
+    let mut on_firecracker = common::config(UnikernelType::Linux, Hypervisor::Firecracker);
+    on_firecracker.mount_rootfs = true;
+    let error = rootfs_storage(&on_firecracker, None, &overlay, true)
+        .expect_err("firecracker shares no filesystem")
         .to_string();
     assert!(error.contains("com.urunc.unikernel.mountRootfs"), "{error}");
     assert!(error.contains("not a block device"), "{error}");
-
-    demand.use_dm_block = Some(false);
-    let error = rootfs_storage(&demand, None, &ext4)
-        .expect_err("useDMBlock=false contradicts mountRootfs=true")
+    assert!(
+        error.contains("firecracker shares no filesystem"),
+        "{error}"
+    );
+    let mut unikraft = common::config(UnikernelType::Unikraft, Hypervisor::Qemu);
+    unikraft.mount_rootfs = true;
+    let error = rootfs_storage(&unikraft, None, &overlay, true)
+        .expect_err("unikraft reads no shared rootfs here")
         .to_string();
-    assert!(error.contains("useDMBlock is false"), "{error}");
+    assert!(error.contains("reads neither 9p nor virtiofs"), "{error}");
+}
+
+#[test]
+fn without_mount_rootfs_nothing_is_shared() {
+    let overlay = [RootfsMount {
+        fs_type: "overlay".into(),
+        source: PathBuf::from("overlay"),
+        source_is_block_device: false,
+    }];
+    assert!(matches!(
+        rootfs_storage(&linux(), None, &overlay, true).unwrap(),
+        RootfsStorage::Mounted { .. }
+    ));
 }

@@ -18,7 +18,7 @@ use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use containerd_shim_protos::api::Mount;
-use runtime_core::{RootfsMount, RootfsStorage, UruncConfig};
+use runtime_core::{RootfsMount, RootfsStorage, SharedFsKind, UruncConfig};
 
 use crate::error::{Result, ShimError};
 use crate::{mounts, rootfs_file};
@@ -31,21 +31,40 @@ pub struct GuestFiles {
     pub block: Option<PathBuf>,
     /// `block` is the rootfs block device handed over, not a disk image file of the rootfs.
     pub block_is_device: bool,
+    /// `mountRootfs` demanded the rootfs and it stays mounted: it is shared with the guest.
+    pub shared_fs: Option<SharedFsKind>,
 }
 
 /// Where the guest's files come from: the rootfs device (copied out, unmounted) when urunc's
 /// rule hands it to the guest, else the files the configuration names in the mounted rootfs.
-/// `private_dir` is the container's state directory.
+/// `private_dir` is the container's state directory; `virtiofsd_found` says whether the
+/// configured virtiofsd exists (urunc's shared-fs choice, when `mountRootfs` demands it).
 pub fn guest_files(
     id: &str,
     rootfs: &Path,
     private_dir: &Path,
     request_mounts: &[Mount],
     config: &UruncConfig,
+    virtiofsd_found: bool,
 ) -> Result<GuestFiles> {
-    if let Some(files) = take_over(id, rootfs, private_dir, request_mounts, config)? {
-        return Ok(files);
-    }
+    let found = describe(request_mounts);
+    let env_default = std::env::var(runtime_core::USE_DEVMAPPER_AS_BLOCK).ok();
+    let storage =
+        runtime_core::rootfs_storage(config, env_default.as_deref(), &found, virtiofsd_found)?;
+    let shared_fs = match storage {
+        RootfsStorage::Mounted { reason } => {
+            tracing::debug!(%id, reason, "the rootfs stays mounted");
+            None
+        }
+        RootfsStorage::SharedFs(kind) => {
+            tracing::info!(%id, fs = kind.as_str(), "the rootfs stays mounted and is shared with the guest as its root");
+            Some(kind)
+        }
+        RootfsStorage::BlockDevice { device, fs_type } => {
+            tracing::info!(%id, device = %device.display(), %fs_type, "the rootfs block device is the guest's root disk");
+            return take_over(rootfs, private_dir, config, device);
+        }
+    };
     let resolve = |field: &str, value: &str, max: Option<u64>| {
         rootfs_file::resolve(rootfs, field, value, max)
     };
@@ -63,30 +82,18 @@ pub fn guest_files(
             .transpose()?,
         // `resolve` opens regular files only.
         block_is_device: false,
+        shared_fs,
     })
 }
 
-/// Hands the rootfs device over to the guest when urunc's rule says so; `Ok(None)` leaves the
-/// rootfs mounted.
+/// Hands the rootfs device over to the guest (urunc's rule said so): copies the boot files
+/// out, unmounts the rootfs and checks nobody else holds the device.
 fn take_over(
-    id: &str,
     rootfs: &Path,
     private_dir: &Path,
-    request_mounts: &[Mount],
     config: &UruncConfig,
-) -> Result<Option<GuestFiles>> {
-    let found = describe(request_mounts);
-    let env_default = std::env::var(runtime_core::USE_DEVMAPPER_AS_BLOCK).ok();
-    let device = match runtime_core::rootfs_storage(config, env_default.as_deref(), &found)? {
-        RootfsStorage::Mounted { reason } => {
-            tracing::debug!(%id, reason, "the rootfs stays mounted");
-            return Ok(None);
-        }
-        RootfsStorage::BlockDevice { device, fs_type } => {
-            tracing::info!(%id, device = %device.display(), %fs_type, "the rootfs block device is the guest's root disk");
-            device
-        }
-    };
+    device: PathBuf,
+) -> Result<GuestFiles> {
     let mut kernel = None;
     let mut initrd = None;
     for file in runtime_core::boot_files(config) {
@@ -123,12 +130,13 @@ fn take_over(
     })?;
     mounts::unmount_rootfs(rootfs)?;
     ensure_unclaimed(&device)?;
-    Ok(Some(GuestFiles {
+    Ok(GuestFiles {
         kernel,
         initrd,
         block: Some(device),
         block_is_device: true,
-    }))
+        shared_fs: None,
+    })
 }
 
 /// What the Create request's mounts are: a source that is a block device is named by its
@@ -308,8 +316,15 @@ mod tests {
         let request = [mount("ext4", &device.path.display().to_string())];
         mounts::mount_rootfs(&request, &rootfs).expect("mount like Create");
 
-        let files = guest_files("c1", &rootfs, &private, &request, &linux_config(None))
-            .expect("hands the device over");
+        let files = guest_files(
+            "c1",
+            &rootfs,
+            &private,
+            &request,
+            &linux_config(None),
+            false,
+        )
+        .expect("hands the device over");
         assert_eq!(
             files,
             GuestFiles {
@@ -317,6 +332,7 @@ mod tests {
                 initrd: Some(private.join("rootfs-initrd")),
                 block: Some(device.path.clone()),
                 block_is_device: true,
+                shared_fs: None,
             }
         );
         assert_eq!(
@@ -357,6 +373,7 @@ mod tests {
             dir.path(),
             &request,
             &linux_config(Some(true)),
+            false,
         );
         let unmounted = mounts::unmount_rootfs(&elsewhere);
         let error = refused.expect_err("refused").to_string();
@@ -383,6 +400,7 @@ mod tests {
             dir.path(),
             &request,
             &linux_config(Some(false)),
+            false,
         );
         let still_mounted = is_mount_point(&rootfs);
         mounts::unmount_rootfs(&rootfs).expect("unmount");

@@ -78,6 +78,14 @@ pub enum ShimError {
     #[error("cgroup {path}: {reason}")]
     Cgroup { path: PathBuf, reason: String },
 
+    /// The virtiofsd of a virtiofs rootfs did not come up, or did not go.
+    #[error("virtiofsd {program} (pid {pid}): {reason}")]
+    Virtiofsd {
+        program: PathBuf,
+        pid: i32,
+        reason: String,
+    },
+
     /// Several independent cleanup steps failed; each is reported, none is hidden.
     #[error("cleanup failed: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Cleanup(Vec<ShimError>),
@@ -153,6 +161,7 @@ impl ShimError {
             | ShimError::Json { .. }
             | ShimError::Runc { .. }
             | ShimError::Cgroup { .. }
+            | ShimError::Virtiofsd { .. }
             | ShimError::Cleanup(_)
             | ShimError::Events(_)
             | ShimError::Encode { .. } => Code::INTERNAL,

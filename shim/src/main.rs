@@ -37,6 +37,7 @@ mod stderr_tee;
 mod stdin_pump;
 mod stdio;
 mod type_url;
+mod virtiofsd;
 
 use std::process::ExitCode;
 

@@ -55,6 +55,9 @@ pub struct ContainerState {
     /// keeps its config in state.json.
     #[serde(default)]
     pub node_config: Option<runtime_core::NodeConfig>,
+    /// The virtiofsd of a virtiofs rootfs, recorded before it is spawned.
+    #[serde(default)]
+    pub virtiofsd: Option<crate::virtiofsd::VirtiofsdRecord>,
 }
 
 impl ContainerState {
@@ -70,6 +73,7 @@ impl ContainerState {
             net: None,
             vmm: None,
             node_config: None,
+            virtiofsd: None,
         }
     }
 }
@@ -210,6 +214,22 @@ impl ProcessIdentity {
     pub fn is_alive(&self) -> bool {
         start_time(self.pid) == Some(self.start_time)
     }
+
+    /// True once the process is gone or a zombie: it runs no more, whoever reaps it (a
+    /// process another parent reaps can only be polled).
+    pub fn has_ended(&self) -> bool {
+        !self.is_alive() || is_zombie(self.pid)
+    }
+}
+
+fn is_zombie(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rfind(')')
+                .map(|i| stat[i + 1..].trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
 }
 
 fn start_time(pid: i32) -> Option<u64> {

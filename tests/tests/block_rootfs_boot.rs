@@ -104,7 +104,7 @@ fn linux_guest_boots_from_the_rootfs_block_device_as_vda() {
         source: device.path.clone(),
         source_is_block_device: true,
     }];
-    let storage = rootfs_storage(&config, None, &found).expect("decides");
+    let storage = rootfs_storage(&config, None, &found, false).expect("decides");
     assert_eq!(
         storage,
         RootfsStorage::BlockDevice {
@@ -137,6 +137,7 @@ fn linux_guest_boots_from_the_rootfs_block_device_as_vda() {
         arch: Arch::X86_64,
         cpu_features_off: Vec::new(),
         solo5_manifest: None,
+        shared_rootfs: None,
         seccomp: true,
         control_socket: None,
         work_dir: private.clone(),

@@ -22,6 +22,7 @@
 //!   The guest MAC is eth0's, so frames the tc redirect brings are accepted;
 //!   `host_mtu` tells the guest eth0's MTU when it is not 1500.
 //! * Block device paths are escaped for qemu's option parser (`,` → `,,`).
+//! * A shared rootfs (9p, virtiofs) gets the devices `shared_fs` plans.
 //! * `-qmp unix:<socket>,server=on,wait=off` when the shim wants a graceful
 //!   stop: QMP `system_powerdown` presses the ACPI power button.
 
@@ -106,7 +107,17 @@ pub(super) fn plan(input: &VmmInput, guest: &PreparedGuest) -> VmmPlan {
         ),
         Accel::Tcg => ("tcg", "max".to_owned()),
     };
-    let mut args: Vec<String> = ["-M", machine.name(), "-accel", accel, "-cpu", &cpu]
+    let (machine_props, shared_args) = match &input.shared_rootfs {
+        Some(shared) => {
+            crate::shared_fs::qemu_args(shared, machine.device_suffix(), guest.memory_mib)
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    let machine_arg = std::iter::once(machine.name().to_owned())
+        .chain(machine_props)
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut args: Vec<String> = ["-M", &machine_arg, "-accel", accel, "-cpu", &cpu]
         .map(String::from)
         .to_vec();
     args.extend([
@@ -162,6 +173,7 @@ pub(super) fn plan(input: &VmmInput, guest: &PreparedGuest) -> VmmPlan {
             format!("virtio-blk-{},drive=d0", machine.device_suffix()),
         ]);
     }
+    args.extend(shared_args);
     if *kind == UnikernelType::Mewz {
         // Mewz powers off by writing to this port, as urunc configures it.
         args.extend([

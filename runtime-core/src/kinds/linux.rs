@@ -3,7 +3,8 @@
 //! Layout, following urunc's `Linux.CommandString` with our additions marked:
 //!
 //! ```text
-//! panic=-1 console=<dev> [machine params]* [root=/dev/vda rw | root=/dev/ram0 rw]
+//! panic=-1 console=<dev> [machine params]* [root=/dev/vda rw | root=/dev/ram0 rw |
+//! root=fs0 rw rootfstype=9p rootflags=... | root=fs0 rw rootfstype=virtiofs]
 //! [ip=<ip>::<gw>:<mask>:urunc:eth0:off] [extra kernel args]* [ENV=value]*
 //! [rdinit=|init=<program> [-- <arg>*]]
 //! ```
@@ -40,6 +41,7 @@ pub(super) fn cmdline(ctx: &GuestContext<'_>) -> Result<String, CoreError> {
     match ctx.rootfs {
         GuestRootfs::Block => params.push("root=/dev/vda rw".into()),
         GuestRootfs::Initrd => params.push("root=/dev/ram0 rw".into()),
+        GuestRootfs::Shared(fs) => params.push(crate::shared_fs::root_params(fs)),
         GuestRootfs::None => {}
     }
     if let Some(net) = ctx.network {

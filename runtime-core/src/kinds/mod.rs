@@ -21,6 +21,10 @@ pub(crate) enum GuestRootfs {
     Initrd,
     /// A virtio block device; wins over an initrd, as in urunc.
     Block,
+    /// The container rootfs over 9p or virtiofs; like a block device, it wins over an
+    /// initrd, which is then the guest's early userspace (it loads the filesystem's modules
+    /// and mounts `root=`).
+    Shared(crate::shared_fs::SharedFsKind),
 }
 
 /// One argument of the guest's program with the spec field it came from, so

@@ -67,6 +67,8 @@ pub struct VmmInput {
     /// A solo5 unikernel's device manifest, read from its binary by the shim; `None` for
     /// other VMMs or a binary without one (then the kind's usual names apply).
     pub solo5_manifest: Option<crate::solo5_manifest::Solo5Manifest>,
+    /// The container rootfs shared with the guest as its root (`RootfsStorage::SharedFs`).
+    pub shared_rootfs: Option<crate::shared_fs::SharedRootfs>,
 }
 
 /// A file the shim must write (mode 0600, owned by the VMM's user) before it
@@ -143,7 +145,12 @@ pub fn plan_vmm(input: &VmmInput) -> Result<VmmPlan, CoreError> {
     }
     let memory_mib = resources::memory_mib(input.memory_limit_bytes)?;
     let vcpus = resources::vcpus(input.vcpus)?;
-    let rootfs = if input.block.is_some() {
+    if let Some(shared) = &input.shared_rootfs {
+        check_shared_rootfs(input, shared)?;
+    }
+    let rootfs = if let Some(shared) = &input.shared_rootfs {
+        GuestRootfs::Shared(shared.kind())
+    } else if input.block.is_some() {
         GuestRootfs::Block
     } else if input.initrd.is_some() {
         GuestRootfs::Initrd
@@ -167,6 +174,29 @@ pub fn plan_vmm(input: &VmmInput) -> Result<VmmPlan, CoreError> {
         vcpus,
     };
     drivers::plan(input, &prepared)
+}
+
+/// A shared rootfs only where urunc's choice allows one, never beside a block root disk.
+fn check_shared_rootfs(
+    input: &VmmInput,
+    shared: &crate::shared_fs::SharedRootfs,
+) -> Result<(), CoreError> {
+    let config = &input.config;
+    if let Err(reason) = crate::shared_fs::choose(config, true) {
+        return Err(CoreError::invalid(
+            "shared rootfs",
+            shared.kind().as_str(),
+            reason,
+        ));
+    }
+    if input.block.is_some() {
+        return Err(CoreError::invalid(
+            "block",
+            &path_text(input.block.as_ref()),
+            "the guest's root is the shared rootfs: it cannot also have a root disk",
+        ));
+    }
+    Ok(())
 }
 
 fn path_text(path: Option<&PathBuf>) -> String {

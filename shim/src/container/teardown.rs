@@ -1,5 +1,6 @@
 //! The one teardown of what a container's persisted state records: runc's container, the
-//! network, the cgroup, the rootfs mount, then the state itself. Delete and a failed Create
+//! network, the virtiofsd of a virtiofs rootfs, the cgroup, the rootfs mount, then the state
+//! itself. Delete and a failed Create
 //! use it with the service's netns pool and reaper; `delete` after a shim crash with its own.
 //! Every step is attempted and every failure returned; the state is removed only after all of
 //! them succeeded, else it stays, recording what is left, for the next attempt.
@@ -11,6 +12,7 @@ use crate::error::{Result, ShimError};
 use crate::mounts;
 use crate::runc::Runc;
 use crate::state::{ContainerKind, ContainerState, StateStore};
+use crate::virtiofsd;
 
 /// Tears down everything `state` records (see the module).
 pub async fn teardown(
@@ -31,6 +33,11 @@ pub async fn teardown(
     if let Some(record) = &state.net {
         if let Err(error) = pool.detach(record).await {
             failures.push(error.into());
+        }
+    }
+    if let Some(record) = &state.virtiofsd {
+        if let Err(error) = virtiofsd::stop(record) {
+            failures.push(error);
         }
     }
     if !state.cgroup_dirs.is_empty() {

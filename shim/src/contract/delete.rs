@@ -121,7 +121,7 @@ fn stop_vmm(id: &str, vmm: ProcessIdentity) -> Result<()> {
     }
     // The VMM is not our child (init or the dead shim's subreaper reaps it): poll.
     let deadline = Instant::now() + VMM_EXIT_TIMEOUT;
-    while vmm.is_alive() && !is_zombie(vmm.pid) {
+    while !vmm.has_ended() {
         if Instant::now() > deadline {
             return Err(ShimError::precondition(
                 id,
@@ -134,14 +134,4 @@ fn stop_vmm(id: &str, vmm: ProcessIdentity) -> Result<()> {
         std::thread::sleep(Duration::from_millis(20));
     }
     Ok(())
-}
-
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            stat.rfind(')')
-                .map(|i| stat[i + 1..].trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
 }

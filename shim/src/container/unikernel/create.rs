@@ -11,6 +11,7 @@ use runtime_core::oci::{Spec, Status};
 use runtime_core::{Hypervisor, UnikernelType, UruncConfig, VmmInput, VmmPlan};
 
 use super::network::{attach_network, log_network};
+use super::shared_rootfs;
 use super::stop::undo;
 use super::{lock, run_hooks, ConfinedVmm, Inner, UnikernelContainer};
 use crate::cgroup::Cgroup;
@@ -146,7 +147,9 @@ fn confine_vmm(
         block: input.block.clone(),
         block_is_device: planned.block_is_device,
         read_only: Vec::new(),
-        writable_dirs: vec![planned.vmm_dir.clone()],
+        writable_dirs: std::iter::once(planned.vmm_dir.clone())
+            .chain(shared_rootfs::shared_dir(input.shared_rootfs.as_ref()))
+            .collect(),
     };
     let search_path = host::vmm_search_path();
     let (plan, confinement) = confine::prepare(&ConfineRequest {
@@ -228,12 +231,28 @@ async fn plan(
             p.mounts.clone(),
         )
     };
+    // Before the guest's files: whether the configured virtiofsd exists is part of urunc's
+    // rootfs choice.
+    let source = lock(prepared).node_config.clone();
+    let node_config = node_config::load_source(&source)?;
+    Prepared::persist_change(prepared, |state| {
+        state.node_config = Some(node_config.clone())
+    })?;
+    timer.mark("node_config");
     let block_rootfs::GuestFiles {
         kernel,
         initrd,
         block,
         block_is_device,
-    } = block_rootfs::guest_files(&id, &rootfs, store.dir(), &request_mounts, &config)?;
+        shared_fs,
+    } = block_rootfs::guest_files(
+        &id,
+        &rootfs,
+        store.dir(),
+        &request_mounts,
+        &config,
+        shared_rootfs::virtiofsd_binary(&node_config).is_some(),
+    )?;
     timer.mark("guest_files");
 
     let cgroup = match &spec.linux.cgroups_path {
@@ -250,11 +269,6 @@ async fn plan(
     };
 
     timer.mark("network_attach");
-    let source = lock(prepared).node_config.clone();
-    let node_config = node_config::load_source(&source)?;
-    Prepared::persist_change(prepared, |state| {
-        state.node_config = Some(node_config.clone())
-    })?;
     let monitor = node_config.monitor(config.hypervisor);
     let program_override = monitor.path.clone();
     let (memory_limit_bytes, vcpus) = monitor.apply(
@@ -264,7 +278,6 @@ async fn plan(
     let program = program_override
         .clone()
         .unwrap_or_else(|| runtime_core::vmm_program(config.hypervisor, host::arch()).to_owned());
-    timer.mark("node_config");
     let accel = accel_probe::choose(&context.router, config.hypervisor, &program).await?;
     timer.mark("accel_probe");
     tracing::info!(%id, accel = ?accel.accel, cpu_features_off = ?accel.cpu_features_off, reason = %accel.reason, "accelerator");
@@ -277,6 +290,7 @@ async fn plan(
         _ => Vec::new(),
     };
     let solo5_manifest = solo5_manifest(&id, &config, &kernel)?;
+    let shared = shared_fs.map(|kind| shared_rootfs::shared_rootfs(kind, &rootfs, &vmm_dir));
     let input = VmmInput {
         memory_limit_bytes,
         vcpus,
@@ -286,6 +300,7 @@ async fn plan(
         arch: host::arch(),
         cpu_features_off: accel.cpu_features_off,
         solo5_manifest,
+        shared_rootfs: shared.clone(),
         seccomp: runtime_core::seccomp_requested(&spec),
         control_socket: control_socket(&config, &vmm_dir),
         work_dir: vmm_dir.clone(),
@@ -301,6 +316,11 @@ async fn plan(
         write_private(&file.path, &file.contents, owner)?;
     }
     timer.mark("plan");
+    if let Some(runtime_core::SharedRootfs::Virtiofs { socket }) = &shared {
+        shared_rootfs::start_virtiofsd(context, prepared, &node_config, &rootfs, socket, owner)
+            .await?;
+        timer.mark("virtiofsd");
+    }
     log_network(&id, network.as_ref());
     Ok(Planned {
         vmm: plan,

@@ -26,6 +26,7 @@
 
 mod create;
 mod network;
+mod shared_rootfs;
 mod start;
 mod stop;
 

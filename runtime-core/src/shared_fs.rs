@@ -1,0 +1,245 @@
+//! The container rootfs shared with the guest as a filesystem (9p or virtiofs), as Go urunc
+//! 2026 offers it (pkg/unikontainers/rootfs.go `tryContainerSharedFS`,
+//! hypervisors/qemu.go, unikernels/linux.go).
+//!
+//! urunc's choice, kept here: only when `mountRootfs` is true and the rootfs cannot be the
+//! guest's block device, virtiofs first (the kind reads virtiofs, the VMM has vhost-user-fs,
+//! and the virtiofsd binary of `[extra_binaries.virtiofsd]` exists on the host), else 9p
+//! (the kind reads 9p, the VMM has virtio-9p). Of urunc's kinds only Linux reads either;
+//! of its VMMs only qemu shares a filesystem.
+//!
+//! What each one becomes, as data: qemu's devices, the guest's `root=` parameters (urunc's,
+//! both with the mount tag `fs0`), and for virtiofs the daemon's argv. Departures from urunc,
+//! each for a reason:
+//!
+//! * virtiofs memory is a `memory-backend-memfd` (`share=on`) made the machine's RAM, where
+//!   urunc maps a file under `/tmp` and a NUMA node: a memfd needs no tmpfs sized to the guest
+//!   in the VMM's root, and qemu's microvm has no NUMA. microvm's virtio-mmio devices must be
+//!   modern (`force-legacy=false`): vhost-user-fs has no legacy mode.
+//! * The vhost-user socket is in the container's VMM directory, not urunc's fixed
+//!   `/tmp/vhostqemu`, so two guests never share one.
+//! * The daemon's options: urunc's defaults (`--cache always --sandbox none`) are those of
+//!   the Rust virtiofsd; the C virtiofsd Debian ships (qemu 7.2's `/usr/lib/qemu/virtiofsd`)
+//!   takes `-o source=`, `-o cache=`, `-o sandbox=`. The plan writes the C form when the
+//!   binary is the C daemon's path and the Rust form otherwise; the configured `options` are
+//!   appended word by word, except that urunc's (Rust) default options become `-o
+//!   cache=always` for the C daemon.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Hypervisor, UnikernelType, UruncConfig};
+use crate::error::CoreError;
+
+/// The guest's mount tag for its root, as urunc names it.
+pub const ROOT_TAG: &str = "fs0";
+/// Where Debian's qemu 7.2 installs its C virtiofsd.
+pub const C_VIRTIOFSD: &str = "/usr/lib/qemu/virtiofsd";
+/// The node configuration's name for the daemon (`[extra_binaries.virtiofsd]`).
+pub const VIRTIOFSD: &str = "virtiofsd";
+
+/// Which shared filesystem carries the rootfs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SharedFsKind {
+    Virtiofs,
+    #[serde(rename = "9p")]
+    NineP,
+}
+
+impl SharedFsKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SharedFsKind::Virtiofs => "virtiofs",
+            SharedFsKind::NineP => "9p",
+        }
+    }
+}
+
+/// What the plan needs to share the rootfs: the host directory and, for virtiofs, the
+/// vhost-user socket the daemon listens on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SharedRootfs {
+    NineP { dir: PathBuf },
+    Virtiofs { socket: PathBuf },
+}
+
+impl SharedRootfs {
+    pub fn kind(&self) -> SharedFsKind {
+        match self {
+            SharedRootfs::NineP { .. } => SharedFsKind::NineP,
+            SharedRootfs::Virtiofs { .. } => SharedFsKind::Virtiofs,
+        }
+    }
+}
+
+/// urunc's `SupportsFS("9pfs" | "virtiofs")`.
+fn kind_reads(kind: &UnikernelType, fs: SharedFsKind) -> bool {
+    match (kind, fs) {
+        (UnikernelType::Linux, _) => true,
+        (
+            UnikernelType::Unikraft
+            | UnikernelType::Rumprun
+            | UnikernelType::Mirage
+            | UnikernelType::Mewz,
+            _,
+        ) => false,
+    }
+}
+
+/// urunc's `SupportsSharedfs`: qemu has both; firecracker, cloud-hypervisor (in urunc) and
+/// solo5 none.
+fn vmm_shares(hypervisor: Hypervisor) -> bool {
+    hypervisor == Hypervisor::Qemu
+}
+
+/// urunc's choice (see the module): virtiofs when `virtiofsd_found` (the configured binary
+/// exists), else 9p; `Err` with the reason when neither can carry this guest's rootfs.
+pub fn choose(config: &UruncConfig, virtiofsd_found: bool) -> Result<SharedFsKind, String> {
+    let kind = &config.unikernel_type;
+    if !vmm_shares(config.hypervisor) {
+        return Err(format!(
+            "{} shares no filesystem with its guest",
+            config.hypervisor.as_str()
+        ));
+    }
+    if kind_reads(kind, SharedFsKind::Virtiofs) && virtiofsd_found {
+        return Ok(SharedFsKind::Virtiofs);
+    }
+    if kind_reads(kind, SharedFsKind::NineP) {
+        return Ok(SharedFsKind::NineP);
+    }
+    Err(format!(
+        "a {} guest reads neither 9p nor virtiofs",
+        kind.as_str()
+    ))
+}
+
+/// The guest's root parameters (urunc's `Linux.CommandString`).
+pub(crate) fn root_params(fs: SharedFsKind) -> String {
+    match fs {
+        SharedFsKind::NineP => format!(
+            "root={ROOT_TAG} rw rootfstype=9p \
+             rootflags=trans=virtio,version=9p2000.L,msize=5000000,cache=mmap,posixacl"
+        ),
+        SharedFsKind::Virtiofs => format!("root={ROOT_TAG} rw rootfstype=virtiofs"),
+    }
+}
+
+/// qemu's arguments for the shared rootfs. `device_suffix` is the machine's virtio transport
+/// (`device` for microvm's virtio-mmio, `pci`); `memory_mib` the guest's RAM, which virtiofs
+/// needs shared with the daemon. Returns the machine properties to add to `-M` and the other
+/// arguments.
+pub(crate) fn qemu_args(
+    shared: &SharedRootfs,
+    device_suffix: &str,
+    memory_mib: u64,
+) -> (Vec<String>, Vec<String>) {
+    match shared {
+        SharedRootfs::NineP { dir } => (
+            Vec::new(),
+            vec![
+                "-fsdev".into(),
+                format!(
+                    "local,id=rootfs9p,security_model=none,path={}",
+                    qemu_escaped(dir)
+                ),
+                "-device".into(),
+                format!("virtio-9p-{device_suffix},fsdev=rootfs9p,mount_tag={ROOT_TAG}"),
+            ],
+        ),
+        SharedRootfs::Virtiofs { socket } => {
+            let mut args = vec![
+                "-object".into(),
+                format!("memory-backend-memfd,id=mem,size={memory_mib}M,share=on"),
+                "-chardev".into(),
+                format!("socket,id=rootfsvfs,path={}", qemu_escaped(socket)),
+                "-device".into(),
+                format!(
+                    "vhost-user-fs-{device_suffix},chardev=rootfsvfs,tag={ROOT_TAG},queue-size=1024"
+                ),
+            ];
+            if device_suffix == "device" {
+                args.extend(["-global".into(), "virtio-mmio.force-legacy=false".into()]);
+            }
+            (vec!["memory-backend=mem".into()], args)
+        }
+    }
+}
+
+/// qemu's option parser splits on `,`; a literal comma is written twice.
+fn qemu_escaped(path: &Path) -> String {
+    path.display().to_string().replace(',', ",,")
+}
+
+/// The virtiofsd invocation: program, argv after argv[0].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtiofsdPlan {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// The pid file the C daemon writes and leaves behind when it is killed:
+    /// `/run/virtiofsd/` and the socket path with every `/` turned into `.`.
+    pub pid_file: Option<PathBuf>,
+}
+
+/// The daemon that serves `dir` on `socket` (see the module for the two option forms).
+/// `options` is `[extra_binaries.virtiofsd] options`; a word with a control character is
+/// refused naming the key.
+pub fn virtiofsd_plan(
+    program: &Path,
+    options: &str,
+    dir: &Path,
+    socket: &Path,
+) -> Result<VirtiofsdPlan, CoreError> {
+    for path in [dir, socket] {
+        let text = path.display().to_string();
+        if text.contains(',') || text.chars().any(char::is_control) {
+            return Err(CoreError::invalid(
+                "virtiofsd path",
+                &text,
+                "virtiofsd's option parser cannot take a path with ',' or a control character",
+            ));
+        }
+    }
+    if options
+        .chars()
+        .any(|c| c.is_control() && c != ' ' && c != '\t')
+    {
+        return Err(CoreError::invalid(
+            "extra_binaries.virtiofsd.options",
+            options,
+            "control characters are not allowed",
+        ));
+    }
+    let c_daemon = program == Path::new(C_VIRTIOFSD);
+    let mut args = vec![format!("--socket-path={}", socket.display())];
+    if c_daemon {
+        args.extend(["-o".into(), format!("source={}", dir.display())]);
+    } else {
+        args.push(format!("--shared-dir={}", dir.display()));
+    }
+    let default_options = crate::NodeConfig::default()
+        .extra_binaries
+        .get(VIRTIOFSD)
+        .map(|binary| binary.options.clone())
+        .unwrap_or_default();
+    if c_daemon && options == default_options {
+        // urunc's default options are the Rust daemon's; the C daemon's equivalent of its
+        // cache mode (its own namespace sandbox stays on).
+        args.extend(["-o".into(), "cache=always".into()]);
+    } else {
+        args.extend(options.split_whitespace().map(String::from));
+    }
+    let pid_file = c_daemon.then(|| {
+        PathBuf::from(format!(
+            "/run/virtiofsd/{}.pid",
+            socket.display().to_string().replace('/', ".")
+        ))
+    });
+    Ok(VirtiofsdPlan {
+        program: program.to_path_buf(),
+        args,
+        pid_file,
+    })
+}

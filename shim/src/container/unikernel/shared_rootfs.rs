@@ -1,0 +1,99 @@
+//! A shared-filesystem rootfs at Create (runtime-core's `shared_fs` chose it): 9p needs only
+//! qemu's device on the mounted rootfs; virtiofs needs its daemon, recorded in the state before
+//! it is spawned and running before the VMM starts (qemu connects to its socket at once).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use runtime_core::{NodeConfig, SharedFsKind, SharedRootfs, VIRTIOFSD};
+
+use crate::container::prepared::Prepared;
+use crate::container::ShimContext;
+use crate::error::{Result, ShimError};
+use crate::virtiofsd::{self, VirtiofsdRecord};
+
+/// In the VMM's directory, which its confined root holds.
+const VIRTIOFS_SOCKET: &str = "virtiofs.sock";
+/// In the container's state directory.
+const VIRTIOFSD_LOG: &str = "virtiofsd.log";
+/// `sun_path` holds 108 bytes with the terminating NUL.
+const MAX_SOCKET_PATH: usize = 107;
+
+/// `[extra_binaries.virtiofsd]`, when that binary exists: urunc chooses virtiofs only then.
+pub(super) fn virtiofsd_binary(node_config: &NodeConfig) -> Option<&runtime_core::ExtraBinary> {
+    node_config
+        .extra_binaries
+        .get(VIRTIOFSD)
+        .filter(|binary| Path::new(&binary.path).is_file())
+}
+
+/// What the plan shares: the mounted rootfs over 9p, or the daemon's socket for virtiofs.
+pub(super) fn shared_rootfs(kind: SharedFsKind, rootfs: &Path, vmm_dir: &Path) -> SharedRootfs {
+    match kind {
+        SharedFsKind::NineP => SharedRootfs::NineP {
+            dir: rootfs.to_path_buf(),
+        },
+        SharedFsKind::Virtiofs => SharedRootfs::Virtiofs {
+            socket: vmm_dir.join(VIRTIOFS_SOCKET),
+        },
+    }
+}
+
+/// Starts the virtiofsd that serves `rootfs` on `socket`, recorded first; its socket is
+/// given to the VMM's user. On error the caller's undo stops whatever was started.
+pub(super) async fn start_virtiofsd(
+    context: &ShimContext,
+    prepared: &Mutex<Prepared>,
+    node_config: &NodeConfig,
+    rootfs: &Path,
+    socket: &Path,
+    (uid, gid): (u32, u32),
+) -> Result<()> {
+    let binary = virtiofsd_binary(node_config).ok_or_else(|| {
+        ShimError::invalid(
+            "extra_binaries.virtiofsd.path",
+            node_config
+                .extra_binaries
+                .get(VIRTIOFSD)
+                .map(|b| b.path.as_str())
+                .unwrap_or_default(),
+            "virtiofs was chosen but the binary is gone",
+        )
+    })?;
+    if socket.as_os_str().len() > MAX_SOCKET_PATH {
+        return Err(ShimError::invalid(
+            "virtiofsd socket",
+            socket.display().to_string(),
+            "too long for a Unix socket path",
+        ));
+    }
+    let plan =
+        runtime_core::virtiofsd_plan(Path::new(&binary.path), &binary.options, rootfs, socket)?;
+    let (id, log) = {
+        let p = prepared.lock().unwrap_or_else(|p| p.into_inner());
+        (p.id.clone(), p.store.dir().join(VIRTIOFSD_LOG))
+    };
+    let mut record = VirtiofsdRecord::planned(&plan, socket);
+    Prepared::persist_change(prepared, |state| state.virtiofsd = Some(record.clone()))?;
+    let (identity, mut exit) = virtiofsd::spawn(&context.router, &plan, &log)?;
+    record.process = Some(identity);
+    Prepared::persist_change(prepared, |state| state.virtiofsd = Some(record.clone()))?;
+    tracing::info!(%id, pid = identity.pid, program = %plan.program.display(), args = ?plan.args, "virtiofsd started");
+    virtiofsd::wait_ready(&record, identity.pid, &mut exit, &log).await?;
+    std::os::unix::fs::chown(socket, Some(uid), Some(gid))
+        .map_err(|e| ShimError::io(format!("chown {}", socket.display()), e))?;
+    tokio::spawn(async move {
+        if let Ok(status) = exit.await {
+            tracing::info!(%id, pid = identity.pid, status, "virtiofsd exited");
+        }
+    });
+    Ok(())
+}
+
+/// The directory the VMM itself opens (9p), for its confined root.
+pub(super) fn shared_dir(shared: Option<&SharedRootfs>) -> Option<PathBuf> {
+    match shared? {
+        SharedRootfs::NineP { dir } => Some(dir.clone()),
+        SharedRootfs::Virtiofs { .. } => None,
+    }
+}

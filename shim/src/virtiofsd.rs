@@ -1,0 +1,242 @@
+//! The virtiofsd of a virtiofs rootfs (runtime-core's `shared_fs` plans its argv): spawned
+//! through the reaper, ready when its vhost-user socket exists, and stopped from its persisted
+//! record alone, so `delete` after a shim crash can stop it too.
+//!
+//! It runs as root in the host's namespaces and confines itself: its default sandbox puts it
+//! in new mount, pid and network namespaces with the shared directory as its root, under a
+//! seccomp filter, with only the capabilities it needs (it needs CAP_SETPCAP to drop the
+//! others, or it dies by SIGSYS). The shim's VMM confinement (`confine`) would take exactly
+//! those privileges away from it.
+//!
+//! The C daemon leaves its socket and a pid file in `/run/virtiofsd` when it is killed; both
+//! are removed here. Its pid file also finds a daemon whose identity was never recorded (a
+//! shim that died between the spawn and the state write).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use runtime_core::VirtiofsdPlan;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::error::{Result, ShimError};
+use crate::reaper::{ExitCode, ExitRouter};
+use crate::state::ProcessIdentity;
+
+/// How long the daemon may take to create its socket.
+const READY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a SIGKILLed daemon may take to be gone.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
+const POLL: Duration = Duration::from_millis(10);
+/// Lines of its log quoted when it fails to come up.
+const LOG_TAIL_LINES: usize = 5;
+
+/// What the persisted state records of the daemon, before it is spawned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtiofsdRecord {
+    pub program: PathBuf,
+    pub socket: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    /// Recorded as soon as it is spawned.
+    pub process: Option<ProcessIdentity>,
+}
+
+impl VirtiofsdRecord {
+    pub fn planned(plan: &VirtiofsdPlan, socket: &Path) -> Self {
+        VirtiofsdRecord {
+            program: plan.program.clone(),
+            socket: socket.to_path_buf(),
+            pid_file: plan.pid_file.clone(),
+            process: None,
+        }
+    }
+}
+
+/// Spawns the daemon, its stdout and stderr appended to `log`.
+pub fn spawn(
+    router: &ExitRouter,
+    plan: &VirtiofsdPlan,
+    log: &Path,
+) -> Result<(ProcessIdentity, oneshot::Receiver<ExitCode>)> {
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| ShimError::io(format!("open {}", log.display()), e))?;
+    let stderr = log_file
+        .try_clone()
+        .map_err(|e| ShimError::io(format!("dup {}", log.display()), e))?;
+    let mut command = Command::new(&plan.program);
+    command
+        .args(&plan.args)
+        .stdin(Stdio::null())
+        .stdout(log_file)
+        .stderr(stderr);
+    // Its own process group: a signal to the shim's group is not meant for it.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let (child, exit) = router
+        .spawn(&mut command)
+        .map_err(|e| ShimError::io(format!("start {}", plan.program.display()), e))?;
+    let pid = child.id() as i32;
+    let identity = ProcessIdentity::of(pid).ok_or_else(|| ShimError::Virtiofsd {
+        program: plan.program.clone(),
+        pid,
+        reason: format!("exited at once; its log {}: {}", log.display(), tail(log)),
+    })?;
+    Ok((identity, exit))
+}
+
+/// Waits until the daemon's socket exists; fails, quoting its log, if it exits first or
+/// takes longer than [`READY_TIMEOUT`].
+pub async fn wait_ready(
+    record: &VirtiofsdRecord,
+    pid: i32,
+    exit: &mut oneshot::Receiver<ExitCode>,
+    log: &Path,
+) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        if record.socket.exists() {
+            return Ok(());
+        }
+        let failure = match exit.try_recv() {
+            Ok(code) => Some(format!("exited with status {code}")),
+            Err(oneshot::error::TryRecvError::Closed) => Some("was lost by the reaper".into()),
+            Err(oneshot::error::TryRecvError::Empty) if started.elapsed() > READY_TIMEOUT => {
+                Some(format!("did not listen within {READY_TIMEOUT:?}"))
+            }
+            Err(oneshot::error::TryRecvError::Empty) => None,
+        };
+        if let Some(failure) = failure {
+            return Err(ShimError::Virtiofsd {
+                program: record.program.clone(),
+                pid,
+                reason: format!(
+                    "{failure} before its socket {} appeared; its log {}: {}",
+                    record.socket.display(),
+                    log.display(),
+                    tail(log)
+                ),
+            });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Stops the daemon `record` names, if that very process still runs (SIGKILL: it holds no
+/// state worth a graceful stop once the guest is gone), and removes its socket and pid file.
+pub fn stop(record: &VirtiofsdRecord) -> Result<()> {
+    let process = record.process.or_else(|| unrecorded_daemon(record));
+    if let Some(process) = process {
+        kill_and_wait(record, process)?;
+    }
+    for leftover in std::iter::once(&record.socket).chain(record.pid_file.as_ref()) {
+        match std::fs::remove_file(leftover) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ShimError::io(format!("remove {}", leftover.display()), e)),
+        }
+    }
+    Ok(())
+}
+
+fn kill_and_wait(record: &VirtiofsdRecord, process: ProcessIdentity) -> Result<()> {
+    if process.has_ended() {
+        return Ok(());
+    }
+    match kill(Pid::from_raw(process.pid), Signal::SIGKILL) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+        Err(error) => {
+            return Err(ShimError::sys(
+                format!("kill virtiofsd pid {}", process.pid),
+                error,
+            ))
+        }
+    }
+    let deadline = Instant::now() + EXIT_TIMEOUT;
+    while !process.has_ended() {
+        if Instant::now() > deadline {
+            return Err(ShimError::Virtiofsd {
+                program: record.program.clone(),
+                pid: process.pid,
+                reason: format!("survived SIGKILL for {EXIT_TIMEOUT:?}"),
+            });
+        }
+        std::thread::sleep(POLL);
+    }
+    Ok(())
+}
+
+/// The daemon of a record written before its identity was: the pid in its pid file, if that
+/// process's command line names this record's socket.
+fn unrecorded_daemon(record: &VirtiofsdRecord) -> Option<ProcessIdentity> {
+    let text = std::fs::read_to_string(record.pid_file.as_ref()?).ok()?;
+    let pid: i32 = text.trim().parse().ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let socket_arg = format!("--socket-path={}", record.socket.display());
+    cmdline
+        .split(|b| *b == 0)
+        .any(|arg| arg == socket_arg.as_bytes())
+        .then(|| ProcessIdentity::of(pid))
+        .flatten()
+}
+
+fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join(" | ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_removes_what_a_killed_daemon_leaves_and_finds_it_by_its_pid_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let socket = dir.path().join("virtiofs.sock");
+        let pid_file = dir.path().join("daemon.pid");
+        // A stand-in daemon whose command line names the socket, as virtiofsd's does.
+        let mut child = Command::new("sh")
+            .args([
+                "-c",
+                "sleep 30",
+                "sh",
+                &format!("--socket-path={}", socket.display()),
+            ])
+            .spawn()
+            .expect("spawn");
+        std::fs::write(&socket, b"").expect("socket stand-in");
+        std::fs::write(&pid_file, format!("{}\n", child.id())).expect("pid file");
+        let record = VirtiofsdRecord {
+            program: "sh".into(),
+            socket: socket.clone(),
+            pid_file: Some(pid_file.clone()),
+            process: None,
+        };
+        let stopped = stop(&record);
+        let status = child.wait().expect("wait");
+        stopped.expect("stops");
+        assert!(!status.success(), "it was killed");
+        assert!(!socket.exists() && !pid_file.exists());
+        // Again: nothing left to do is not an error.
+        stop(&record).expect("idempotent");
+    }
+
+    #[test]
+    fn a_pid_file_naming_another_process_is_not_killed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pid_file = dir.path().join("daemon.pid");
+        std::fs::write(&pid_file, format!("{}\n", std::process::id())).expect("pid file");
+        let record = VirtiofsdRecord {
+            program: "virtiofsd".into(),
+            socket: dir.path().join("virtiofs.sock"),
+            pid_file: Some(pid_file),
+            process: None,
+        };
+        assert_eq!(unrecorded_daemon(&record), None);
+    }
+}
