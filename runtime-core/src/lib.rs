@@ -40,8 +40,8 @@ pub use kinds::supports_block;
 pub use knative::{network_mode, GuestNetworkMode};
 pub use net::GuestNetwork;
 pub use node_check::{
-    evaluate as evaluate_node, render as render_node_check, CheckRow, NodeFacts, Verdict, VmmFact,
-    CHECKED_VMMS,
+    evaluate as evaluate_node, render as render_node_check, CgroupLayout, CheckRow, NodeFacts,
+    Verdict, VmmFact, CHECKED_VMMS,
 };
 pub use node_config::{
     ExtraBinary, LogConfig, MonitorConfig, NodeConfig, ParsedNodeConfig, TimestampsConfig,

@@ -58,10 +58,65 @@ pub struct NodeFacts {
     pub vmms: Vec<VmmFact>,
     /// `/dev/net/tun` opens, or why not.
     pub tun: Result<(), String>,
-    /// "v1", "v2", "hybrid (v1 controllers, empty v2)", or why it could not be told.
+    /// The layout [`CgroupLayout::from_mounts`] read, described, or why it could not be told.
     pub cgroup: Result<String, String>,
     /// The kernel has seccomp filters (`Seccomp:` in /proc/self/status), or why not.
     pub seccomp: Result<String, String>,
+}
+
+/// How the host mounts its cgroup hierarchies, read from a mount table (`/proc/self/mounts`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CgroupLayout {
+    /// Only v1 hierarchies: one mount per controller (or named hierarchy).
+    V1 { hierarchies: usize },
+    /// v1 hierarchies for the controllers plus a cgroup2 mount beside them (systemd's
+    /// `/sys/fs/cgroup/unified`), which holds no controller the v1 mounts already have.
+    Hybrid { hierarchies: usize, unified: String },
+    /// One cgroup2 tree and no v1 hierarchy.
+    V2 { unified: String },
+}
+
+impl CgroupLayout {
+    /// The layout `mounts` shows (`/proc/self/mounts` format: device, mount point, type, ...);
+    /// `None` when no cgroup filesystem is mounted.
+    pub fn from_mounts(mounts: &str) -> Option<CgroupLayout> {
+        let mut hierarchies = 0;
+        let mut unified = None;
+        for line in mounts.lines() {
+            let mut fields = line.split_whitespace();
+            let (Some(_), Some(mount_point), Some(fstype)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            match fstype {
+                "cgroup" => hierarchies += 1,
+                "cgroup2" if unified.is_none() => unified = Some(mount_point.to_owned()),
+                _ => {}
+            }
+        }
+        match (hierarchies, unified) {
+            (0, None) => None,
+            (0, Some(unified)) => Some(CgroupLayout::V2 { unified }),
+            (hierarchies, None) => Some(CgroupLayout::V1 { hierarchies }),
+            (hierarchies, Some(unified)) => Some(CgroupLayout::Hybrid {
+                hierarchies,
+                unified,
+            }),
+        }
+    }
+
+    /// The `check` row's detail.
+    pub fn describe(&self) -> String {
+        match self {
+            CgroupLayout::V1 { hierarchies } => format!("v1 ({hierarchies} hierarchies)"),
+            CgroupLayout::Hybrid {
+                hierarchies,
+                unified,
+            } => format!("hybrid ({hierarchies} v1 hierarchies, cgroup2 at {unified})"),
+            CgroupLayout::V2 { unified } => format!("v2 (unified at {unified})"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,6 +284,45 @@ mod tests {
         assert_eq!(rows[0].verdict, Verdict::Degraded);
         assert_eq!(rows[1].verdict, Verdict::Degraded);
         assert_eq!(rows[2].verdict, Verdict::Unusable);
+    }
+
+    const V1_MOUNTS: &str = "\
+tmpfs /sys/fs/cgroup tmpfs rw,relatime,mode=755 0 0
+cgroup /sys/fs/cgroup/cpu cgroup rw,relatime,cpu 0 0
+cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0
+cgroup /sys/fs/cgroup/systemd cgroup rw,relatime,name=systemd 0 0
+";
+
+    #[test]
+    fn v1_hierarchies_with_a_unified_mount_beside_them_are_hybrid() {
+        let hybrid = format!("{V1_MOUNTS}cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0\n");
+        let layout = CgroupLayout::from_mounts(&hybrid).expect("a layout");
+        assert_eq!(
+            layout,
+            CgroupLayout::Hybrid {
+                hierarchies: 3,
+                unified: "/sys/fs/cgroup/unified".into()
+            }
+        );
+        assert_eq!(
+            layout.describe(),
+            "hybrid (3 v1 hierarchies, cgroup2 at /sys/fs/cgroup/unified)"
+        );
+    }
+
+    #[test]
+    fn v1_alone_and_v2_alone_keep_their_names() {
+        let v1 = CgroupLayout::from_mounts(V1_MOUNTS).expect("v1");
+        assert_eq!(v1.describe(), "v1 (3 hierarchies)");
+        let v2 = CgroupLayout::from_mounts(
+            "proc /proc proc rw 0 0\ncgroup2 /sys/fs/cgroup cgroup2 rw,nsdelegate 0 0\n",
+        )
+        .expect("v2");
+        assert_eq!(v2.describe(), "v2 (unified at /sys/fs/cgroup)");
+        assert_eq!(
+            CgroupLayout::from_mounts("proc /proc proc rw 0 0\nshort line\n"),
+            None
+        );
     }
 
     #[test]

@@ -78,6 +78,28 @@ fn check_prints_every_row_and_its_exit_status_follows_the_verdicts() {
     if !kvm_opens {
         assert_eq!(verdict(&table, "kvm"), "degraded");
     }
+    // The cgroup row names the layout the mount table shows: v1 hierarchies with a cgroup2
+    // mount beside them (these machines) are "hybrid", not "v1".
+    let mounts = std::fs::read_to_string("/proc/self/mounts").expect("read /proc/self/mounts");
+    let mounted = |fstype: &str| {
+        mounts
+            .lines()
+            .any(|l| l.split_whitespace().nth(2) == Some(fstype))
+    };
+    let layout = match (mounted("cgroup"), mounted("cgroup2")) {
+        (true, true) => "hybrid (",
+        (true, false) => "v1 (",
+        (false, true) => "v2 (",
+        (false, false) => "no cgroup hierarchy",
+    };
+    let cgroup_row = table
+        .lines()
+        .find(|l| l.starts_with("cgroup  "))
+        .unwrap_or_else(|| panic!("no cgroup row:\n{table}"));
+    assert!(
+        cgroup_row.contains(layout),
+        "{cgroup_row} (expected {layout})"
+    );
     if urunc_tests::host_tools::which("qemu-system-x86_64", "").is_ok() {
         assert_ne!(verdict(&table, "qemu (qemu-system-x86_64)"), "absent");
         assert!(table.contains("QEMU emulator version"), "{table}");
