@@ -1,9 +1,10 @@
-//! A Linux guest whose root filesystem is a disk: the image's whole rootfs
+//! A Linux guest whose root filesystem is the image's: the image's whole rootfs
 //! (Debian's kernel and an initramfs under `/unikernel`, busybox, `/sbin/init`
 //! and a file only the image has) is what urunc's devmapper path hands the
-//! guest as `/dev/vda`. The initramfs loads the virtio modules, mounts the
-//! `root=` device and switches to `init=` on it; that init prints
-//! [`BLOCK_ROOT_MARKER`], the image-only file's contents and the device on `/`.
+//! guest as `/dev/vda`, or what its shared-fs path shares (`shared_root`).
+//! The initramfs loads the modules, mounts `root=` and switches to `init=` on
+//! it; that init prints [`BLOCK_ROOT_MARKER`], the image-only file's contents
+//! and the device and filesystem type on `/`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -29,7 +30,13 @@ const DISK_INIT_TEMPLATE: &str = include_str!("block_root_disk_init.sh");
 
 /// What the console shows when the guest runs from its root disk `/dev/vda`.
 pub fn booted_from_vda_line() -> String {
-    format!("{BLOCK_ROOT_MARKER} {IMAGE_ONLY_TEXT} root=/dev/vda")
+    booted_from_line("/dev/vda", "ext4")
+}
+
+/// What the console shows when the guest runs from `root` (a device or a mount tag), a
+/// filesystem of type `fs_type`.
+pub fn booted_from_line(root: &str, fs_type: &str) -> String {
+    format!("{BLOCK_ROOT_MARKER} {IMAGE_ONLY_TEXT} root={root} type={fs_type}")
 }
 
 /// The image rootfs entries (kernel and initrd written into `dir`), with a
@@ -37,8 +44,21 @@ pub fn booted_from_vda_line() -> String {
 /// from the process args (the image's `Cmd` is [`DISK_INIT`]).
 pub fn block_root_guest(dir: &Path) -> Result<Vec<LayerEntry>> {
     let (kernel, release) = find_kernel()?;
-    let modules =
-        modules_with_dependencies(&Path::new("/lib/modules").join(&release), GUEST_MODULES)?;
+    let modules_dir = Path::new("/lib/modules").join(&release);
+    rooted_guest(dir, &kernel, &modules_dir, GUEST_MODULES, &[])
+}
+
+/// The image rootfs of a guest that boots `kernel` with an initramfs holding `modules` (from
+/// `modules_dir`, with their dependencies) that mounts its `root=`; `urunc` adds keys to its
+/// `/urunc.json`.
+pub fn rooted_guest(
+    dir: &Path,
+    kernel: &Path,
+    modules_dir: &Path,
+    modules: &[&str],
+    urunc: &[(&str, &str)],
+) -> Result<Vec<LayerEntry>> {
+    let modules = modules_with_dependencies(modules_dir, modules)?;
     let busybox = static_busybox()?;
     let initramfs = build_initramfs_with_init(&busybox, &modules, INITRAMFS_INIT)?;
     let initrd = dir.join("block-root-initrd.cpio");
@@ -49,7 +69,7 @@ pub fn block_root_guest(dir: &Path) -> Result<Vec<LayerEntry>> {
     let mut entries = vec![
         LayerEntry::HostFile {
             path: KERNEL_PATH.into(),
-            host: kernel,
+            host: kernel.to_path_buf(),
         },
         LayerEntry::HostFile {
             path: INITRD_PATH.into(),
@@ -87,6 +107,7 @@ pub fn block_root_guest(dir: &Path) -> Result<Vec<LayerEntry>> {
         ("initrd", INITRD_PATH),
     ]
     .iter()
+    .chain(urunc)
     .map(|(key, value)| (format!("com.urunc.unikernel.{key}"), (*value).into()))
     .collect();
     entries.push(LayerEntry::Bytes {

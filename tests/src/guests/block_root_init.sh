@@ -1,7 +1,8 @@
 #!/bin/busybox sh
-# /init of the initramfs that boots the urunc-rs test guest from a root disk:
-# loads the virtio modules (Debian's kernel has them as modules), waits for
-# the `root=` device, mounts it and hands over to `init=` on it, with the
+# /init of the initramfs that boots the urunc-rs test guest from its root: a
+# disk or a shared filesystem (9p, virtiofs). Loads the modules (Debian's
+# kernels have them as modules), waits for a `root=` device, mounts `root=`
+# as `rootfstype=` with `rootflags=` and hands over to `init=` on it, with the
 # arguments the kernel gave /init (those after `--`).
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -13,19 +14,23 @@ for module in /modules/*.ko; do
 done
 root=""
 init=/sbin/init
+fstype=ext4
+flags=""
 for argument in $(cat /proc/cmdline); do
     case "$argument" in
         root=*) root="${argument#root=}" ;;
         init=*) init="${argument#init=}" ;;
+        rootfstype=*) fstype="${argument#rootfstype=}" ;;
+        rootflags=*) flags="${argument#rootflags=}" ;;
     esac
 done
 waited=0
-while [ ! -b "$root" ] && [ "$waited" -lt 100 ]; do
+while [ "${root#/dev/}" != "$root" ] && [ ! -b "$root" ] && [ "$waited" -lt 100 ]; do
     sleep 0.1
     waited=$((waited + 1))
 done
 mkdir -p /newroot
-mount -t ext4 "$root" /newroot || echo "URUNC-BLOCK-ERROR mount $root"
+mount -t "$fstype" ${flags:+-o "$flags"} "$root" /newroot || echo "URUNC-BLOCK-ERROR mount $root"
 mount --move /dev /newroot/dev
 umount /proc /sys
 exec switch_root /newroot "$init" "$@"

@@ -10,6 +10,7 @@ pub mod kernel_modules;
 pub mod linux;
 mod microvm;
 pub mod pvh;
+pub mod shared_root;
 
 pub use console::{spawn_with_console, ConsoleWatcher, KillOnDrop};
 pub use linux::{kernel_cmdline, linux_guest, GuestNetwork, LinuxGuest};
