@@ -30,6 +30,18 @@ pub enum ShimError {
     #[error("container {id:?} already exists")]
     AlreadyExists { id: String },
 
+    /// A Create in flight was cancelled (by a Kill or Delete of its id, or the shim's SIGTERM)
+    /// and what it had made was torn down.
+    #[error("Create of container {id:?} cancelled by {by}")]
+    CreateCancelled {
+        id: String,
+        by: crate::service::CancelledBy,
+    },
+
+    /// A blocking step run off the reactor ended without a result (it panicked).
+    #[error("{what}: {reason}")]
+    BlockingStep { what: &'static str, reason: String },
+
     /// The request is valid but the container is not in a state that allows it.
     #[error("container {id:?}: {reason}")]
     FailedPrecondition { id: String, reason: String },
@@ -153,6 +165,7 @@ impl ShimError {
             }
             ShimError::NotFound { .. } | ShimError::ProcessNotFound { .. } => Code::NOT_FOUND,
             ShimError::AlreadyExists { .. } => Code::ALREADY_EXISTS,
+            ShimError::CreateCancelled { .. } => Code::CANCELLED,
             ShimError::FailedPrecondition { .. } => Code::FAILED_PRECONDITION,
             ShimError::Unimplemented { .. } => Code::UNIMPLEMENTED,
             ShimError::Netns(_)
@@ -163,6 +176,7 @@ impl ShimError {
             | ShimError::Cgroup { .. }
             | ShimError::Virtiofsd { .. }
             | ShimError::Cleanup(_)
+            | ShimError::BlockingStep { .. }
             | ShimError::Events(_)
             | ShimError::Encode { .. } => Code::INTERNAL,
         }
@@ -210,6 +224,13 @@ mod tests {
         assert_eq!(
             code_of(ShimError::AlreadyExists { id: "c".into() }),
             Code::ALREADY_EXISTS
+        );
+        assert_eq!(
+            code_of(ShimError::CreateCancelled {
+                id: "c".into(),
+                by: crate::service::CancelledBy::Delete
+            }),
+            Code::CANCELLED
         );
         let not_a_netns = netns::NetnsError::NotANetns {
             path: "/etc/hostname".into(),

@@ -254,6 +254,7 @@ async fn run_hook(
 
     let (mut child, mut exit) = router.spawn(&mut command).map_err(failure)?;
     let pid = child.id() as i32;
+    let mut group = HookGroup { pid, running: true };
     let stdin = child
         .stdin
         .take()
@@ -268,6 +269,7 @@ async fn run_hook(
                 let kill = killpg(Pid::from_raw(pid), Signal::SIGKILL);
                 // The reaper still collects it; waiting keeps the pid from being reused under us.
                 let _ = exit.await;
+                group.running = false;
                 let mut reason = format!("timed out after {}s; killed", limit.as_secs());
                 if let Err(error) = kill {
                     reason.push_str(&format!(" (killpg {pid} failed: {error})"));
@@ -277,6 +279,7 @@ async fn run_hook(
         },
         None => exit.await,
     };
+    group.running = false;
     let code: ExitCode = exited.map_err(|_| {
         failure(io::Error::other(
             "the reaper stopped before the hook's exit was seen",
@@ -302,6 +305,32 @@ async fn run_hook(
         ))));
     }
     Ok(())
+}
+
+/// A running hook's process group: killed when the run is dropped before the hook's exit was
+/// seen (its Create was cancelled), so neither the hook nor what it started outlives it. The
+/// reaper collects it.
+struct HookGroup {
+    pid: i32,
+    running: bool,
+}
+
+impl Drop for HookGroup {
+    fn drop(&mut self) {
+        if !self.running {
+            return;
+        }
+        match killpg(Pid::from_raw(self.pid), Signal::SIGKILL) {
+            Ok(()) => tracing::info!(
+                pid = self.pid,
+                "hook abandoned (its request was cancelled): killed"
+            ),
+            Err(nix::errno::Errno::ESRCH) => {}
+            Err(error) => {
+                tracing::error!(pid = self.pid, %error, "killing an abandoned hook failed")
+            }
+        }
+    }
 }
 
 async fn write_state(stdin: OwnedFd, json: Vec<u8>) -> io::Result<()> {

@@ -22,6 +22,7 @@ pub mod peers;
 pub mod sandbox;
 pub mod shim_binary;
 pub mod spec_bundle;
+pub mod task_client;
 pub mod unikernel_images;
 pub mod unix_peer;
 pub mod wait;

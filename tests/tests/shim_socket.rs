@@ -10,27 +10,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use shim_support::{assert_nothing_left, containerd, remove_holder, run_holder};
+use urunc_tests::task_client::{connect_request, request_frame, TASK_V2};
 
 const NOBODY: u32 = 65534;
-
-/// A ttrpc request frame (10-byte header: length, stream id, type 1 = request, flags) calling
-/// `containerd.task.v2.Task/Connect` with `ConnectRequest { id }`, protobuf written by hand.
-fn connect_request(id: &str) -> Vec<u8> {
-    fn field(number: u8, bytes: &[u8]) -> Vec<u8> {
-        assert!(bytes.len() < 128, "one-byte varint lengths only");
-        let mut out = vec![(number << 3) | 2, bytes.len() as u8];
-        out.extend_from_slice(bytes);
-        out
-    }
-    let mut request = field(1, b"containerd.task.v2.Task");
-    request.extend(field(2, b"Connect"));
-    request.extend(field(3, &field(1, id.as_bytes())));
-    let mut frame = (request.len() as u32).to_be_bytes().to_vec();
-    frame.extend(1u32.to_be_bytes());
-    frame.extend([1, 0]);
-    frame.extend(request);
-    frame
-}
 
 /// Sends `frame` to the socket at `path` as user and group `uid`; returns the first 10 bytes
 /// answered (the response header), or fewer when the shim closed the connection.
@@ -65,7 +47,7 @@ fn the_shim_socket_is_private_and_answers_only_its_own_user_under_umask_000() {
         & 0o777;
     assert_eq!(mode, 0o600, "{}: mode {mode:o}", socket.display());
 
-    let frame = connect_request("sock-holder");
+    let frame = request_frame(TASK_V2, "Connect", &connect_request("sock-holder"));
     let root = exchange_as(&socket, 0, frame.clone()).expect("root connects");
     assert_eq!(root.len(), 10, "root was not answered: {root:?}");
     assert_eq!(root[8], 2, "not a ttrpc response: {root:?}");

@@ -1,6 +1,7 @@
 //! A container served by the shim: a unikernel (the shim runs its VMM) or a plain container
 //! delegated to runc. The service speaks to both through [`Container`].
 
+pub mod blocking;
 pub mod phase_timer;
 pub mod prepared;
 pub mod process;

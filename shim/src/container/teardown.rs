@@ -35,17 +35,26 @@ pub async fn teardown(
             failures.push(error.into());
         }
     }
-    if let Some(record) = &state.virtiofsd {
-        if let Err(error) = virtiofsd::stop(record) {
-            failures.push(error);
+    // virtiofsd, the cgroup, the unmount and the state's removal block: off the reactor.
+    let (state, store) = (state.clone(), store.clone());
+    tokio::task::spawn_blocking(move || {
+        if let Some(record) = &state.virtiofsd {
+            if let Err(error) = virtiofsd::stop(record) {
+                failures.push(error);
+            }
         }
-    }
-    if !state.cgroup_dirs.is_empty() {
-        if let Err(error) = Cgroup::from_dirs(state.cgroup_dirs.clone()).remove() {
-            failures.push(error);
+        if !state.cgroup_dirs.is_empty() {
+            if let Err(error) = Cgroup::from_dirs(state.cgroup_dirs.clone()).remove() {
+                failures.push(error);
+            }
         }
-    }
-    finish(state, store, failures)
+        finish(&state, &store, failures)
+    })
+    .await
+    .map_err(|error| ShimError::BlockingStep {
+        what: "stop virtiofsd, remove the cgroup, unmount the rootfs and remove the state",
+        reason: error.to_string(),
+    })?
 }
 
 /// The last steps: unmounts the rootfs, then removes the state if nothing failed

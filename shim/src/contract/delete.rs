@@ -22,7 +22,7 @@ use crate::runc::Runc;
 use crate::state::{ContainerKind, ContainerState, ProcessIdentity, StateStore};
 
 /// What containerd reports for a task the shim could not see exit: killed (128 + SIGKILL).
-const KILLED_STATUS: u32 = 128 + 9;
+pub const KILLED_STATUS: u32 = 128 + 9;
 const VMM_EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn run(flags: &Flags) -> Result<()> {

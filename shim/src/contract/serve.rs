@@ -20,7 +20,7 @@ use super::{
 use crate::error::{Result, ShimError};
 use crate::events::EventSender;
 use crate::reaper::ExitRouter;
-use crate::service::{ServiceConfig, TaskService};
+use crate::service::{CancelledBy, ServiceConfig, TaskService};
 
 pub fn run(flags: &Flags) -> Result<()> {
     if flags.socket.is_empty() {
@@ -44,8 +44,15 @@ pub fn run(flags: &Flags) -> Result<()> {
         .thread_name("shim-blocking")
         .build()
         .map_err(|e| ShimError::io("build tokio runtime", e))?;
-    runtime.block_on(serve(flags, listener))
+    let served = runtime.block_on(serve(flags, listener));
+    // A blocking step of a cancelled Create may still be stuck (in `open()` of a FIFO): it
+    // must not keep the shim from exiting.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    served
 }
+
+/// How long the exiting shim waits for its blocking threads.
+const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(1);
 
 async fn serve(flags: &Flags, listener: UnixListener) -> Result<()> {
     // The reaper subscribes to SIGCHLD before anything is spawned.
@@ -92,8 +99,11 @@ async fn serve(flags: &Flags, listener: UnixListener) -> Result<()> {
                     break;
                 }
             }
-            // containerd stops a shim through Shutdown; a stray SIGTERM must not orphan VMMs.
-            _ = sigterm.recv() => tracing::info!("SIGTERM ignored: containerd ends the shim with Shutdown"),
+            _ = sigterm.recv() => {
+                if stops_on_sigterm(&service).await {
+                    break;
+                }
+            }
             _ = sigpipe.recv() => {}
         }
     }
@@ -106,6 +116,24 @@ async fn serve(flags: &Flags, listener: UnixListener) -> Result<()> {
         tracing::warn!(%error, path, "removing the shim socket failed");
     }
     Ok(())
+}
+
+/// SIGTERM cancels the Creates in flight (tearing down what they made); the shim then stops
+/// only if it holds no container: containerd stops a shim through Shutdown, and a stray SIGTERM
+/// must not orphan VMMs.
+async fn stops_on_sigterm(service: &TaskService) -> bool {
+    let cancelled = service.cancel_creates(CancelledBy::Sigterm).await;
+    let remaining = service.container_count();
+    if remaining == 0 {
+        tracing::info!(cancelled, "SIGTERM: no container remains; stopping");
+        return true;
+    }
+    tracing::info!(
+        cancelled,
+        remaining,
+        "SIGTERM: containers remain; containerd ends the shim with Shutdown"
+    );
+    false
 }
 
 /// How long a node-wide shim left without containers waits before it exits.

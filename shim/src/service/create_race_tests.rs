@@ -4,6 +4,7 @@ use std::path::Path;
 
 use super::*;
 use crate::confine::test_reaper;
+use crate::error::ShimError;
 
 /// A bundle of a linux-on-qemu unikernel without network whose `createRuntime` hook sleeps,
 /// so the first Create is still in flight when the second one arrives.

@@ -1,29 +1,28 @@
 //! The Task service containerd calls over ttrpc. It owns the containers of this shim and routes
 //! each request to the right one; what a container does lives in `container/`.
 
+mod create;
 #[cfg(test)]
 mod create_race_tests;
+mod in_flight;
 mod stats;
 mod task_api;
 
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use containerd_shim::Flags;
 use tokio::sync::Notify;
 
-use crate::container::phase_timer::PhaseTimer;
-use crate::container::prepared::{with_undo, Prepared};
-use crate::container::runc::RuncContainer;
-use crate::container::unikernel::UnikernelContainer;
 use crate::container::{Container, ShimContext};
-use crate::error::{Result, ShimError};
+use crate::error::Result;
 use crate::events::{EventSender, ExitGate};
 use crate::node_config::NodeConfigSource;
 use crate::reaper::ExitRouter;
-use crate::rootfs_file;
 use crate::stdio::StdioPaths;
+pub use in_flight::CancelledBy;
+use in_flight::Registry;
 
 pub struct ServiceConfig {
     pub namespace: String,
@@ -41,10 +40,8 @@ pub struct TaskService {
     context: ShimContext,
     /// The service publishes every event; containers report to `context.exits`.
     events: EventSender,
-    containers: Mutex<HashMap<String, Arc<dyn Container>>>,
-    /// Ids whose Create is in flight: reserved before Create's first await, so a second Create
-    /// of the id is refused instead of sharing its state directory.
-    creating: Mutex<HashSet<String>>,
+    /// The containers served and the Creates in flight (see `in_flight`).
+    registry: Registry,
     shutdown: Arc<Notify>,
 }
 
@@ -58,8 +55,7 @@ impl TaskService {
                 pool: netns::NetnsPool::new(),
             },
             events,
-            containers: Mutex::new(HashMap::new()),
-            creating: Mutex::new(HashSet::new()),
+            registry: Registry::default(),
             shutdown: Arc::new(Notify::new()),
         }
     }
@@ -74,32 +70,20 @@ impl TaskService {
         self.table().len()
     }
 
-    fn table(&self) -> MutexGuard<'_, HashMap<String, Arc<dyn Container>>> {
-        self.containers.lock().unwrap_or_else(|p| p.into_inner())
+    /// Cancels every Create in flight (see `in_flight`); returns how many were.
+    pub async fn cancel_creates(&self, by: CancelledBy) -> usize {
+        self.registry.cancel_all_creates(by).await
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<dyn Container>>> {
+        self.registry.table()
     }
 
     fn container(&self, id: &str) -> Result<Arc<dyn Container>> {
-        self.table()
-            .get(id)
-            .cloned()
-            .ok_or_else(|| ShimError::NotFound { id: id.to_string() })
+        self.registry.container(id)
     }
 
-    /// Reserves `id` for one Create until the guard drops (after the container is in the
-    /// table, or when Create failed); an id taken or being created is refused.
-    fn reserve(&self, id: &str) -> Result<Reservation<'_>> {
-        let table = self.table();
-        let mut creating = self.creating.lock().unwrap_or_else(|p| p.into_inner());
-        if table.contains_key(id) || !creating.insert(id.to_string()) {
-            return Err(ShimError::AlreadyExists { id: id.to_string() });
-        }
-        Ok(Reservation {
-            creating: &self.creating,
-            id: id.to_string(),
-        })
-    }
-
-    /// Create: mount, decide unikernel or runc, build the container.
+    /// Create: reserves the id, then builds the container in a task of its own (see `create`).
     async fn create_container(
         &self,
         id: &str,
@@ -108,63 +92,14 @@ impl TaskService {
         stdio: StdioPaths,
         node_config: NodeConfigSource,
     ) -> Result<Arc<dyn Container>> {
-        let _reserved = self.reserve(id)?;
-        let mut timer = PhaseTimer::start();
-        let mut prepared = Prepared::new(&self.context.namespace, id, bundle, mounts, stdio)?;
-        prepared.node_config = node_config;
-        let config = match urunc_config(&prepared) {
-            Ok(config) => config,
-            Err(error) => return Err(with_undo(error, prepared.undo())),
+        let reservation = self.registry.reserve(id)?;
+        let request = create::CreateRequest {
+            id: id.to_string(),
+            bundle,
+            mounts: mounts.to_vec(),
+            stdio,
+            node_config,
         };
-        timer.mark("bundle_config");
-        let container: Arc<dyn Container> = match config {
-            Some(config) => {
-                tracing::info!(%id, unikernel = config.unikernel_type.as_str(), hypervisor = config.hypervisor.as_str(), "unikernel container");
-                Arc::new(
-                    UnikernelContainer::create(self.context.clone(), prepared, config, timer)
-                        .await?,
-                )
-            }
-            None => {
-                tracing::info!(%id, "no urunc configuration: running with runc");
-                Arc::new(RuncContainer::create(self.context.clone(), prepared).await?)
-            }
-        };
-        self.table().insert(id.to_string(), container.clone());
-        crate::logging::add_container(id, Path::new(container.bundle()));
-        Ok(container)
+        create::run(self.context.clone(), reservation, request).await
     }
-}
-
-/// An id held for the Create in flight.
-struct Reservation<'a> {
-    creating: &'a Mutex<HashSet<String>>,
-    id: String,
-}
-
-impl Drop for Reservation<'_> {
-    fn drop(&mut self) {
-        self.creating
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.id);
-    }
-}
-
-/// The urunc configuration from the spec's annotations, else `/urunc.json` in the rootfs.
-/// The annotation CRI sets to `sandbox` on a pod's pause container.
-const CRI_CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
-
-fn urunc_config(prepared: &Prepared) -> Result<Option<runtime_core::UruncConfig>> {
-    let annotations = prepared.spec.annotations.clone();
-    // CRI copies the pod's annotations into the sandbox (pause) container's spec too: with
-    // urunc's keys on the pod, the pause container must still run with runc.
-    if annotations.get(CRI_CONTAINER_TYPE).map(String::as_str) == Some("sandbox") {
-        return Ok(None);
-    }
-    let urunc_json = rootfs_file::read_urunc_json(&prepared.rootfs)?;
-    Ok(runtime_core::UruncConfig::resolve(
-        &annotations,
-        urunc_json.as_deref(),
-    )?)
 }

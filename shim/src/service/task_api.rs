@@ -14,11 +14,30 @@ use containerd_shim_protos::shim_async::Task;
 use containerd_shim_protos::ttrpc::r#async::TtrpcContext;
 use containerd_shim_protos::ttrpc::Result as TtrpcResult;
 
-use super::TaskService;
+use super::{CancelledBy, TaskService};
 use crate::container::process::Phase;
 use crate::error::{Result, ShimError};
 use crate::events::ExitReport;
 use crate::stdio::StdioPaths;
+
+impl TaskService {
+    /// A Kill or Delete of the init process of an id whose Create is in flight cancels that
+    /// Create and waits until it has torn down what it made; false when none was in flight.
+    async fn cancel_create(&self, id: &str, exec_id: &str, by: CancelledBy) -> bool {
+        exec_id.is_empty() && self.registry.cancel_create(id, by).await
+    }
+}
+
+/// Delete's answer for a container whose Create it cancelled: it never had a process, and
+/// containerd is told it was killed, as for a task whose exit the shim could not see.
+fn cancelled_create_deleted() -> DeleteResponse {
+    DeleteResponse {
+        pid: 0,
+        exit_status: crate::contract::delete::KILLED_STATUS,
+        exited_at: MessageField::some(crate::container::process::now()),
+        ..Default::default()
+    }
+}
 
 /// Logs a failed request with its method, then hands the error to ttrpc (mapped in `error.rs`).
 fn answer<T>(method: &str, id: &str, result: Result<T>) -> TtrpcResult<T> {
@@ -99,7 +118,18 @@ impl Task for TaskService {
     async fn delete(&self, _ctx: &TtrpcContext, req: DeleteRequest) -> TtrpcResult<DeleteResponse> {
         tracing::info!(id = %req.id, exec_id = %req.exec_id, "Delete");
         let result = async {
-            let container = self.container(&req.id)?;
+            let container = match self.container(&req.id) {
+                Ok(container) => container,
+                Err(error) => {
+                    return match self
+                        .cancel_create(&req.id, &req.exec_id, CancelledBy::Delete)
+                        .await
+                    {
+                        true => Ok(cancelled_create_deleted()),
+                        false => Err(error),
+                    }
+                }
+            };
             let process = container.process(&req.exec_id)?;
             let snapshot = process.snapshot();
             if matches!(snapshot.phase, Phase::Running | Phase::Paused) {
@@ -191,9 +221,17 @@ impl Task for TaskService {
     async fn kill(&self, _ctx: &TtrpcContext, req: KillRequest) -> TtrpcResult<Empty> {
         tracing::info!(id = %req.id, exec_id = %req.exec_id, signal = req.signal, all = req.all, "Kill");
         let result = async {
-            self.container(&req.id)?
-                .kill(&req.exec_id, req.signal, req.all)
-                .await?;
+            match self.container(&req.id) {
+                Ok(container) => container.kill(&req.exec_id, req.signal, req.all).await?,
+                Err(error) => {
+                    if !self
+                        .cancel_create(&req.id, &req.exec_id, CancelledBy::Kill)
+                        .await
+                    {
+                        return Err(error);
+                    }
+                }
+            }
             Ok(Empty::new())
         }
         .await;

@@ -17,6 +17,7 @@ use super::{lock, run_hooks, ConfinedVmm, Inner, UnikernelContainer};
 use crate::cgroup::Cgroup;
 use crate::confine::seccomp::SeccompFilter;
 use crate::confine::{self, ConfineRequest, GuestFiles};
+use crate::container::blocking::BlockingSteps;
 use crate::container::phase_timer::PhaseTimer;
 use crate::container::prepared::{with_undo, Prepared};
 use crate::container::process::Process;
@@ -50,17 +51,26 @@ struct Planned {
 }
 
 impl UnikernelContainer {
+    /// Builds the unikernel of `prepared`; its blocking work runs as `steps` (off the reactor).
     pub async fn create(
         context: ShimContext,
+        steps: &BlockingSteps,
         prepared: Prepared,
         config: UruncConfig,
-        mut timer: PhaseTimer,
+        timer: PhaseTimer,
     ) -> Result<Self> {
         let created_at = Instant::now();
-        let prepared = Mutex::new(prepared);
+        let prepared = Arc::new(Mutex::new(prepared));
         let planned = async {
-            let planned = plan(&context, &prepared, config, &mut timer).await?;
-            let confined = confine_vmm(&prepared, &planned, &mut timer)?;
+            let planned = plan(&context, steps, &prepared, config, timer).await?;
+            let shared = prepared.clone();
+            let (planned, confined, mut timer) = steps
+                .run("confine the VMM", move || {
+                    let (planned, mut timer) = planned;
+                    let confined = confine_vmm(&shared, &planned, &mut timer)?;
+                    Ok((planned, confined, timer))
+                })
+                .await?;
             for kind in [
                 HookKind::Prestart,
                 HookKind::CreateRuntime,
@@ -69,11 +79,11 @@ impl UnikernelContainer {
                 run_hooks(&context, &prepared, kind, Status::Creating, None).await?;
             }
             timer.mark("hooks");
-            Ok((planned, confined))
+            Ok((planned, confined, timer))
         }
         .await;
         match planned {
-            Ok((planned, confined)) => {
+            Ok((planned, confined, timer)) => {
                 let (id, bundle_text, stdio) = {
                     let p = lock(&prepared);
                     (p.id.clone(), p.bundle_text(), p.stdio.clone())
@@ -212,54 +222,55 @@ fn control_socket(config: &UruncConfig, vmm_dir: &Path) -> Option<PathBuf> {
     Some(socket)
 }
 
-/// Everything Create does after the rootfs is mounted. On error the caller undoes it all.
+/// Everything Create does after the rootfs is mounted, its blocking work as `steps`; returns
+/// the plan with the timer. On error the caller undoes it all.
 async fn plan(
     context: &ShimContext,
-    prepared: &Mutex<Prepared>,
+    steps: &BlockingSteps,
+    prepared: &Arc<Mutex<Prepared>>,
     config: UruncConfig,
-    timer: &mut PhaseTimer,
-) -> Result<Planned> {
-    Prepared::persist_change(prepared, |state| state.kind = ContainerKind::Unikernel)?;
-    timer.mark("state_write");
-    let (id, rootfs, spec, store, request_mounts) = {
+    mut timer: PhaseTimer,
+) -> Result<(Planned, PhaseTimer)> {
+    let (id, rootfs, spec, store) = {
         let p = lock(prepared);
         (
             p.id.clone(),
             p.rootfs.clone(),
             p.spec.clone(),
             p.store.clone(),
-            p.mounts.clone(),
         )
     };
     // Before the guest's files: whether the configured virtiofsd exists is part of urunc's
     // rootfs choice.
     let source = lock(prepared).node_config.clone();
-    let node_config = node_config::load_source(&source)?;
-    Prepared::persist_change(prepared, |state| {
-        state.node_config = Some(node_config.clone())
-    })?;
+    let shared = prepared.clone();
+    let node_config = steps
+        .run("load the node configuration", move || {
+            let node_config = node_config::load_source(&source)?;
+            Prepared::persist_change(&shared, |state| {
+                state.node_config = Some(node_config.clone())
+            })?;
+            Ok(node_config)
+        })
+        .await?;
     timer.mark("node_config");
+    let shared = prepared.clone();
+    let files_config = config.clone();
+    let virtiofsd_found = shared_rootfs::virtiofsd_binary(&node_config).is_some();
+    let (guest, cgroup, mut timer) = steps
+        .run("resolve the guest files and make the cgroup", move || {
+            let files =
+                guest_files_and_cgroup(&shared, &files_config, virtiofsd_found, &mut timer)?;
+            Ok((files.0, files.1, timer))
+        })
+        .await?;
     let block_rootfs::GuestFiles {
         kernel,
         initrd,
         block,
         block_is_device,
         shared_fs,
-    } = block_rootfs::guest_files(
-        &id,
-        &rootfs,
-        store.dir(),
-        &request_mounts,
-        &config,
-        shared_rootfs::virtiofsd_binary(&node_config).is_some(),
-    )?;
-    timer.mark("guest_files");
-
-    let cgroup = match &spec.linux.cgroups_path {
-        Some(path) => Some(create_cgroup(prepared, path)?),
-        None => None,
-    };
-    timer.mark("cgroup");
+    } = guest;
     let network = match network_path(&spec.linux.namespaces) {
         Some(netns_path) => attach_network(context, prepared, &spec, &netns_path).await?,
         None => {
@@ -284,12 +295,18 @@ async fn plan(
     let process = spec.process.clone().unwrap_or_default();
     let owner = vmm_owner(&spec);
     let vmm_dir = store.dir().join(VMM_DIR);
-    create_dir(&vmm_dir, 0o700, Some(owner))?;
     let extra_kernel_args = match config.unikernel_type {
         UnikernelType::Linux => host::tsc_early_khz_arg().into_iter().collect(),
         _ => Vec::new(),
     };
-    let solo5_manifest = solo5_manifest(&id, &config, &kernel)?;
+    let (manifest_id, manifest_config, manifest_kernel, dir) =
+        (id.clone(), config.clone(), kernel.clone(), vmm_dir.clone());
+    let solo5_manifest = steps
+        .run("read the solo5 manifest", move || {
+            create_dir(&dir, 0o700, Some(owner))?;
+            solo5_manifest(&manifest_id, &manifest_config, &manifest_kernel)
+        })
+        .await?;
     let shared = shared_fs.map(|kind| shared_rootfs::shared_rootfs(kind, &rootfs, &vmm_dir));
     let input = VmmInput {
         memory_limit_bytes,
@@ -312,9 +329,15 @@ async fn plan(
         network: network.clone(),
     };
     let plan = runtime_core::plan_vmm(&input)?;
-    for file in &plan.files {
-        write_private(&file.path, &file.contents, owner)?;
-    }
+    let files = plan.files.clone();
+    steps
+        .run("write the VMM's files", move || {
+            for file in &files {
+                write_private(&file.path, &file.contents, owner)?;
+            }
+            Ok(())
+        })
+        .await?;
     timer.mark("plan");
     if let Some(runtime_core::SharedRootfs::Virtiofs { socket }) = &shared {
         shared_rootfs::start_virtiofsd(context, prepared, &node_config, &rootfs, socket, owner)
@@ -322,14 +345,51 @@ async fn plan(
         timer.mark("virtiofsd");
     }
     log_network(&id, network.as_ref());
-    Ok(Planned {
+    let planned = Planned {
         vmm: plan,
         program_override,
         input,
         vmm_dir,
         cgroup,
         block_is_device,
-    })
+    };
+    Ok((planned, timer))
+}
+
+/// Records the kind, resolves the guest's files beneath the rootfs and makes the cgroup.
+fn guest_files_and_cgroup(
+    prepared: &Mutex<Prepared>,
+    config: &UruncConfig,
+    virtiofsd_found: bool,
+    timer: &mut PhaseTimer,
+) -> Result<(block_rootfs::GuestFiles, Option<Cgroup>)> {
+    Prepared::persist_change(prepared, |state| state.kind = ContainerKind::Unikernel)?;
+    timer.mark("state_write");
+    let (id, rootfs, spec, store, request_mounts) = {
+        let p = lock(prepared);
+        (
+            p.id.clone(),
+            p.rootfs.clone(),
+            p.spec.clone(),
+            p.store.clone(),
+            p.mounts.clone(),
+        )
+    };
+    let files = block_rootfs::guest_files(
+        &id,
+        &rootfs,
+        store.dir(),
+        &request_mounts,
+        config,
+        virtiofsd_found,
+    )?;
+    timer.mark("guest_files");
+    let cgroup = match &spec.linux.cgroups_path {
+        Some(path) => Some(create_cgroup(prepared, path)?),
+        None => None,
+    };
+    timer.mark("cgroup");
+    Ok((files, cgroup))
 }
 
 /// A solo5 unikernel's device manifest, read from its binary (runtime-core parses it): the

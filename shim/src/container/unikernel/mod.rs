@@ -61,8 +61,9 @@ struct Inner {
     hypervisor: Hypervisor,
     cgroup: Option<Cgroup>,
     init: Arc<Process>,
-    /// The prepared container, with the state as last persisted.
-    prepared: Mutex<Prepared>,
+    /// The prepared container, with the state as last persisted (shared with Create's
+    /// blocking steps).
+    prepared: Arc<Mutex<Prepared>>,
     /// Taken by the one Start that spawns the VMM.
     confined: Mutex<Option<ConfinedVmm>>,
     /// Delete may be retried after a failure; the poststop hooks run once.
