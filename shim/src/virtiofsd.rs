@@ -84,7 +84,7 @@ pub fn spawn(
     let identity = ProcessIdentity::of(pid).ok_or_else(|| ShimError::Virtiofsd {
         program: plan.program.clone(),
         pid,
-        reason: format!("exited at once; its log {}: {}", log.display(), tail(log)),
+        reason: format!("exited at once; it said: {}", tail(log)),
     })?;
     Ok((identity, exit))
 }
@@ -115,9 +115,8 @@ pub async fn wait_ready(
                 program: record.program.clone(),
                 pid,
                 reason: format!(
-                    "{failure} before its socket {} appeared; its log {}: {}",
+                    "{failure} before its socket {} appeared; it said: {}",
                     record.socket.display(),
-                    log.display(),
                     tail(log)
                 ),
             });

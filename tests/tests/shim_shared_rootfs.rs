@@ -9,7 +9,7 @@
 mod shim_support;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -104,8 +104,14 @@ fn daemons_started(socket: &Path) -> Vec<(i32, String)> {
 /// removes it, and checks nothing is left.
 fn boot_and_remove(ctrd: &PrivateContainerd, image: &str, id: &str, root: SharedRoot) {
     let mut run = ctrd.ctr_command(&["run", "--runtime", RUNTIME, image, id]);
+    let started = Instant::now();
     let (console, mut run) = spawn_with_console(&mut run).expect("spawn ctr run");
     let booted = console.wait_for(&booted_from_line(ROOT_TAG, root.fs_type()), BOOT_TIMEOUT);
+    eprintln!(
+        "{} rootfs: from ctr run to the guest's init on it in {:?} (TCG)",
+        root.fs_type(),
+        started.elapsed()
+    );
     assert!(
         booted.is_ok(),
         "the guest did not run from its {} rootfs: {booted:?}\nconsole:\n{}\ncontainerd:\n{}",
@@ -211,5 +217,44 @@ fn a_sigkilled_shims_cleanup_stops_virtiofsd_and_removes_its_files() {
         "task delete: {stderr}"
     );
     ctr_ok(&ctrd, &["container", "rm", id]);
+    assert_gone(&ctrd, id, &socket, &pid_file);
+}
+
+#[test]
+fn a_virtiofsd_that_dies_fails_create_naming_it_and_leaves_nothing() {
+    let test = "a_virtiofsd_that_dies_fails_create_naming_it_and_leaves_nothing";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = dir.path().join("virtiofsd");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho \"this virtiofsd refuses: $*\" >&2\nexit 3\n",
+    )
+    .expect("write the failing daemon");
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let image = "docker.io/library/linux-virtiofs-dies:test";
+    let fake_text = fake.display().to_string();
+    let Some(ctrd) = setup(test, dir.path(), SharedRoot::Virtiofs, &fake_text, image) else {
+        return;
+    };
+    let id = "vfs-dies";
+    let out = ctr(
+        &ctrd,
+        &["run", "-d", "--runtime", RUNTIME, image, id],
+        Duration::from_secs(60),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "Create must fail");
+    eprintln!("ctr run says: {stderr}");
+    for expected in [
+        fake_text.as_str(),
+        "exited with status 3",
+        "this virtiofsd refuses",
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} not in: {stderr}");
+    }
+    let (socket, pid_file) = virtiofsd_files(&ctrd, id);
+    // ctr leaves the container record after a failed task create.
+    let _ = ctr(&ctrd, &["container", "rm", id], Duration::from_secs(30));
     assert_gone(&ctrd, id, &socket, &pid_file);
 }
