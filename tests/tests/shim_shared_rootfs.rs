@@ -17,9 +17,8 @@ use shim_support::{
     assert_nothing_left, containerd_with, ctr, ctr_ok, eventually, processes_mentioning, shims_of,
     state_dir, vmms_mentioning, RUNTIME,
 };
-use urunc_pack::{host_architecture, OciImage};
 use urunc_tests::containerd::{ContainerdOptions, PrivateContainerd};
-use urunc_tests::guests::block_root::{booted_from_line, DISK_INIT};
+use urunc_tests::guests::block_root::{booted_from_line, rooted_image_archive};
 use urunc_tests::guests::shared_root::{shared_root_guest, SharedRoot, ROOT_TAG};
 use urunc_tests::guests::spawn_with_console;
 use urunc_tests::host_processes::parent_of;
@@ -61,18 +60,18 @@ fn setup(
             ..ContainerdOptions::default()
         },
     )?;
-    let archive = dir.join("shared-root.tar");
-    OciImage {
-        name: image.to_string(),
-        architecture: host_architecture().to_string(),
-        entries,
-        cmd: vec![DISK_INIT.to_string()],
-        ..OciImage::default()
-    }
-    .write_archive(&archive)
-    .expect("pack the image");
+    let archive = rooted_image_archive(dir, image, entries).expect("pack the image");
     ctrd.import(&archive).expect("import the image");
     Some(ctrd)
+}
+
+/// [`setup`] with Debian's virtiofsd; SKIPPED without it.
+fn virtiofs_setup(test: &str, dir: &Path, image: &str) -> Option<PrivateContainerd> {
+    if !Path::new(VIRTIOFSD).is_file() {
+        urunc_tests::skipped!("SKIPPED: {test}: {VIRTIOFSD} missing (qemu-system-common)");
+        return None;
+    }
+    setup(test, dir, SharedRoot::Virtiofs, VIRTIOFSD, image)
 }
 
 /// Where the shim puts container `id`'s virtiofsd socket, and the pid file the C daemon
@@ -167,14 +166,13 @@ fn linux_guest_boots_from_a_9p_rootfs_and_leaves_nothing() {
 
 #[test]
 fn linux_guest_boots_from_a_virtiofs_rootfs_and_leaves_nothing() {
-    let test = "linux_guest_boots_from_a_virtiofs_rootfs_and_leaves_nothing";
-    if !Path::new(VIRTIOFSD).is_file() {
-        urunc_tests::skipped!("SKIPPED: {test}: {VIRTIOFSD} missing (qemu-system-common)");
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
     let image = "docker.io/library/linux-virtiofs-root:test";
-    let Some(ctrd) = setup(test, dir.path(), SharedRoot::Virtiofs, VIRTIOFSD, image) else {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(ctrd) = virtiofs_setup(
+        "linux_guest_boots_from_a_virtiofs_rootfs_and_leaves_nothing",
+        dir.path(),
+        image,
+    ) else {
         return;
     };
     boot_and_remove(&ctrd, image, "root-vfs", SharedRoot::Virtiofs);
@@ -182,14 +180,13 @@ fn linux_guest_boots_from_a_virtiofs_rootfs_and_leaves_nothing() {
 
 #[test]
 fn a_sigkilled_shims_cleanup_stops_virtiofsd_and_removes_its_files() {
-    let test = "a_sigkilled_shims_cleanup_stops_virtiofsd_and_removes_its_files";
-    if !Path::new(VIRTIOFSD).is_file() {
-        urunc_tests::skipped!("SKIPPED: {test}: {VIRTIOFSD} missing (qemu-system-common)");
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
     let image = "docker.io/library/linux-virtiofs-crash:test";
-    let Some(ctrd) = setup(test, dir.path(), SharedRoot::Virtiofs, VIRTIOFSD, image) else {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(ctrd) = virtiofs_setup(
+        "a_sigkilled_shims_cleanup_stops_virtiofsd_and_removes_its_files",
+        dir.path(),
+        image,
+    ) else {
         return;
     };
     let id = "vfs-crash";
