@@ -84,7 +84,7 @@ pub fn spawn(
     let identity = ProcessIdentity::of(pid).ok_or_else(|| ShimError::Virtiofsd {
         program: plan.program.clone(),
         pid,
-        reason: format!("exited at once; its log {}: {}", log.display(), tail(log)),
+        reason: format!("exited at once; it said: {}", tail(log)),
     })?;
     Ok((identity, exit))
 }
@@ -115,9 +115,8 @@ pub async fn wait_ready(
                 program: record.program.clone(),
                 pid,
                 reason: format!(
-                    "{failure} before its socket {} appeared; its log {}: {}",
+                    "{failure} before its socket {} appeared; it said: {}",
                     record.socket.display(),
-                    log.display(),
                     tail(log)
                 ),
             });
@@ -200,15 +199,18 @@ mod tests {
         let socket = dir.path().join("virtiofs.sock");
         let pid_file = dir.path().join("daemon.pid");
         // A stand-in daemon whose command line names the socket, as virtiofsd's does.
+        let socket_arg = format!("--socket-path={}", socket.display());
+        // A loop, not one command the shell would exec in its place (and lose the argument).
         let mut child = Command::new("sh")
-            .args([
-                "-c",
-                "sleep 30",
-                "sh",
-                &format!("--socket-path={}", socket.display()),
-            ])
+            .args(["-c", "while :; do sleep 0.1; done", "sh", &socket_arg])
             .spawn()
             .expect("spawn");
+        let cmdline = format!("/proc/{}/cmdline", child.id());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !std::fs::read_to_string(&cmdline).is_ok_and(|c| c.contains(&socket_arg)) {
+            assert!(Instant::now() < deadline, "the stand-in never ran");
+            std::thread::sleep(POLL);
+        }
         std::fs::write(&socket, b"").expect("socket stand-in");
         std::fs::write(&pid_file, format!("{}\n", child.id())).expect("pid file");
         let record = VirtiofsdRecord {

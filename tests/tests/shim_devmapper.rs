@@ -14,10 +14,11 @@ mod shim_support;
 use std::time::Duration;
 
 use shim_support::{assert_nothing_left, ctr, ctr_ok, prerequisites, vmms_mentioning, RUNTIME};
-use urunc_pack::{host_architecture, OciImage};
 use urunc_tests::block_devices::{thin_pools_available, ThinPool};
 use urunc_tests::containerd::{ContainerdOptions, PrivateContainerd};
-use urunc_tests::guests::block_root::{block_root_guest, booted_from_vda_line, DISK_INIT};
+use urunc_tests::guests::block_root::{
+    block_root_guest, booted_from_vda_line, rooted_image_archive,
+};
 use urunc_tests::guests::spawn_with_console;
 use urunc_tests::mounts::mounts_under;
 
@@ -66,16 +67,7 @@ fn devmapper_rootfs_boots_as_vda_and_nothing_is_left() {
     })
     .expect("containerd with the devmapper snapshotter");
 
-    let archive = dir.path().join("block-root.tar");
-    OciImage {
-        name: IMAGE.to_string(),
-        architecture: host_architecture().to_string(),
-        entries,
-        cmd: vec![DISK_INIT.to_string()],
-        ..OciImage::default()
-    }
-    .write_archive(&archive)
-    .expect("pack the image");
+    let archive = rooted_image_archive(dir.path(), IMAGE, entries).expect("pack the image");
     let archive_text = archive.display().to_string();
     ctr_ok(
         &ctrd,

@@ -9,7 +9,7 @@
 mod shim_support;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -17,9 +17,8 @@ use shim_support::{
     assert_nothing_left, containerd_with, ctr, ctr_ok, eventually, processes_mentioning, shims_of,
     state_dir, vmms_mentioning, RUNTIME,
 };
-use urunc_pack::{host_architecture, OciImage};
 use urunc_tests::containerd::{ContainerdOptions, PrivateContainerd};
-use urunc_tests::guests::block_root::{booted_from_line, DISK_INIT};
+use urunc_tests::guests::block_root::{booted_from_line, rooted_image_archive};
 use urunc_tests::guests::shared_root::{shared_root_guest, SharedRoot, ROOT_TAG};
 use urunc_tests::guests::spawn_with_console;
 use urunc_tests::host_processes::parent_of;
@@ -61,18 +60,18 @@ fn setup(
             ..ContainerdOptions::default()
         },
     )?;
-    let archive = dir.join("shared-root.tar");
-    OciImage {
-        name: image.to_string(),
-        architecture: host_architecture().to_string(),
-        entries,
-        cmd: vec![DISK_INIT.to_string()],
-        ..OciImage::default()
-    }
-    .write_archive(&archive)
-    .expect("pack the image");
+    let archive = rooted_image_archive(dir, image, entries).expect("pack the image");
     ctrd.import(&archive).expect("import the image");
     Some(ctrd)
+}
+
+/// [`setup`] with Debian's virtiofsd; SKIPPED without it.
+fn virtiofs_setup(test: &str, dir: &Path, image: &str) -> Option<PrivateContainerd> {
+    if !Path::new(VIRTIOFSD).is_file() {
+        urunc_tests::skipped!("SKIPPED: {test}: {VIRTIOFSD} missing (qemu-system-common)");
+        return None;
+    }
+    setup(test, dir, SharedRoot::Virtiofs, VIRTIOFSD, image)
 }
 
 /// Where the shim puts container `id`'s virtiofsd socket, and the pid file the C daemon
@@ -104,8 +103,14 @@ fn daemons_started(socket: &Path) -> Vec<(i32, String)> {
 /// removes it, and checks nothing is left.
 fn boot_and_remove(ctrd: &PrivateContainerd, image: &str, id: &str, root: SharedRoot) {
     let mut run = ctrd.ctr_command(&["run", "--runtime", RUNTIME, image, id]);
+    let started = Instant::now();
     let (console, mut run) = spawn_with_console(&mut run).expect("spawn ctr run");
     let booted = console.wait_for(&booted_from_line(ROOT_TAG, root.fs_type()), BOOT_TIMEOUT);
+    eprintln!(
+        "{} rootfs: from ctr run to the guest's init on it in {:?} (TCG)",
+        root.fs_type(),
+        started.elapsed()
+    );
     assert!(
         booted.is_ok(),
         "the guest did not run from its {} rootfs: {booted:?}\nconsole:\n{}\ncontainerd:\n{}",
@@ -161,14 +166,13 @@ fn linux_guest_boots_from_a_9p_rootfs_and_leaves_nothing() {
 
 #[test]
 fn linux_guest_boots_from_a_virtiofs_rootfs_and_leaves_nothing() {
-    let test = "linux_guest_boots_from_a_virtiofs_rootfs_and_leaves_nothing";
-    if !Path::new(VIRTIOFSD).is_file() {
-        urunc_tests::skipped!("SKIPPED: {test}: {VIRTIOFSD} missing (qemu-system-common)");
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
     let image = "docker.io/library/linux-virtiofs-root:test";
-    let Some(ctrd) = setup(test, dir.path(), SharedRoot::Virtiofs, VIRTIOFSD, image) else {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(ctrd) = virtiofs_setup(
+        "linux_guest_boots_from_a_virtiofs_rootfs_and_leaves_nothing",
+        dir.path(),
+        image,
+    ) else {
         return;
     };
     boot_and_remove(&ctrd, image, "root-vfs", SharedRoot::Virtiofs);
@@ -176,14 +180,13 @@ fn linux_guest_boots_from_a_virtiofs_rootfs_and_leaves_nothing() {
 
 #[test]
 fn a_sigkilled_shims_cleanup_stops_virtiofsd_and_removes_its_files() {
-    let test = "a_sigkilled_shims_cleanup_stops_virtiofsd_and_removes_its_files";
-    if !Path::new(VIRTIOFSD).is_file() {
-        urunc_tests::skipped!("SKIPPED: {test}: {VIRTIOFSD} missing (qemu-system-common)");
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
     let image = "docker.io/library/linux-virtiofs-crash:test";
-    let Some(ctrd) = setup(test, dir.path(), SharedRoot::Virtiofs, VIRTIOFSD, image) else {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(ctrd) = virtiofs_setup(
+        "a_sigkilled_shims_cleanup_stops_virtiofsd_and_removes_its_files",
+        dir.path(),
+        image,
+    ) else {
         return;
     };
     let id = "vfs-crash";
@@ -211,5 +214,44 @@ fn a_sigkilled_shims_cleanup_stops_virtiofsd_and_removes_its_files() {
         "task delete: {stderr}"
     );
     ctr_ok(&ctrd, &["container", "rm", id]);
+    assert_gone(&ctrd, id, &socket, &pid_file);
+}
+
+#[test]
+fn a_virtiofsd_that_dies_fails_create_naming_it_and_leaves_nothing() {
+    let test = "a_virtiofsd_that_dies_fails_create_naming_it_and_leaves_nothing";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = dir.path().join("virtiofsd");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho \"this virtiofsd refuses: $*\" >&2\nexit 3\n",
+    )
+    .expect("write the failing daemon");
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let image = "docker.io/library/linux-virtiofs-dies:test";
+    let fake_text = fake.display().to_string();
+    let Some(ctrd) = setup(test, dir.path(), SharedRoot::Virtiofs, &fake_text, image) else {
+        return;
+    };
+    let id = "vfs-dies";
+    let out = ctr(
+        &ctrd,
+        &["run", "-d", "--runtime", RUNTIME, image, id],
+        Duration::from_secs(60),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "Create must fail");
+    eprintln!("ctr run says: {stderr}");
+    for expected in [
+        fake_text.as_str(),
+        "exited with status 3",
+        "this virtiofsd refuses",
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} not in: {stderr}");
+    }
+    let (socket, pid_file) = virtiofsd_files(&ctrd, id);
+    // ctr leaves the container record after a failed task create.
+    let _ = ctr(&ctrd, &["container", "rm", id], Duration::from_secs(30));
     assert_gone(&ctrd, id, &socket, &pid_file);
 }

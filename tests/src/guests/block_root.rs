@@ -120,6 +120,21 @@ pub fn rooted_guest(
     Ok(entries)
 }
 
+/// Packs `entries` (from [`block_root_guest`] or `shared_root`) as image `name`, its `Cmd`
+/// [`DISK_INIT`], into an OCI archive in `dir`; returns the archive's path.
+pub fn rooted_image_archive(dir: &Path, name: &str, entries: Vec<LayerEntry>) -> Result<PathBuf> {
+    let archive = dir.join(crate::images::archive_file_name(name));
+    urunc_pack::OciImage {
+        name: name.to_string(),
+        architecture: urunc_pack::host_architecture().to_string(),
+        entries,
+        cmd: vec![DISK_INIT.to_string()],
+        ..urunc_pack::OciImage::default()
+    }
+    .write_archive(&archive)?;
+    Ok(archive)
+}
+
 /// Writes `entries` as a directory tree under `root` (what `mkfs.ext4 -d` takes).
 pub fn write_tree(root: &Path, entries: &[LayerEntry]) -> Result<()> {
     for entry in entries {
