@@ -14,6 +14,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
+use runtime_core::LogLevel;
 use tracing::Level;
 
 use crate::error::{Result, ShimError};
@@ -55,7 +56,7 @@ fn open_fifo(bundle: &Path) -> Result<File> {
 }
 
 /// Opens the log FIFO of `bundle` (the bundle the shim was started in) and installs the global
-/// subscriber. `debug` raises the level from INFO to DEBUG.
+/// subscriber at [`level`]'s level.
 pub fn init_fifo(bundle: &Path, debug: bool) -> Result<()> {
     let file = open_fifo(bundle)?;
     let bundle = std::fs::canonicalize(bundle).unwrap_or_else(|_| bundle.to_path_buf());
@@ -137,12 +138,31 @@ impl Write for LiveSink {
     }
 }
 
+/// The level urunc would log at: the node configuration's `[log] level`, or with containerd's
+/// `-debug` the more verbose of it and DEBUG. A file that does not load gives INFO (urunc's
+/// default), and the reason, to be logged once the subscriber is installed (Create refuses
+/// that file by key anyway).
+fn level(debug: bool) -> (Level, Option<ShimError>) {
+    let (log, error) = match crate::node_config::load() {
+        Ok(config) => (config.log, None),
+        Err(error) => (runtime_core::NodeConfig::default().log, Some(error)),
+    };
+    let level = match log.effective_level(debug) {
+        LogLevel::Trace => Level::TRACE,
+        LogLevel::Debug => Level::DEBUG,
+        LogLevel::Info => Level::INFO,
+        LogLevel::Warn => Level::WARN,
+        LogLevel::Error => Level::ERROR,
+    };
+    (level, error)
+}
+
 fn install<W, M>(make_writer: M, debug: bool)
 where
     W: Write + 'static,
     M: Fn() -> W + Send + Sync + 'static,
 {
-    let level = if debug { Level::DEBUG } else { Level::INFO };
+    let (level, config_error) = level(debug);
     let installed = tracing_subscriber::fmt()
         .with_writer(make_writer)
         .with_ansi(false)
@@ -151,6 +171,9 @@ where
         .try_init();
     if let Err(error) = installed {
         eprintln!("containerd-shim-urunc-v2: logging already initialised: {error}");
+    }
+    if let Some(error) = config_error {
+        tracing::warn!(%error, "the node configuration did not load: logging at info");
     }
 }
 

@@ -22,6 +22,9 @@
 //!   The guest MAC is eth0's, so frames the tc redirect brings are accepted;
 //!   `host_mtu` tells the guest eth0's MTU when it is not 1500.
 //! * Block device paths are escaped for qemu's option parser (`,` → `,,`).
+//! * `-L <data_path>/qemu` only when the node configuration sets `data_path`
+//!   (urunc always passes `-L /usr/share/qemu`, the folder it mounts the data
+//!   at; here the folder keeps its host path in the confined root).
 //! * `-qmp unix:<socket>,server=on,wait=off` when the shim wants a graceful
 //!   stop: QMP `system_powerdown` presses the ACPI power button.
 
@@ -109,6 +112,9 @@ pub(super) fn plan(input: &VmmInput, guest: &PreparedGuest) -> VmmPlan {
     let mut args: Vec<String> = ["-M", machine.name(), "-accel", accel, "-cpu", &cpu]
         .map(String::from)
         .to_vec();
+    if let Some(dir) = &input.firmware_dir {
+        args.extend(["-L".into(), dir.display().to_string()]);
+    }
     args.extend([
         "-m".into(),
         format!("{}M", guest.memory_mib),

@@ -67,6 +67,9 @@ pub struct VmmInput {
     /// A solo5 unikernel's device manifest, read from its binary by the shim; `None` for
     /// other VMMs or a binary without one (then the kind's usual names apply).
     pub solo5_manifest: Option<crate::solo5_manifest::Solo5Manifest>,
+    /// qemu's data folder from the node configuration's `data_path` (`-L`); `None`: qemu's
+    /// built-in folder.
+    pub firmware_dir: Option<PathBuf>,
 }
 
 /// A file the shim must write (mode 0600, owned by the VMM's user) before it

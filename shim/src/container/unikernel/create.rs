@@ -46,6 +46,8 @@ struct Planned {
     cgroup: Option<Cgroup>,
     /// The guest's disk is the rootfs block device (`block_rootfs` handed it over).
     block_is_device: bool,
+    /// `[monitors.qemu] data_path`'s folders, mounted instead of the host's qemu data.
+    vmm_data_dirs: Option<Vec<PathBuf>>,
 }
 
 impl UnikernelContainer {
@@ -80,6 +82,14 @@ impl UnikernelContainer {
                 let plan = planned.vmm;
                 tracing::info!(%id, program = %confined.program.display(), args = ?plan.args, "VMM planned");
                 tracing::info!(%id, phases_us = %timer, "Create phases");
+                if let Some(node_config) = &lock(&prepared).state.node_config {
+                    crate::timestamps::record(
+                        &node_config.timestamps,
+                        runtime_core::TimedRequest::Create,
+                        &id,
+                        &timer,
+                    );
+                }
                 Ok(UnikernelContainer {
                     inner: Arc::new(Inner {
                         id,
@@ -160,6 +170,7 @@ fn confine_vmm(
         accel: input.accel,
         networked: input.network.is_some(),
         process: process.as_ref(),
+        data_dirs: planned.vmm_data_dirs.as_deref(),
     })?;
     timer.mark("confinement");
     Ok(ConfinedVmm {
@@ -257,6 +268,7 @@ async fn plan(
     })?;
     let monitor = node_config.monitor(config.hypervisor);
     let program_override = monitor.path.clone();
+    let data_dirs = qemu_data_dirs(&id, config.hypervisor, &monitor)?;
     let (memory_limit_bytes, vcpus) = monitor.apply(
         runtime_core::memory_limit_from_spec(&spec),
         runtime_core::vcpus_from_spec(&spec)?,
@@ -290,6 +302,7 @@ async fn plan(
         control_socket: control_socket(&config, &vmm_dir),
         work_dir: vmm_dir.clone(),
         extra_kernel_args,
+        firmware_dir: data_dirs.as_ref().map(|dirs| dirs[0].clone()),
         config,
         kernel,
         initrd,
@@ -309,7 +322,37 @@ async fn plan(
         vmm_dir,
         cgroup,
         block_is_device,
+        vmm_data_dirs: data_dirs,
     })
+}
+
+/// The folders `data_path` names for qemu (runtime-core says which), those that exist: the
+/// firmware folder must. Other VMMs read no data files; their `data_path` is only logged.
+fn qemu_data_dirs(
+    id: &str,
+    hypervisor: Hypervisor,
+    monitor: &runtime_core::MonitorConfig,
+) -> Result<Option<Vec<PathBuf>>> {
+    let Some(dirs) = monitor.qemu_data_dirs() else {
+        return Ok(None);
+    };
+    if hypervisor != Hypervisor::Qemu {
+        tracing::info!(%id, hypervisor = hypervisor.as_str(), data_path = ?monitor.data_path, "data_path is read for qemu only: this VMM has no data files");
+        return Ok(None);
+    }
+    if !dirs.firmware.is_dir() {
+        return Err(ShimError::invalid(
+            "monitors.qemu.data_path",
+            monitor.data_path.clone().unwrap_or_default(),
+            format!(
+                "{} is not a folder (urunc reads qemu's data from <data_path>/qemu)",
+                dirs.firmware.display()
+            ),
+        ));
+    }
+    let mut found = vec![dirs.firmware];
+    found.extend(Some(dirs.seabios).filter(|dir| dir.is_dir()));
+    Ok(Some(found))
 }
 
 /// A solo5 unikernel's device manifest, read from its binary (runtime-core parses it): the
