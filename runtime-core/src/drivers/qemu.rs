@@ -150,9 +150,12 @@ pub(super) fn plan(input: &VmmInput, guest: &PreparedGuest) -> VmmPlan {
             machine.device_suffix(),
             net.mac
         );
-        if *kind == UnikernelType::Mewz {
+        match kind {
             // Mewz drives only a modern (virtio 1.0) device, as urunc configures it.
-            device.push_str(",disable-legacy=on,disable-modern=off");
+            UnikernelType::Mewz => device.push_str(",disable-legacy=on,disable-modern=off"),
+            // So does Hermit (urunc's Hermit.MonitorNetCli).
+            UnikernelType::Hermit => device.push_str(",disable-legacy=on"),
+            _ => {}
         }
         if net.mtu != 1500 {
             device.push_str(&format!(",host_mtu={}", net.mtu));
