@@ -14,10 +14,12 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use runtime_core::LogLevel;
+use runtime_core::{LogConfig, LogLevel};
 use tracing::Level;
+use tracing_subscriber::fmt::writer::MakeWriterExt;
 
 use crate::error::{Result, ShimError};
+use crate::syslog::Syslog;
 
 /// The name containerd gives the FIFO in each bundle.
 const LOG_FIFO: &str = "log";
@@ -138,23 +140,25 @@ impl Write for LiveSink {
     }
 }
 
-/// The level urunc would log at: the node configuration's `[log] level`, or with containerd's
-/// `-debug` the more verbose of it and DEBUG. A file that does not load gives INFO (urunc's
-/// default), and the reason, to be logged once the subscriber is installed (Create refuses
-/// that file by key anyway).
-fn level(debug: bool) -> (Level, Option<ShimError>) {
-    let (log, error) = match crate::node_config::load() {
+/// The node configuration's `[log]` section, or urunc's defaults and the reason when the file
+/// does not load (logged once the subscriber is installed; Create refuses that file by key).
+fn log_config() -> (LogConfig, Option<ShimError>) {
+    match crate::node_config::load() {
         Ok(config) => (config.log, None),
         Err(error) => (runtime_core::NodeConfig::default().log, Some(error)),
-    };
-    let level = match log.effective_level(debug) {
+    }
+}
+
+/// The level urunc would log at: `[log] level`, or with containerd's `-debug` the more verbose
+/// of it and DEBUG.
+fn level(log: &LogConfig, debug: bool) -> Level {
+    match log.effective_level(debug) {
         LogLevel::Trace => Level::TRACE,
         LogLevel::Debug => Level::DEBUG,
         LogLevel::Info => Level::INFO,
         LogLevel::Warn => Level::WARN,
         LogLevel::Error => Level::ERROR,
-    };
-    (level, error)
+    }
 }
 
 fn install<W, M>(make_writer: M, debug: bool)
@@ -162,11 +166,11 @@ where
     W: Write + 'static,
     M: Fn() -> W + Send + Sync + 'static,
 {
-    let (level, config_error) = level(debug);
+    let (log, config_error) = log_config();
     let installed = tracing_subscriber::fmt()
-        .with_writer(make_writer)
+        .with_writer(make_writer.and(Syslog::new(log.syslog)))
         .with_ansi(false)
-        .with_max_level(level)
+        .with_max_level(level(&log, debug))
         .with_target(false)
         .try_init();
     if let Err(error) = installed {

@@ -365,3 +365,74 @@ fn data_path_is_the_folder_qemu_reads_its_firmware_from() {
     );
     assert_nothing_left(&ctrd);
 }
+
+/// The local syslog socket this test binds (the host has none), removed when dropped.
+struct SyslogSocket(std::os::unix::net::UnixDatagram);
+
+impl Drop for SyslogSocket {
+    fn drop(&mut self) {
+        if let Err(error) = std::fs::remove_file(SYSLOG_SOCKET) {
+            eprintln!("remove {SYSLOG_SOCKET}: {error}");
+        }
+    }
+}
+
+const SYSLOG_SOCKET: &str = "/dev/log";
+
+/// `[log] syslog = true`: the shim's lines also reach the local syslog socket, one datagram
+/// each, tagged `urunc` with their severity, as urunc's syslog hook sends them.
+#[test]
+fn syslog_true_sends_the_shim_s_lines_to_the_local_syslog_socket() {
+    let test = "syslog_true_sends_the_shim_s_lines_to_the_local_syslog_socket";
+    if !prerequisites(test, &["containerd", "ctr", "runc", "qemu-system-x86_64"]) {
+        return;
+    }
+    if std::path::Path::new(SYSLOG_SOCKET).exists() {
+        urunc_tests::skipped!("SKIPPED: {test}: {SYSLOG_SOCKET} exists (a syslog daemon runs)");
+        return;
+    }
+    let socket =
+        SyslogSocket(std::os::unix::net::UnixDatagram::bind(SYSLOG_SOCKET).expect("bind /dev/log"));
+    // Drained while the container runs, as a syslog daemon would: the shim drops what a full
+    // queue cannot take.
+    let reader = socket.0.try_clone().expect("clone the socket");
+    reader
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("read timeout");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let drain = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut received = Vec::new();
+            let mut buf = vec![0; 65536];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(n) = reader.recv(&mut buf) {
+                    received.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                }
+            }
+            received
+        })
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[log]\nsyslog = true\n").expect("write config");
+    let ctrd = containerd_with_config(&config);
+    let _guest = import_pvh_unikernel(
+        &ctrd,
+        POWEROFF_IMAGE,
+        PvhBehaviour::PowerOff,
+        "syslog-poweroff",
+    );
+    let out = run_with_config(&ctrd, &config, "syslog");
+    assert_eq!(out.status.code(), Some(0), "{out:?}\n{}", ctrd.log_tail(40));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let received = drain.join().expect("the drain thread");
+    let planned = received
+        .iter()
+        .find(|d| d.contains("VMM planned") && d.contains("id=syslog"))
+        .unwrap_or_else(|| panic!("no plan line reached syslog: {received:?}"));
+    // daemon.info: 3 * 8 + 6.
+    assert!(planned.starts_with("<30>urunc["), "{planned}");
+    ctr_ok(&ctrd, &["container", "rm", "syslog"]);
+    assert_nothing_left(&ctrd);
+}
