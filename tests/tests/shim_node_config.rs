@@ -237,6 +237,7 @@ fn the_log_level_is_honoured_and_timestamps_are_written_as_urunc_writes_them() {
     );
 
     let text = std::fs::read_to_string(&timestamps).expect("the timestamps file");
+    eprintln!("urunc timestamps:\n{text}");
     let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
