@@ -84,6 +84,7 @@ pub fn exercise(data: &[u8]) -> Outcome {
         cpu_features_off: Vec::new(),
         solo5_manifest: None,
         shared_rootfs: None,
+        firmware_dir: None,
         arch: if knob(0) & 4 == 4 {
             Arch::Aarch64
         } else {

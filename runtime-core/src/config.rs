@@ -82,6 +82,7 @@ pub enum UnikernelType {
     Rumprun,
     Mirage,
     Mewz,
+    Hermit,
 }
 
 impl UnikernelType {
@@ -93,6 +94,7 @@ impl UnikernelType {
             "rumprun" => Ok(Self::Rumprun),
             "mirage" => Ok(Self::Mirage),
             "mewz" => Ok(Self::Mewz),
+            "hermit" => Ok(Self::Hermit),
             _ => Err(CoreError::UnknownUnikernelType {
                 field: field.to_owned(),
                 value: value.to_owned(),
@@ -107,6 +109,7 @@ impl UnikernelType {
             Self::Rumprun => "rumprun",
             Self::Mirage => "mirage",
             Self::Mewz => "mewz",
+            Self::Hermit => "hermit",
         }
     }
 }

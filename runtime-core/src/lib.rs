@@ -22,6 +22,7 @@ mod shared_fs;
 mod solo5_manifest;
 mod spec_resources;
 mod storage;
+pub mod timestamps;
 mod vmm;
 
 pub use accel::{
@@ -44,8 +45,8 @@ pub use node_check::{
     Verdict, VmmFact, CHECKED_VMMS,
 };
 pub use node_config::{
-    ExtraBinary, LogConfig, MonitorConfig, NodeConfig, ParsedNodeConfig, TimestampsConfig,
-    NODE_CONFIG_PATH,
+    ExtraBinary, LogConfig, LogLevel, MonitorConfig, NodeConfig, ParsedNodeConfig, QemuDataDirs,
+    TimestampsConfig, NODE_CONFIG_PATH,
 };
 pub use paths::rootfs_relative;
 pub use queue_proxy::{is_queue_proxy, rewrite_queue_proxy_env};
@@ -58,6 +59,7 @@ pub use spec_resources::{memory_limit_from_spec, seccomp_requested, vcpus_from_s
 pub use storage::{
     boot_files, rootfs_storage, BootFile, RootfsMount, RootfsStorage, USE_DEVMAPPER_AS_BLOCK,
 };
+pub use timestamps::TimedRequest;
 pub use vmm::{
     plan_vmm, supported_pairs, Accel, Arch, GracefulStop, PlanFile, VmmInput, VmmPlan,
     DEFAULT_MEMORY_MIB, MAX_MEMORY_MIB, MAX_VCPUS, MIN_MEMORY_MIB,

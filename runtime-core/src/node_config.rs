@@ -11,6 +11,7 @@
 //! keeps its config map in state.json.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
@@ -32,6 +33,37 @@ pub struct LogConfig {
     pub syslog: bool,
 }
 
+/// A log level, from the most verbose; urunc's `fatal` and `panic` are `Error` (the shim has
+/// no level above error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogConfig {
+    /// The level the shim logs at, by urunc's rule: `[log] level`; with containerd's `-debug`
+    /// flag, the more verbose of that level and debug.
+    pub fn effective_level(&self, debug_flag: bool) -> LogLevel {
+        let configured = match self.level.to_ascii_lowercase().as_str() {
+            "trace" => LogLevel::Trace,
+            "debug" => LogLevel::Debug,
+            "warn" | "warning" => LogLevel::Warn,
+            "error" | "fatal" | "panic" => LogLevel::Error,
+            // "info", and what parse() never lets through.
+            _ => LogLevel::Info,
+        };
+        if debug_flag {
+            configured.min(LogLevel::Debug)
+        } else {
+            configured
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimestampsConfig {
     pub enabled: bool,
@@ -45,7 +77,8 @@ pub struct MonitorConfig {
     pub default_vcpus: u32,
     /// The VMM binary instead of the one found in PATH.
     pub path: Option<String>,
-    /// qemu's firmware and option ROM folder (`-L`).
+    /// The share folder holding the VMM's data files, urunc's `data_path`: see
+    /// [`MonitorConfig::qemu_data_dirs`].
     pub data_path: Option<String>,
     pub vhost: bool,
 }
@@ -73,6 +106,26 @@ impl MonitorConfig {
             .filter(|&l| l > 0)
             .or(Some(self.default_memory_mb as i64 * MIB));
         (memory, vcpus.or(Some(self.default_vcpus)))
+    }
+}
+
+/// qemu's data folders as urunc reads `data_path` (qemu is the only VMM that reads data files):
+/// `<data_path>/qemu`, given to qemu with `-L`, and `<data_path>/seabios`, where qemu's BIOS
+/// images link on Debian-like hosts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QemuDataDirs {
+    pub firmware: PathBuf,
+    pub seabios: PathBuf,
+}
+
+impl MonitorConfig {
+    /// `None` without `data_path`: qemu reads the host's usual folders.
+    pub fn qemu_data_dirs(&self) -> Option<QemuDataDirs> {
+        let share = Path::new(self.data_path.as_deref()?);
+        Some(QemuDataDirs {
+            firmware: share.join("qemu"),
+            seabios: share.join("seabios"),
+        })
     }
 }
 
@@ -329,7 +382,7 @@ destination = "/var/log/urunc/ts.log"
 default_memory_mb = 512
 default_vcpus = 2
 path = "/opt/qemu/bin/qemu-system-x86_64"
-data_path = "/opt/qemu/share/qemu"
+data_path = "/opt/qemu/share"
 
 [monitors.hvt]
 default_memory_mb = 64
@@ -352,7 +405,14 @@ options = "--cache never"
             qemu.path.as_deref(),
             Some("/opt/qemu/bin/qemu-system-x86_64")
         );
-        assert_eq!(qemu.data_path.as_deref(), Some("/opt/qemu/share/qemu"));
+        assert_eq!(
+            qemu.qemu_data_dirs(),
+            Some(QemuDataDirs {
+                firmware: "/opt/qemu/share/qemu".into(),
+                seabios: "/opt/qemu/share/seabios".into(),
+            })
+        );
+        assert_eq!(MonitorConfig::default().qemu_data_dirs(), None);
         let hvt = config.monitor(Hypervisor::Hvt);
         assert_eq!((hvt.default_memory_mb, hvt.default_vcpus), (64, 1));
         assert_eq!(
@@ -360,6 +420,23 @@ options = "--cache never"
             MonitorConfig::default()
         );
         assert_eq!(config.extra_binaries["virtiofsd"].options, "--cache never");
+    }
+
+    #[test]
+    fn the_log_level_is_the_file_s_unless_debug_is_more_verbose() {
+        let log = |level: &str| LogConfig {
+            level: level.into(),
+            syslog: false,
+        };
+        assert_eq!(log("warn").effective_level(false), LogLevel::Warn);
+        assert_eq!(log("WARNING").effective_level(false), LogLevel::Warn);
+        assert_eq!(log("fatal").effective_level(false), LogLevel::Error);
+        assert_eq!(log("error").effective_level(true), LogLevel::Debug);
+        assert_eq!(log("trace").effective_level(true), LogLevel::Trace);
+        assert_eq!(
+            NodeConfig::default().log.effective_level(false),
+            LogLevel::Info
+        );
     }
 
     #[test]

@@ -82,7 +82,8 @@ fn kind_reads(kind: &UnikernelType, fs: SharedFsKind) -> bool {
             UnikernelType::Unikraft
             | UnikernelType::Rumprun
             | UnikernelType::Mirage
-            | UnikernelType::Mewz,
+            | UnikernelType::Mewz
+            | UnikernelType::Hermit,
             _,
         ) => false,
     }

@@ -149,7 +149,10 @@ fn supports_fs(kind: &UnikernelType, fs_type: &str) -> bool {
     match kind {
         UnikernelType::Linux => true,
         UnikernelType::Rumprun => fs_type == "ext2",
-        UnikernelType::Mirage | UnikernelType::Unikraft | UnikernelType::Mewz => false,
+        UnikernelType::Mirage
+        | UnikernelType::Unikraft
+        | UnikernelType::Mewz
+        | UnikernelType::Hermit => false,
     }
 }
 

@@ -197,6 +197,7 @@ fn linux_input(host: &Host, work_dir: &Path, initrd: PathBuf) -> VmmInput {
         cpu_features_off: Vec::new(),
         solo5_manifest: None,
         shared_rootfs: None,
+        firmware_dir: None,
         seccomp: true,
         control_socket: Some(work_dir.join("qmp.sock")),
         work_dir: work_dir.to_path_buf(),

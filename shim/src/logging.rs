@@ -14,9 +14,12 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
+use runtime_core::{LogConfig, LogLevel};
 use tracing::Level;
+use tracing_subscriber::fmt::writer::MakeWriterExt;
 
 use crate::error::{Result, ShimError};
+use crate::syslog::Syslog;
 
 /// The name containerd gives the FIFO in each bundle.
 const LOG_FIFO: &str = "log";
@@ -55,7 +58,7 @@ fn open_fifo(bundle: &Path) -> Result<File> {
 }
 
 /// Opens the log FIFO of `bundle` (the bundle the shim was started in) and installs the global
-/// subscriber. `debug` raises the level from INFO to DEBUG.
+/// subscriber at [`level`]'s level.
 pub fn init_fifo(bundle: &Path, debug: bool) -> Result<()> {
     let file = open_fifo(bundle)?;
     let bundle = std::fs::canonicalize(bundle).unwrap_or_else(|_| bundle.to_path_buf());
@@ -137,20 +140,44 @@ impl Write for LiveSink {
     }
 }
 
+/// The node configuration's `[log]` section, or urunc's defaults and the reason when the file
+/// does not load (logged once the subscriber is installed; Create refuses that file by key).
+fn log_config() -> (LogConfig, Option<ShimError>) {
+    match crate::node_config::load() {
+        Ok(config) => (config.log, None),
+        Err(error) => (runtime_core::NodeConfig::default().log, Some(error)),
+    }
+}
+
+/// The level urunc would log at: `[log] level`, or with containerd's `-debug` the more verbose
+/// of it and DEBUG.
+fn level(log: &LogConfig, debug: bool) -> Level {
+    match log.effective_level(debug) {
+        LogLevel::Trace => Level::TRACE,
+        LogLevel::Debug => Level::DEBUG,
+        LogLevel::Info => Level::INFO,
+        LogLevel::Warn => Level::WARN,
+        LogLevel::Error => Level::ERROR,
+    }
+}
+
 fn install<W, M>(make_writer: M, debug: bool)
 where
     W: Write + 'static,
     M: Fn() -> W + Send + Sync + 'static,
 {
-    let level = if debug { Level::DEBUG } else { Level::INFO };
+    let (log, config_error) = log_config();
     let installed = tracing_subscriber::fmt()
-        .with_writer(make_writer)
+        .with_writer(make_writer.and(Syslog::new(log.syslog)))
         .with_ansi(false)
-        .with_max_level(level)
+        .with_max_level(level(&log, debug))
         .with_target(false)
         .try_init();
     if let Err(error) = installed {
         eprintln!("containerd-shim-urunc-v2: logging already initialised: {error}");
+    }
+    if let Some(error) = config_error {
+        tracing::warn!(%error, "the node configuration did not load: logging at info");
     }
 }
 

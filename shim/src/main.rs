@@ -36,6 +36,8 @@ mod state;
 mod stderr_tee;
 mod stdin_pump;
 mod stdio;
+mod syslog;
+mod timestamps;
 mod type_url;
 mod virtiofsd;
 

@@ -73,6 +73,7 @@ pub fn load_from(path: &Path) -> Result<NodeConfig> {
 /// Parses `text` (from `origin`); logs the keys this runtime does not know.
 fn parse_logged(origin: &str, text: &str) -> Result<NodeConfig> {
     let parsed = NodeConfig::parse(origin, text)?;
+    tracing::trace!(origin, config = ?parsed.config, "node configuration read");
     if !parsed.unknown_keys.is_empty() {
         tracing::warn!(origin, unknown = ?parsed.unknown_keys, "node configuration keys this runtime does not know are ignored");
     }

@@ -138,6 +138,7 @@ fn linux_guest_boots_from_the_rootfs_block_device_as_vda() {
         cpu_features_off: Vec::new(),
         solo5_manifest: None,
         shared_rootfs: None,
+        firmware_dir: None,
         seccomp: true,
         control_socket: None,
         work_dir: private.clone(),

@@ -23,6 +23,9 @@
 //!   `host_mtu` tells the guest eth0's MTU when it is not 1500.
 //! * Block device paths are escaped for qemu's option parser (`,` → `,,`).
 //! * A shared rootfs (9p, virtiofs) gets the devices `shared_fs` plans.
+//! * `-L <data_path>/qemu` only when the node configuration sets `data_path`
+//!   (urunc always passes `-L /usr/share/qemu`, the folder it mounts the data
+//!   at; here the folder keeps its host path in the confined root).
 //! * `-qmp unix:<socket>,server=on,wait=off` when the shim wants a graceful
 //!   stop: QMP `system_powerdown` presses the ACPI power button.
 
@@ -120,6 +123,9 @@ pub(super) fn plan(input: &VmmInput, guest: &PreparedGuest) -> VmmPlan {
     let mut args: Vec<String> = ["-M", &machine_arg, "-accel", accel, "-cpu", &cpu]
         .map(String::from)
         .to_vec();
+    if let Some(dir) = &input.firmware_dir {
+        args.extend(["-L".into(), dir.display().to_string()]);
+    }
     args.extend([
         "-m".into(),
         format!("{}M", guest.memory_mib),
@@ -155,9 +161,12 @@ pub(super) fn plan(input: &VmmInput, guest: &PreparedGuest) -> VmmPlan {
             machine.device_suffix(),
             net.mac
         );
-        if *kind == UnikernelType::Mewz {
+        match kind {
             // Mewz drives only a modern (virtio 1.0) device, as urunc configures it.
-            device.push_str(",disable-legacy=on,disable-modern=off");
+            UnikernelType::Mewz => device.push_str(",disable-legacy=on,disable-modern=off"),
+            // So does Hermit (urunc's Hermit.MonitorNetCli).
+            UnikernelType::Hermit => device.push_str(",disable-legacy=on"),
+            _ => {}
         }
         if net.mtu != 1500 {
             device.push_str(&format!(",host_mtu={}", net.mtu));

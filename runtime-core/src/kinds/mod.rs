@@ -2,6 +2,7 @@
 //! command line its guest parses, in the format urunc builds
 //! (pkg/unikontainers/unikernels/*.go).
 
+mod hermit;
 mod linux;
 mod mewz;
 mod mirage;
@@ -84,6 +85,7 @@ pub(crate) fn guest_cmdline(ctx: &GuestContext<'_>) -> Result<String, CoreError>
         UnikernelType::Rumprun => rumprun::cmdline(ctx),
         UnikernelType::Mirage => mirage::cmdline(ctx),
         UnikernelType::Mewz => Ok(mewz::cmdline(ctx)),
+        UnikernelType::Hermit => hermit::cmdline(ctx),
     }
 }
 
@@ -92,6 +94,6 @@ pub(crate) fn guest_cmdline(ctx: &GuestContext<'_>) -> Result<String, CoreError>
 pub fn supports_block(kind: &UnikernelType) -> bool {
     match kind {
         UnikernelType::Linux | UnikernelType::Rumprun | UnikernelType::Mirage => true,
-        UnikernelType::Unikraft | UnikernelType::Mewz => false,
+        UnikernelType::Unikraft | UnikernelType::Mewz | UnikernelType::Hermit => false,
     }
 }

@@ -69,6 +69,9 @@ pub struct VmmInput {
     pub solo5_manifest: Option<crate::solo5_manifest::Solo5Manifest>,
     /// The container rootfs shared with the guest as its root (`RootfsStorage::SharedFs`).
     pub shared_rootfs: Option<crate::shared_fs::SharedRootfs>,
+    /// qemu's data folder from the node configuration's `data_path` (`-L`); `None`: qemu's
+    /// built-in folder.
+    pub firmware_dir: Option<PathBuf>,
 }
 
 /// A file the shim must write (mode 0600, owned by the VMM's user) before it

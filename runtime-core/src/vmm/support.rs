@@ -1,12 +1,13 @@
 //! Which unikernel kinds each VMM runs: urunc's table (README "Supported
-//! unikernels and VMMs") plus cloud-hypervisor for Linux, which urunc lacks.
+//! platforms", hermit on qemu included) plus cloud-hypervisor for Linux, which
+//! urunc lacks.
 //! `SUPPORT.md` at the crate root shows the same table; a test keeps them equal.
 
 use super::Arch;
 use crate::config::{Hypervisor, UnikernelType};
 use crate::error::CoreError;
 
-static SUPPORTED_PAIRS: [(UnikernelType, Hypervisor); 11] = [
+static SUPPORTED_PAIRS: [(UnikernelType, Hypervisor); 12] = [
     (UnikernelType::Linux, Hypervisor::Qemu),
     (UnikernelType::Linux, Hypervisor::Firecracker),
     (UnikernelType::Linux, Hypervisor::CloudHypervisor),
@@ -18,6 +19,7 @@ static SUPPORTED_PAIRS: [(UnikernelType, Hypervisor); 11] = [
     (UnikernelType::Mirage, Hypervisor::Hvt),
     (UnikernelType::Mirage, Hypervisor::Spt),
     (UnikernelType::Mewz, Hypervisor::Qemu),
+    (UnikernelType::Hermit, Hypervisor::Qemu),
 ];
 
 /// The support table: every (unikernel kind, VMM) pair `plan_vmm` accepts.
@@ -25,10 +27,12 @@ pub fn supported_pairs() -> &'static [(UnikernelType, Hypervisor)] {
     &SUPPORTED_PAIRS
 }
 
-/// Unikraft and Mewz images exist for x86_64 only (urunc's table).
+/// Unikraft, Mewz and Hermit images exist for x86_64 only (urunc's table).
 pub(crate) fn supports_arch(kind: &UnikernelType, arch: Arch) -> bool {
     match kind {
-        UnikernelType::Unikraft | UnikernelType::Mewz => arch == Arch::X86_64,
+        UnikernelType::Unikraft | UnikernelType::Mewz | UnikernelType::Hermit => {
+            arch == Arch::X86_64
+        }
         UnikernelType::Linux | UnikernelType::Rumprun | UnikernelType::Mirage => true,
     }
 }

@@ -61,6 +61,7 @@ pub fn input(kind: UnikernelType, hypervisor: Hypervisor) -> VmmInput {
         cpu_features_off: Vec::new(),
         solo5_manifest: None,
         shared_rootfs: None,
+        firmware_dir: None,
         seccomp: true,
         control_socket: Some(PathBuf::from("/run/urunc/c1/control.sock")),
         work_dir: PathBuf::from("/run/urunc/c1"),

@@ -34,6 +34,22 @@ pub struct HostFiles {
     pub loader_cache: Option<PathBuf>,
 }
 
+impl HostFiles {
+    /// The same files with the VMM's data (firmware, option ROMs) read from `dirs` instead of
+    /// the host's usual folders (urunc's `data_path`); qemu's loadable modules stay.
+    pub fn with_data_dirs(mut self, dirs: &[PathBuf]) -> Self {
+        let modules = qemu_modules_dir();
+        self.data_dirs.retain(|dir| *dir == modules);
+        self.data_dirs.extend(dirs.iter().cloned());
+        self
+    }
+}
+
+/// Where Debian's qemu keeps its loadable modules (display, audio, block drivers).
+fn qemu_modules_dir() -> PathBuf {
+    PathBuf::from(format!("/usr/lib/{MULTIARCH}/qemu"))
+}
+
 /// Finds `program` in `search_path` (a PATH value) unless it is absolute, and everything it
 /// needs. A library the program itself needs and that cannot be found is an error; one that only
 /// a loadable module needs is logged (qemu fails to load that module, as on the host).
@@ -251,14 +267,14 @@ fn data_dirs_of(program: &Path) -> Vec<PathBuf> {
         .unwrap_or_default();
     let candidates: Vec<PathBuf> = if name.starts_with("qemu-system-") {
         [
-            "/usr/share/qemu".to_string(),
-            "/usr/share/seabios".to_string(),
-            "/usr/lib/ipxe/qemu".to_string(),
-            "/usr/share/qemu-efi-aarch64".to_string(),
-            format!("/usr/lib/{MULTIARCH}/qemu"),
+            "/usr/share/qemu",
+            "/usr/share/seabios",
+            "/usr/lib/ipxe/qemu",
+            "/usr/share/qemu-efi-aarch64",
         ]
         .into_iter()
         .map(PathBuf::from)
+        .chain([qemu_modules_dir()])
         .collect()
     } else {
         Vec::new()
@@ -357,6 +373,23 @@ mod tests {
             files.data_dirs
         );
         assert!(files.libraries.len() > 10, "{:?}", files.libraries);
+    }
+
+    #[test]
+    fn data_path_folders_replace_the_host_s_qemu_data_but_not_its_modules() {
+        let host = HostFiles {
+            data_dirs: vec![
+                "/usr/share/qemu".into(),
+                "/usr/share/seabios".into(),
+                qemu_modules_dir(),
+            ],
+            ..HostFiles::default()
+        };
+        let share = [PathBuf::from("/opt/share/qemu")];
+        assert_eq!(
+            host.with_data_dirs(&share).data_dirs,
+            [qemu_modules_dir(), PathBuf::from("/opt/share/qemu")]
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ mod confined_run_tests;
 #[cfg(test)]
 pub(crate) mod test_reaper;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use runtime_core::oci::Process;
 use runtime_core::Accel;
@@ -55,13 +55,19 @@ pub struct ConfineRequest<'a> {
     pub accel: Accel,
     pub networked: bool,
     pub process: Option<&'a Process>,
+    /// The VMM's data folders from the node configuration (`data_path`), mounted instead of
+    /// the host's; `None`: the host's.
+    pub data_dirs: Option<&'a [PathBuf]>,
 }
 
 /// Finds the VMM's host files, plans and prepares the confinement. The caller execs
 /// `plan.program` (absolute) and calls [`Confinement::install`] on its command after the
 /// namespace and cgroup setup.
 pub fn prepare(request: &ConfineRequest) -> Result<(ConfinePlan, Confinement)> {
-    let host = host_cache::discover_cached(request.program, request.search_path)?;
+    let mut host = host_cache::discover_cached(request.program, request.search_path)?;
+    if let Some(dirs) = request.data_dirs {
+        host = host.with_data_dirs(dirs);
+    }
     let plan = plan(&ConfineInput {
         new_root: request.new_root,
         host: &host,
@@ -100,6 +106,7 @@ pub(crate) fn prepare_test_qemu(
         accel: Accel::Tcg,
         networked: false,
         process: Some(process),
+        data_dirs: None,
     })
     .expect("prepare qemu")
 }

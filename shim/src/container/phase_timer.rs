@@ -3,13 +3,15 @@
 //! Two `Instant::now()` calls per phase: cheap enough to stay on in production.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The time of each phase since the previous mark; a phase marked twice (state writes)
-/// adds up.
+/// adds up. The wall-clock time of every mark is kept too, for urunc's timestamps file.
 pub struct PhaseTimer {
     last: Instant,
     spent: Vec<(&'static str, Duration)>,
+    started_wall: SystemTime,
+    wall_marks: Vec<(&'static str, SystemTime)>,
 }
 
 impl PhaseTimer {
@@ -17,11 +19,24 @@ impl PhaseTimer {
         Self {
             last: Instant::now(),
             spent: Vec::with_capacity(10),
+            started_wall: SystemTime::now(),
+            wall_marks: Vec::with_capacity(16),
         }
+    }
+
+    /// When the timer started, on the wall clock.
+    pub fn started_wall(&self) -> SystemTime {
+        self.started_wall
+    }
+
+    /// Every mark in the order it was made, on the wall clock.
+    pub fn wall_marks(&self) -> impl Iterator<Item = (&'static str, SystemTime)> + '_ {
+        self.wall_marks.iter().copied()
     }
 
     /// Charges the time since the previous mark to `phase`.
     pub fn mark(&mut self, phase: &'static str) {
+        self.wall_marks.push((phase, SystemTime::now()));
         let now = Instant::now();
         let took = now - self.last;
         self.last = now;

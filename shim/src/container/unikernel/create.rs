@@ -48,6 +48,8 @@ struct Planned {
     cgroup: Option<Cgroup>,
     /// The guest's disk is the rootfs block device (`block_rootfs` handed it over).
     block_is_device: bool,
+    /// `[monitors.qemu] data_path`'s folders, mounted instead of the host's qemu data.
+    vmm_data_dirs: Option<Vec<PathBuf>>,
 }
 
 impl UnikernelContainer {
@@ -91,6 +93,14 @@ impl UnikernelContainer {
                 let plan = planned.vmm;
                 tracing::info!(%id, program = %confined.program.display(), args = ?plan.args, "VMM planned");
                 tracing::info!(%id, phases_us = %timer, "Create phases");
+                if let Some(node_config) = &lock(&prepared).state.node_config {
+                    crate::timestamps::record(
+                        &node_config.timestamps,
+                        runtime_core::TimedRequest::Create,
+                        &id,
+                        &timer,
+                    );
+                }
                 Ok(UnikernelContainer {
                     inner: Arc::new(Inner {
                         id,
@@ -173,6 +183,7 @@ fn confine_vmm(
         accel: input.accel,
         networked: input.network.is_some(),
         process: process.as_ref(),
+        data_dirs: planned.vmm_data_dirs.as_deref(),
     })?;
     timer.mark("confinement");
     Ok(ConfinedVmm {
@@ -282,6 +293,7 @@ async fn plan(
     timer.mark("network_attach");
     let monitor = node_config.monitor(config.hypervisor);
     let program_override = monitor.path.clone();
+    let data_dirs = qemu_data_dirs(&id, config.hypervisor, &monitor)?;
     let (memory_limit_bytes, vcpus) = monitor.apply(
         runtime_core::memory_limit_from_spec(&spec),
         runtime_core::vcpus_from_spec(&spec)?,
@@ -318,6 +330,7 @@ async fn plan(
         cpu_features_off: accel.cpu_features_off,
         solo5_manifest,
         shared_rootfs: shared.clone(),
+        firmware_dir: data_dirs.as_ref().map(|dirs| dirs[0].clone()),
         seccomp: runtime_core::seccomp_requested(&spec),
         control_socket: control_socket(&config, &vmm_dir),
         work_dir: vmm_dir.clone(),
@@ -352,6 +365,7 @@ async fn plan(
         vmm_dir,
         cgroup,
         block_is_device,
+        vmm_data_dirs: data_dirs,
     };
     Ok((planned, timer))
 }
@@ -390,6 +404,35 @@ fn guest_files_and_cgroup(
     };
     timer.mark("cgroup");
     Ok((files, cgroup))
+}
+
+/// The folders `data_path` names for qemu (runtime-core says which), those that exist: the
+/// firmware folder must. Other VMMs read no data files; their `data_path` is only logged.
+fn qemu_data_dirs(
+    id: &str,
+    hypervisor: Hypervisor,
+    monitor: &runtime_core::MonitorConfig,
+) -> Result<Option<Vec<PathBuf>>> {
+    let Some(dirs) = monitor.qemu_data_dirs() else {
+        return Ok(None);
+    };
+    if hypervisor != Hypervisor::Qemu {
+        tracing::info!(%id, hypervisor = hypervisor.as_str(), data_path = ?monitor.data_path, "data_path is read for qemu only: this VMM has no data files");
+        return Ok(None);
+    }
+    if !dirs.firmware.is_dir() {
+        return Err(ShimError::invalid(
+            "monitors.qemu.data_path",
+            monitor.data_path.clone().unwrap_or_default(),
+            format!(
+                "{} is not a folder (urunc reads qemu's data from <data_path>/qemu)",
+                dirs.firmware.display()
+            ),
+        ));
+    }
+    let mut found = vec![dirs.firmware];
+    found.extend(Some(dirs.seabios).filter(|dir| dir.is_dir()));
+    Ok(Some(found))
 }
 
 /// A solo5 unikernel's device manifest, read from its binary (runtime-core parses it): the

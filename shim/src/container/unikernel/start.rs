@@ -193,6 +193,14 @@ impl Inner {
             phases_us = %timer,
             "VMM started"
         );
+        if let Some(node_config) = &lock(&self.prepared).state.node_config {
+            crate::timestamps::record(
+                &node_config.timestamps,
+                runtime_core::TimedRequest::Start,
+                &self.id,
+                &timer,
+            );
+        }
         self.init.set_running(pid);
         self.watch_exit(exit, stderr_tee, started_at);
         Prepared::persist_change(&self.prepared, |state| {
