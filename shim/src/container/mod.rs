@@ -13,7 +13,6 @@ pub mod unikernel;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use containerd_shim_protos::api::UpdateTaskRequest;
 
 use crate::error::Result;
 use crate::events::ExitGate;
@@ -41,6 +40,13 @@ pub struct ExecRequest {
     pub spec: Vec<u8>,
 }
 
+/// Update's request in the shim's terms.
+pub struct UpdateRequest {
+    /// The OCI LinuxResources, as JSON (containerd's typeurl encoding of the Go struct).
+    pub resources: Option<Vec<u8>>,
+    pub has_annotations: bool,
+}
+
 /// What each kind of container (unikernel, runc) does its own way; what both do alike
 /// (CloseIO, ResizePty) is written once, here.
 #[async_trait]
@@ -62,7 +68,7 @@ pub trait Container: Send + Sync {
     async fn resume(&self) -> Result<()>;
     /// The pids of the container's processes.
     async fn pids(&self) -> Result<Vec<u32>>;
-    async fn update(&self, request: &UpdateTaskRequest) -> Result<()>;
+    async fn update(&self, request: UpdateRequest) -> Result<()>;
 
     /// CloseIO: the process reads EOF on its stdin.
     fn close_io(&self, process: &ProcessRef) -> Result<()> {

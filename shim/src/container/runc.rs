@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
-use containerd_shim_protos::api::UpdateTaskRequest;
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
 use tokio::sync::oneshot;
@@ -17,7 +16,7 @@ use super::prepared::{with_undo, Prepared};
 use super::process::{Phase, Process};
 use super::process_ref::{ProcessMissing, ProcessRef};
 use super::teardown;
-use super::{Container, ExecRequest, ShimContext};
+use super::{Container, ExecRequest, ShimContext, UpdateRequest};
 use crate::cgroup::{oom_kills_counted, ProcessCgroup};
 use crate::console::ConsoleSocket;
 use crate::error::{Result, ShimError};
@@ -435,13 +434,13 @@ impl Container for RuncContainer {
         self.inner.runc.ps(&self.inner.id).await
     }
 
-    async fn update(&self, request: &UpdateTaskRequest) -> Result<()> {
-        let Some(resources) = request.resources.as_ref() else {
+    async fn update(&self, request: UpdateRequest) -> Result<()> {
+        let Some(resources) = request.resources else {
             return Ok(());
         };
         // containerd sends the OCI LinuxResources as JSON (typeurl's encoding of a Go struct).
         let file = self.inner.prepared.bundle.join("update-resources.json");
-        std::fs::write(&file, &resources.value)
+        std::fs::write(&file, &resources)
             .map_err(|e| ShimError::io(format!("write {}", file.display()), e))?;
         let updated = self.inner.runc.update(&self.inner.id, &file).await;
         let removed = std::fs::remove_file(&file)

@@ -18,7 +18,7 @@ use containerd_shim_protos::ttrpc::Result as TtrpcResult;
 use super::{CancelledBy, TaskService};
 use crate::container::process::{Phase, Process};
 use crate::container::process_ref::ProcessRef;
-use crate::container::ExecRequest;
+use crate::container::{ExecRequest, UpdateRequest};
 use crate::error::{Result, ShimError};
 use crate::events::ExitReport;
 use crate::stdio::StdioPaths;
@@ -331,7 +331,12 @@ impl Task for TaskService {
 
     async fn update(&self, _ctx: &TtrpcContext, req: UpdateTaskRequest) -> TtrpcResult<Empty> {
         let result = async {
-            self.container(&req.id)?.update(&req).await?;
+            self.container(&req.id)?
+                .update(UpdateRequest {
+                    resources: req.resources.as_ref().map(|r| r.value.clone()),
+                    has_annotations: !req.annotations.is_empty(),
+                })
+                .await?;
             Ok(Empty::new())
         }
         .await;

@@ -35,14 +35,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use containerd_shim_protos::api::UpdateTaskRequest;
 use runtime_core::oci::Status;
 use runtime_core::{Hypervisor, VmmPlan};
 
 use super::prepared::Prepared;
 use super::process::Process;
 use super::process_ref::{ProcessMissing, ProcessRef};
-use super::{Container, ExecRequest, ShimContext};
+use super::{Container, ExecRequest, ShimContext, UpdateRequest};
 use crate::cgroup::Cgroup;
 use crate::confine::seccomp::SeccompFilter;
 use crate::confine::Confinement;
@@ -167,8 +166,8 @@ impl Container for UnikernelContainer {
         }
     }
 
-    async fn update(&self, request: &UpdateTaskRequest) -> Result<()> {
-        if request.resources.is_none() && request.annotations.is_empty() {
+    async fn update(&self, request: UpdateRequest) -> Result<()> {
+        if request.resources.is_none() && !request.has_annotations {
             return Ok(());
         }
         Err(ShimError::precondition(
