@@ -405,7 +405,7 @@ impl Task for TaskService {
     }
 
     async fn shutdown(&self, _ctx: &TtrpcContext, req: ShutdownRequest) -> TtrpcResult<Empty> {
-        let remaining = self.table().len();
+        let remaining = self.container_count();
         tracing::info!(id = %req.id, now = req.now, remaining, "Shutdown");
         // The shim serves a whole group (a pod): it only exits with its last container.
         if remaining == 0 {
