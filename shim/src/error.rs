@@ -24,8 +24,12 @@ pub enum ShimError {
     #[error("container {id:?} not found")]
     NotFound { id: String },
 
-    #[error("process {exec_id:?} of container {id:?} not found")]
-    ProcessNotFound { id: String, exec_id: String },
+    #[error("{process} of container {id:?} not found: {why}")]
+    ProcessNotFound {
+        id: String,
+        process: crate::container::process_ref::ProcessRef,
+        why: crate::container::process_ref::ProcessMissing,
+    },
 
     #[error("container {id:?} already exists")]
     AlreadyExists { id: String },
@@ -111,6 +115,18 @@ pub enum ShimError {
 }
 
 impl ShimError {
+    pub fn process_not_found(
+        id: &str,
+        process: &crate::container::process_ref::ProcessRef,
+        why: crate::container::process_ref::ProcessMissing,
+    ) -> Self {
+        ShimError::ProcessNotFound {
+            id: id.to_string(),
+            process: process.clone(),
+            why,
+        }
+    }
+
     pub fn io(context: impl Into<String>, source: io::Error) -> Self {
         ShimError::Io {
             context: context.into(),

@@ -585,6 +585,67 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn a_hook_whose_run_is_dropped_is_killed_with_what_it_started() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pids = dir.path().join("pids");
+        let written = dir.path().join("pids.done");
+        // No timeout: only dropping the run (a cancelled Create) ends it.
+        let hook = sh_hook(
+            &format!(
+                "sleep 600 & echo $$ $! > {}; mv {} {}; wait",
+                written.display(),
+                written.display(),
+                pids.display()
+            ),
+            &[],
+            None,
+        );
+        let run = tokio::spawn(async move {
+            run_hooks(
+                &test_reaper::shared(),
+                HookKind::CreateRuntime,
+                &[hook],
+                &state(),
+                &[],
+            )
+            .await
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !pids.exists() {
+            assert!(Instant::now() < deadline, "the hook never started");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        run.abort();
+        assert!(run.await.expect_err("aborted").is_cancelled());
+        let recorded = read(&pids);
+        let mut survivors = Vec::new();
+        for pid in recorded.split_whitespace() {
+            let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while proc_dir.exists() && !is_zombie(&proc_dir) && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if proc_dir.exists() && !is_zombie(&proc_dir) {
+                survivors.push(pid.to_string());
+            }
+        }
+        if !survivors.is_empty() {
+            // Removed even when the test fails: the hook's shell leads its process group.
+            let group = recorded
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.parse().ok());
+            if let Some(group) = group.filter(|&g: &i32| g > 1) {
+                let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
+            }
+        }
+        assert!(
+            survivors.is_empty(),
+            "{survivors:?} outlived their dropped run"
+        );
+    }
+
     fn is_zombie(proc_dir: &Path) -> bool {
         std::fs::read_to_string(proc_dir.join("stat"))
             .map(|stat| {

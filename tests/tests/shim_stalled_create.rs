@@ -297,23 +297,48 @@ fn state_and_kill_answer_within_50ms_while_a_siblings_create_is_stuck_in_a_block
     assert_nothing_left(&ctrd);
 }
 
-#[test]
-fn a_create_stuck_in_a_hook_is_cancelled_by_containerds_delete_and_leaves_nothing() {
-    let test = "a_create_stuck_in_a_hook_is_cancelled_by_containerds_delete_and_leaves_nothing";
-    let Some(ctrd) = containerd(test, &["qemu-system-x86_64", "sleep"]) else {
-        return;
-    };
+/// A Create of container `hooked` stuck in its endless hook (ctr run with `global` flags);
+/// `None` (after SKIPPED) when the prerequisites are missing. Keep it until the test ends.
+struct StuckCreate {
+    ctrd: PrivateContainerd,
+    _dir: tempfile::TempDir,
+    marker: String,
+    run: CtrRun,
+}
+
+fn stuck_create(test: &str, index: usize, global: &[&str]) -> Option<StuckCreate> {
+    let ctrd = containerd(test, &["qemu-system-x86_64", "sleep"])?;
     let dir = tempfile::tempdir().expect("tempdir");
-    let marker = unique_marker(1);
+    let marker = unique_marker(index);
     let spec = stalling_spec(
         dir.path(),
         "hooked",
         json!([{"type": "mount"}]),
         endless_hook(&marker),
     );
-    // ctr gives up after 5 s; containerd then deletes the task it could not create.
-    let mut run = CtrRun::start(&ctrd, &["--timeout", "5s"], &spec, "hooked");
+    let run = CtrRun::start(&ctrd, global, &spec, "hooked");
     wait_for_hook(&ctrd, &marker);
+    Some(StuckCreate {
+        ctrd,
+        _dir: dir,
+        marker,
+        run,
+    })
+}
+
+#[test]
+fn a_create_stuck_in_a_hook_is_cancelled_by_containerds_delete_and_leaves_nothing() {
+    let test = "a_create_stuck_in_a_hook_is_cancelled_by_containerds_delete_and_leaves_nothing";
+    // ctr gives up after 5 s; containerd then deletes the task it could not create.
+    let Some(StuckCreate {
+        ctrd,
+        _dir,
+        marker,
+        mut run,
+    }) = stuck_create(test, 1, &["--timeout", "5s"])
+    else {
+        return;
+    };
     let out = run.finished(Duration::from_secs(30));
     assert!(
         !out.status.success(),
@@ -333,19 +358,15 @@ fn a_create_stuck_in_a_hook_is_cancelled_by_containerds_delete_and_leaves_nothin
 #[test]
 fn a_create_stuck_in_a_hook_is_cancelled_by_a_kill_and_leaves_nothing() {
     let test = "a_create_stuck_in_a_hook_is_cancelled_by_a_kill_and_leaves_nothing";
-    let Some(ctrd) = containerd(test, &["qemu-system-x86_64", "sleep"]) else {
+    let Some(StuckCreate {
+        ctrd,
+        _dir,
+        marker,
+        mut run,
+    }) = stuck_create(test, 2, &[])
+    else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let marker = unique_marker(2);
-    let spec = stalling_spec(
-        dir.path(),
-        "hooked",
-        json!([{"type": "mount"}]),
-        endless_hook(&marker),
-    );
-    let mut run = CtrRun::start(&ctrd, &[], &spec, "hooked");
-    wait_for_hook(&ctrd, &marker);
     let socket = shim_socket(&ctrd.bundle_dir("hooked")).expect("the shim's address");
     let cancel = task_client::call(&socket, "Kill", &kill_request("hooked", 9), WEDGED)
         .unwrap_or_else(|e| panic!("Kill of the stuck Create: {e}"));
@@ -379,19 +400,15 @@ fn a_create_stuck_in_a_hook_is_cancelled_by_a_kill_and_leaves_nothing() {
 #[test]
 fn a_create_stuck_in_a_hook_is_cancelled_by_the_shims_sigterm_and_leaves_nothing() {
     let test = "a_create_stuck_in_a_hook_is_cancelled_by_the_shims_sigterm_and_leaves_nothing";
-    let Some(ctrd) = containerd(test, &["qemu-system-x86_64", "sleep"]) else {
+    let Some(StuckCreate {
+        ctrd,
+        _dir,
+        marker,
+        mut run,
+    }) = stuck_create(test, 3, &[])
+    else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let marker = unique_marker(3);
-    let spec = stalling_spec(
-        dir.path(),
-        "hooked",
-        json!([{"type": "mount"}]),
-        endless_hook(&marker),
-    );
-    let mut run = CtrRun::start(&ctrd, &[], &spec, "hooked");
-    wait_for_hook(&ctrd, &marker);
     let shims = shims_of(&ctrd);
     assert_eq!(shims.len(), 1, "one shim: {shims:?}");
     kill(Pid::from_raw(shims[0].0), Signal::SIGTERM).expect("SIGTERM to the shim");

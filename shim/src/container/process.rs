@@ -1,13 +1,12 @@
 //! The lifecycle of one process of a container (its init, or an exec): created, running,
 //! paused, stopped with an exit status. Waiters watch it; it only moves forward.
 
-use containerd_shim_protos::api::{StateResponse, Status};
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
-use containerd_shim_protos::protobuf::MessageField;
 use std::sync::OnceLock;
 
 use tokio::sync::watch;
 
+use super::process_ref::ProcessRef;
 use crate::console::Console;
 use crate::error::{Result, ShimError};
 use crate::stdin_pump::StdinPump;
@@ -35,7 +34,7 @@ pub struct Snapshot {
 }
 
 pub struct Process {
-    pub exec_id: String,
+    pub which: ProcessRef,
     pub stdio: StdioPaths,
     state: watch::Sender<Snapshot>,
     /// The pty master, when the process has a terminal.
@@ -45,14 +44,14 @@ pub struct Process {
 }
 
 impl Process {
-    pub fn new(exec_id: &str, stdio: StdioPaths) -> Self {
+    pub fn new(which: ProcessRef, stdio: StdioPaths) -> Self {
         let (state, _) = watch::channel(Snapshot {
             pid: 0,
             phase: Phase::Created,
             exit: None,
         });
         Process {
-            exec_id: exec_id.to_string(),
+            which,
             stdio,
             state,
             console: OnceLock::new(),
@@ -64,7 +63,7 @@ impl Process {
     pub fn set_stdin(&self, pump: Option<StdinPump>) {
         if let Some(pump) = pump {
             if self.stdin.set(pump).is_err() {
-                tracing::warn!(exec_id = %self.exec_id, "the process already had a stdin pump");
+                tracing::warn!(process = %self.which, "the process already had a stdin pump");
             }
         }
     }
@@ -78,7 +77,7 @@ impl Process {
 
     pub fn set_console(&self, console: Console) {
         if self.console.set(console).is_err() {
-            tracing::warn!(exec_id = %self.exec_id, "the process already had a console");
+            tracing::warn!(process = %self.which, "the process already had a console");
         }
     }
 
@@ -88,7 +87,7 @@ impl Process {
             Some(console) => console.resize(width, height),
             None => Err(ShimError::precondition(
                 id,
-                format!("process {:?} has no terminal to resize", self.exec_id),
+                format!("{} has no terminal to resize", self.which),
             )),
         }
     }
@@ -144,32 +143,12 @@ impl Process {
             }
         }
     }
+}
 
-    pub fn state_response(&self, id: &str, bundle: &str) -> StateResponse {
-        let snapshot = self.snapshot();
-        let status = match snapshot.phase {
-            Phase::Created => Status::CREATED,
-            Phase::Running => Status::RUNNING,
-            Phase::Paused => Status::PAUSED,
-            Phase::Stopped => Status::STOPPED,
-        };
-        StateResponse {
-            id: id.to_string(),
-            bundle: bundle.to_string(),
-            pid: snapshot.pid,
-            status: status.into(),
-            stdin: self.stdio.stdin.clone(),
-            stdout: self.stdio.stdout.clone(),
-            stderr: self.stdio.stderr.clone(),
-            terminal: self.stdio.terminal,
-            exit_status: snapshot.exit.as_ref().map_or(0, |e| e.status),
-            exited_at: snapshot
-                .exit
-                .map_or_else(MessageField::none, |e| MessageField::some(e.at)),
-            exec_id: self.exec_id.clone(),
-            ..Default::default()
-        }
-    }
+/// Kill's signal number, for a process the shim signals itself.
+pub fn signal(number: u32) -> Result<nix::sys::signal::Signal> {
+    nix::sys::signal::Signal::try_from(number as i32)
+        .map_err(|_| ShimError::invalid("signal", number.to_string(), "not a signal"))
 }
 
 pub fn now() -> Timestamp {

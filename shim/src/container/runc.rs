@@ -8,15 +8,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
-use containerd_shim_protos::api::{ExecProcessRequest, ProcessInfo, UpdateTaskRequest};
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::kill;
 use nix::unistd::Pid;
 use tokio::sync::oneshot;
 
 use super::prepared::{with_undo, Prepared};
 use super::process::{Phase, Process};
+use super::process_ref::{ProcessMissing, ProcessRef};
 use super::teardown;
-use super::{Container, ShimContext};
+use super::{Container, ExecRequest, ShimContext, UpdateRequest};
 use crate::cgroup::{oom_kills_counted, ProcessCgroup};
 use crate::console::ConsoleSocket;
 use crate::error::{Result, ShimError};
@@ -24,7 +24,6 @@ use crate::events::ExitReport;
 use crate::reaper::ExitCode;
 use crate::runc::{Runc, RuncIo};
 use crate::state::ContainerKind;
-use crate::stdio::StdioPaths;
 
 pub struct RuncContainer {
     inner: Arc<Inner>,
@@ -66,7 +65,7 @@ impl RuncContainer {
             bundle_text: prepared.bundle_text(),
             runc: Runc::new(&context.namespace, &prepared.bundle, context.router.clone()),
             context,
-            init: Arc::new(Process::new("", prepared.stdio.clone())),
+            init: Arc::new(Process::new(ProcessRef::Init, prepared.stdio.clone())),
             prepared,
             execs: Mutex::new(HashMap::new()),
             oom_counter: OnceLock::new(),
@@ -179,15 +178,15 @@ impl Inner {
             // CRI gives a container the reason OOMKilled only on a TaskOOM event (containerd's
             // runc shim publishes one from the cgroup's OOM notification); runc keeps the
             // cgroup until `runc delete`, so its OOM counter is still there to read.
-            if process.exec_id.is_empty() && inner.init_oom_killed() {
+            if process.which.is_init() && inner.init_oom_killed() {
                 tracing::info!(id = %inner.id, pid, "the OOM killer killed a task of the container");
                 inner.context.exits.oom_killed(&inner.id);
             }
             let exit = process.set_stopped(status);
-            tracing::info!(id = %inner.id, exec_id = %process.exec_id, pid, status, "process exited");
+            tracing::info!(id = %inner.id, process = %process.which, pid, status, "process exited");
             inner.context.exits.exited(ExitReport {
                 container_id: inner.id.clone(),
-                exec_id: process.exec_id.clone(),
+                exec_id: process.which.exec_id().to_string(),
                 pid,
                 exit_status: status,
                 exited_at: exit.at,
@@ -220,10 +219,7 @@ impl Inner {
             .unwrap_or_else(|p| p.into_inner())
             .get(exec_id)
             .map(|exec| exec.process.clone())
-            .ok_or_else(|| ShimError::ProcessNotFound {
-                id: self.id.clone(),
-                exec_id: exec_id.to_string(),
-            })
+            .ok_or_else(|| unknown_exec(&self.id, exec_id))
     }
 
     async fn start_exec(self: &Arc<Self>, exec_id: &str) -> Result<u32> {
@@ -231,10 +227,7 @@ impl Inner {
             let execs = self.execs.lock().unwrap_or_else(|p| p.into_inner());
             let exec = execs
                 .get(exec_id)
-                .ok_or_else(|| ShimError::ProcessNotFound {
-                    id: self.id.clone(),
-                    exec_id: exec_id.to_string(),
-                })?;
+                .ok_or_else(|| unknown_exec(&self.id, exec_id))?;
             (exec.process.clone(), exec.spec.clone())
         };
         let process_json = self.prepared.bundle.join(format!("exec-{exec_id}.json"));
@@ -298,6 +291,14 @@ fn is_not_running(error: &ShimError) -> bool {
     matches!(error, ShimError::Runc { stderr, .. } if stderr.contains("container not running"))
 }
 
+fn unknown_exec(id: &str, exec_id: &str) -> ShimError {
+    ShimError::process_not_found(
+        id,
+        &ProcessRef::Exec(exec_id.to_string()),
+        ProcessMissing::Unknown,
+    )
+}
+
 fn read_pid(pid_file: &Path) -> Result<u32> {
     let text = std::fs::read_to_string(pid_file)
         .map_err(|e| ShimError::io(format!("read {}", pid_file.display()), e))?;
@@ -312,20 +313,23 @@ fn read_pid(pid_file: &Path) -> Result<u32> {
 
 #[async_trait]
 impl Container for RuncContainer {
+    fn id(&self) -> &str {
+        &self.inner.id
+    }
+
     fn bundle(&self) -> &str {
         &self.inner.bundle_text
     }
 
-    fn process(&self, exec_id: &str) -> Result<Arc<Process>> {
-        if exec_id.is_empty() {
-            Ok(self.inner.init.clone())
-        } else {
-            self.inner.exec_process(exec_id)
+    fn process(&self, process: &ProcessRef) -> Result<Arc<Process>> {
+        match process {
+            ProcessRef::Init => Ok(self.inner.init.clone()),
+            ProcessRef::Exec(exec_id) => self.inner.exec_process(exec_id),
         }
     }
 
-    async fn start(&self, exec_id: &str) -> Result<u32> {
-        if !exec_id.is_empty() {
+    async fn start(&self, process: &ProcessRef) -> Result<u32> {
+        if let ProcessRef::Exec(exec_id) = process {
             return self.inner.start_exec(exec_id).await;
         }
         let init = &self.inner.init;
@@ -341,15 +345,13 @@ impl Container for RuncContainer {
         Ok(pid)
     }
 
-    async fn kill(&self, exec_id: &str, signal: u32, all: bool) -> Result<()> {
-        let process = self.process(exec_id)?;
+    async fn kill(&self, which: &ProcessRef, signal: u32, all: bool) -> Result<()> {
+        let process = self.process(which)?;
         let snapshot = process.snapshot();
-        let finished = || ShimError::ProcessNotFound {
-            id: self.inner.id.clone(),
-            exec_id: format!("{exec_id} (process already finished)"),
-        };
+        let finished =
+            || ShimError::process_not_found(&self.inner.id, which, ProcessMissing::Exited);
         if snapshot.phase == Phase::Stopped {
-            if exec_id.is_empty() && all {
+            if which.is_init() && all {
                 // The init is gone, but in a pod's shared pid namespace what it started lives
                 // on in the container's cgroup and holds the container's stdio open, so
                 // containerd waits for it; `runc kill --all` still reaches the cgroup, as
@@ -361,7 +363,7 @@ impl Container for RuncContainer {
             }
             return Err(finished());
         }
-        if exec_id.is_empty() {
+        if which.is_init() {
             // The init can die between the phase check and runc's: runc then answers "container
             // not running" before the reaper marked it stopped. That is the same answer as
             // above, as containerd's runc shim gives it (CRI takes NotFound as already stopped).
@@ -370,34 +372,28 @@ impl Container for RuncContainer {
                 answer => answer,
             };
         }
-        let signal = Signal::try_from(signal as i32)
-            .map_err(|_| ShimError::invalid("signal", signal.to_string(), "not a signal"))?;
+        let signal = crate::container::process::signal(signal)?;
         match kill(Pid::from_raw(snapshot.pid as i32), signal) {
             Err(nix::errno::Errno::ESRCH) => Err(finished()),
-            answer => answer.map_err(|e| {
-                ShimError::sys(format!("kill exec {exec_id} pid {}", snapshot.pid), e)
-            }),
+            answer => {
+                answer.map_err(|e| ShimError::sys(format!("kill {which} pid {}", snapshot.pid), e))
+            }
         }
     }
 
-    async fn exec(&self, request: &ExecProcessRequest) -> Result<()> {
+    async fn exec(&self, request: ExecRequest) -> Result<()> {
         let mut execs = self.inner.execs.lock().unwrap_or_else(|p| p.into_inner());
         if execs.contains_key(&request.exec_id) {
             return Err(ShimError::AlreadyExists {
                 id: format!("{}/{}", self.inner.id, request.exec_id),
             });
         }
-        let stdio = StdioPaths {
-            stdin: request.stdin.clone(),
-            stdout: request.stdout.clone(),
-            stderr: request.stderr.clone(),
-            terminal: request.terminal,
-        };
+        let which = ProcessRef::Exec(request.exec_id.clone());
         execs.insert(
-            request.exec_id.clone(),
+            request.exec_id,
             Exec {
-                process: Arc::new(Process::new(&request.exec_id, stdio)),
-                spec: request.spec.value.clone(),
+                process: Arc::new(Process::new(which, request.stdio)),
+                spec: request.spec,
             },
         );
         Ok(())
@@ -406,10 +402,7 @@ impl Container for RuncContainer {
     async fn delete_exec(&self, exec_id: &str) -> Result<()> {
         let mut execs = self.inner.execs.lock().unwrap_or_else(|p| p.into_inner());
         match execs.get(exec_id).map(|e| e.process.snapshot().phase) {
-            None => Err(ShimError::ProcessNotFound {
-                id: self.inner.id.clone(),
-                exec_id: exec_id.to_string(),
-            }),
+            None => Err(unknown_exec(&self.inner.id, exec_id)),
             Some(Phase::Running) | Some(Phase::Paused) => Err(ShimError::precondition(
                 &self.inner.id,
                 format!("exec {exec_id} is still running"),
@@ -437,38 +430,22 @@ impl Container for RuncContainer {
         Ok(())
     }
 
-    async fn pids(&self) -> Result<Vec<ProcessInfo>> {
-        let pids = self.inner.runc.ps(&self.inner.id).await?;
-        Ok(pids
-            .into_iter()
-            .map(|pid| ProcessInfo {
-                pid,
-                ..Default::default()
-            })
-            .collect())
+    async fn pids(&self) -> Result<Vec<u32>> {
+        self.inner.runc.ps(&self.inner.id).await
     }
 
-    async fn update(&self, request: &UpdateTaskRequest) -> Result<()> {
-        let Some(resources) = request.resources.as_ref() else {
+    async fn update(&self, request: UpdateRequest) -> Result<()> {
+        let Some(resources) = request.resources else {
             return Ok(());
         };
         // containerd sends the OCI LinuxResources as JSON (typeurl's encoding of a Go struct).
         let file = self.inner.prepared.bundle.join("update-resources.json");
-        std::fs::write(&file, &resources.value)
+        std::fs::write(&file, &resources)
             .map_err(|e| ShimError::io(format!("write {}", file.display()), e))?;
         let updated = self.inner.runc.update(&self.inner.id, &file).await;
         let removed = std::fs::remove_file(&file)
             .map_err(|e| ShimError::io(format!("remove {}", file.display()), e));
         updated.and(removed)
-    }
-
-    async fn close_io(&self, exec_id: &str) -> Result<()> {
-        self.process(exec_id)?.close_stdin();
-        Ok(())
-    }
-
-    async fn resize_pty(&self, exec_id: &str, width: u32, height: u32) -> Result<()> {
-        self.process(exec_id)?.resize(&self.inner.id, width, height)
     }
 }
 

@@ -57,9 +57,11 @@ async fn two_concurrent_creates_of_one_id_exactly_one_wins() {
     let dir = tempfile::tempdir().expect("tempdir");
     slow_bundle(dir.path());
     let bundle = dir.path().to_path_buf();
-    let (first, second) = tokio::join!(
+    let (first, second, counted) = tokio::join!(
         service.create_container("twin", bundle.clone(), &[], no_stdio(), Default::default()),
         service.create_container("twin", bundle.clone(), &[], no_stdio(), Default::default()),
+        // While the winner's Create is in flight the shim is not idle (Shutdown must wait).
+        async { service.container_count() },
     );
     let outcomes = [first, second];
     let state_dir = Path::new(crate::state::STATE_ROOT)
@@ -94,6 +96,7 @@ async fn two_concurrent_creates_of_one_id_exactly_one_wins() {
     for teardown in teardowns {
         teardown.expect("teardown of the winner");
     }
+    assert_eq!(counted, 1, "a Create in flight is not counted");
     assert!(
         state_kept,
         "the loser removed the winner's state in {}",

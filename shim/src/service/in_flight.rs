@@ -90,6 +90,13 @@ impl Registry {
         self.creating.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The containers served and the Creates in flight: a shim with a Create in flight is not
+    /// idle (a Shutdown then must not end it under that Create).
+    pub fn count(&self) -> usize {
+        let table = self.table();
+        table.len() + self.creating().len()
+    }
+
     pub fn container(&self, id: &str) -> Result<Arc<dyn Container>> {
         self.table()
             .get(id)

@@ -67,7 +67,7 @@ impl TaskService {
 
     /// How many containers (or Creates in flight) the shim holds.
     pub fn container_count(&self) -> usize {
-        self.table().len()
+        self.registry.count()
     }
 
     /// Cancels every Create in flight (see `in_flight`); returns how many were.

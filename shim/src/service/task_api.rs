@@ -2,12 +2,13 @@
 //! default answers NOT_FOUND, which containerd would misread as "no such task".
 
 use async_trait::async_trait;
+use containerd_shim_protos::api::Status;
 use containerd_shim_protos::api::{
     CheckpointTaskRequest, CloseIORequest, ConnectRequest, ConnectResponse, CreateTaskRequest,
     CreateTaskResponse, DeleteRequest, DeleteResponse, Empty, ExecProcessRequest, KillRequest,
-    PauseRequest, PidsRequest, PidsResponse, ResizePtyRequest, ResumeRequest, ShutdownRequest,
-    StartRequest, StartResponse, StateRequest, StateResponse, StatsRequest, StatsResponse,
-    UpdateTaskRequest, WaitRequest, WaitResponse,
+    PauseRequest, PidsRequest, PidsResponse, ProcessInfo, ResizePtyRequest, ResumeRequest,
+    ShutdownRequest, StartRequest, StartResponse, StateRequest, StateResponse, StatsRequest,
+    StatsResponse, UpdateTaskRequest, WaitRequest, WaitResponse,
 };
 use containerd_shim_protos::protobuf::MessageField;
 use containerd_shim_protos::shim_async::Task;
@@ -15,7 +16,9 @@ use containerd_shim_protos::ttrpc::r#async::TtrpcContext;
 use containerd_shim_protos::ttrpc::Result as TtrpcResult;
 
 use super::{CancelledBy, TaskService};
-use crate::container::process::Phase;
+use crate::container::process::{Phase, Process};
+use crate::container::process_ref::ProcessRef;
+use crate::container::{ExecRequest, UpdateRequest};
 use crate::error::{Result, ShimError};
 use crate::events::ExitReport;
 use crate::stdio::StdioPaths;
@@ -24,7 +27,7 @@ impl TaskService {
     /// A Kill or Delete of the init process of an id whose Create is in flight cancels that
     /// Create and waits until it has torn down what it made; false when none was in flight.
     async fn cancel_create(&self, id: &str, exec_id: &str, by: CancelledBy) -> bool {
-        exec_id.is_empty() && self.registry.cancel_create(id, by).await
+        ProcessRef::from_exec_id(exec_id).is_init() && self.registry.cancel_create(id, by).await
     }
 }
 
@@ -36,6 +39,47 @@ fn cancelled_create_deleted() -> DeleteResponse {
         exit_status: crate::contract::delete::KILLED_STATUS,
         exited_at: MessageField::some(crate::container::process::now()),
         ..Default::default()
+    }
+}
+
+/// State's answer for `process` of container `id`.
+fn state_response(process: &Process, id: &str, bundle: &str) -> StateResponse {
+    let snapshot = process.snapshot();
+    let status = match snapshot.phase {
+        Phase::Created => Status::CREATED,
+        Phase::Running => Status::RUNNING,
+        Phase::Paused => Status::PAUSED,
+        Phase::Stopped => Status::STOPPED,
+    };
+    StateResponse {
+        id: id.to_string(),
+        bundle: bundle.to_string(),
+        pid: snapshot.pid,
+        status: status.into(),
+        stdin: process.stdio.stdin.clone(),
+        stdout: process.stdio.stdout.clone(),
+        stderr: process.stdio.stderr.clone(),
+        terminal: process.stdio.terminal,
+        exit_status: snapshot.exit.as_ref().map_or(0, |e| e.status),
+        exited_at: snapshot
+            .exit
+            .map_or_else(MessageField::none, |e| MessageField::some(e.at)),
+        exec_id: process.which.exec_id().to_string(),
+        ..Default::default()
+    }
+}
+
+/// Exec's request in the shim's terms.
+fn exec_request(req: &ExecProcessRequest) -> ExecRequest {
+    ExecRequest {
+        exec_id: req.exec_id.clone(),
+        stdio: StdioPaths {
+            stdin: req.stdin.clone(),
+            stdout: req.stdout.clone(),
+            stderr: req.stderr.clone(),
+            terminal: req.terminal,
+        },
+        spec: req.spec.value.clone(),
     }
 }
 
@@ -81,7 +125,7 @@ impl Task for TaskService {
                     node_config,
                 )
                 .await?;
-            let pid = container.process("")?.snapshot().pid;
+            let pid = container.process(&ProcessRef::Init)?.snapshot().pid;
             self.events.task_create(
                 &req.id,
                 &req.bundle,
@@ -104,7 +148,9 @@ impl Task for TaskService {
             let container = self.container(&req.id)?;
             // Exits reaped before TaskStart is out wait for it (or for the failure).
             let in_flight = self.context.exits.starting(&req.id, &req.exec_id);
-            let pid = container.start(&req.exec_id).await?;
+            let pid = container
+                .start(&ProcessRef::from_exec_id(&req.exec_id))
+                .await?;
             in_flight.started(pid);
             Ok(StartResponse {
                 pid,
@@ -130,15 +176,13 @@ impl Task for TaskService {
                     }
                 }
             };
-            let process = container.process(&req.exec_id)?;
+            let which = ProcessRef::from_exec_id(&req.exec_id);
+            let process = container.process(&which)?;
             let snapshot = process.snapshot();
             if matches!(snapshot.phase, Phase::Running | Phase::Paused) {
                 return Err(ShimError::precondition(
                     &req.id,
-                    format!(
-                        "cannot delete process {:?}: it is still running",
-                        req.exec_id
-                    ),
+                    format!("cannot delete {which}: it is still running"),
                 ));
             }
             let exit = snapshot
@@ -147,7 +191,9 @@ impl Task for TaskService {
                     status: 0,
                     at: crate::container::process::now(),
                 });
-            if req.exec_id.is_empty() {
+            if let ProcessRef::Exec(exec_id) = &which {
+                container.delete_exec(exec_id).await?;
+            } else {
                 container.teardown().await?;
                 self.table().remove(&req.id);
                 crate::logging::remove_container(&req.id);
@@ -158,8 +204,6 @@ impl Task for TaskService {
                     exit_status: exit.status,
                     exited_at: exit.at.clone(),
                 });
-            } else {
-                container.delete_exec(&req.exec_id).await?;
             }
             Ok(DeleteResponse {
                 pid: snapshot.pid,
@@ -174,7 +218,16 @@ impl Task for TaskService {
 
     async fn pids(&self, _ctx: &TtrpcContext, req: PidsRequest) -> TtrpcResult<PidsResponse> {
         let result = async {
-            let processes = self.container(&req.id)?.pids().await?;
+            let processes = self
+                .container(&req.id)?
+                .pids()
+                .await?
+                .into_iter()
+                .map(|pid| ProcessInfo {
+                    pid,
+                    ..Default::default()
+                })
+                .collect();
             Ok(PidsResponse {
                 processes,
                 ..Default::default()
@@ -222,7 +275,10 @@ impl Task for TaskService {
         tracing::info!(id = %req.id, exec_id = %req.exec_id, signal = req.signal, all = req.all, "Kill");
         let result = async {
             match self.container(&req.id) {
-                Ok(container) => container.kill(&req.exec_id, req.signal, req.all).await?,
+                Ok(container) => {
+                    let which = ProcessRef::from_exec_id(&req.exec_id);
+                    container.kill(&which, req.signal, req.all).await?
+                }
                 Err(error) => {
                     if !self
                         .cancel_create(&req.id, &req.exec_id, CancelledBy::Kill)
@@ -241,7 +297,7 @@ impl Task for TaskService {
     async fn exec(&self, _ctx: &TtrpcContext, req: ExecProcessRequest) -> TtrpcResult<Empty> {
         tracing::info!(id = %req.id, exec_id = %req.exec_id, "Exec");
         let result = async {
-            self.container(&req.id)?.exec(&req).await?;
+            self.container(&req.id)?.exec(exec_request(&req)).await?;
             self.events.task_exec_added(&req.id, &req.exec_id);
             Ok(Empty::new())
         }
@@ -251,9 +307,11 @@ impl Task for TaskService {
 
     async fn resize_pty(&self, _ctx: &TtrpcContext, req: ResizePtyRequest) -> TtrpcResult<Empty> {
         let result = async {
-            self.container(&req.id)?
-                .resize_pty(&req.exec_id, req.width, req.height)
-                .await?;
+            self.container(&req.id)?.resize_pty(
+                &ProcessRef::from_exec_id(&req.exec_id),
+                req.width,
+                req.height,
+            )?;
             Ok(Empty::new())
         }
         .await;
@@ -263,7 +321,8 @@ impl Task for TaskService {
     async fn close_io(&self, _ctx: &TtrpcContext, req: CloseIORequest) -> TtrpcResult<Empty> {
         tracing::info!(id = %req.id, exec_id = %req.exec_id, stdin = req.stdin, "CloseIO");
         let result = async {
-            self.container(&req.id)?.close_io(&req.exec_id).await?;
+            self.container(&req.id)?
+                .close_io(&ProcessRef::from_exec_id(&req.exec_id))?;
             Ok(Empty::new())
         }
         .await;
@@ -272,7 +331,12 @@ impl Task for TaskService {
 
     async fn update(&self, _ctx: &TtrpcContext, req: UpdateTaskRequest) -> TtrpcResult<Empty> {
         let result = async {
-            self.container(&req.id)?.update(&req).await?;
+            self.container(&req.id)?
+                .update(UpdateRequest {
+                    resources: req.resources.as_ref().map(|r| r.value.clone()),
+                    has_annotations: !req.annotations.is_empty(),
+                })
+                .await?;
             Ok(Empty::new())
         }
         .await;
@@ -281,7 +345,9 @@ impl Task for TaskService {
 
     async fn wait(&self, _ctx: &TtrpcContext, req: WaitRequest) -> TtrpcResult<WaitResponse> {
         let result = async {
-            let process = self.container(&req.id)?.process(&req.exec_id)?;
+            let process = self
+                .container(&req.id)?
+                .process(&ProcessRef::from_exec_id(&req.exec_id))?;
             let exit = process.wait().await;
             Ok(WaitResponse {
                 exit_status: exit.status,
@@ -295,15 +361,15 @@ impl Task for TaskService {
 
     async fn state(&self, _ctx: &TtrpcContext, req: StateRequest) -> TtrpcResult<StateResponse> {
         let result = self.container(&req.id).and_then(|container| {
-            let process = container.process(&req.exec_id)?;
-            Ok(process.state_response(&req.id, container.bundle()))
+            let process = container.process(&ProcessRef::from_exec_id(&req.exec_id))?;
+            Ok(state_response(&process, &req.id, container.bundle()))
         });
         answer("State", &req.id, result)
     }
 
     async fn stats(&self, _ctx: &TtrpcContext, req: StatsRequest) -> TtrpcResult<StatsResponse> {
         let result = self.container(&req.id).and_then(|container| {
-            let snapshot = container.process("")?.snapshot();
+            let snapshot = container.process(&ProcessRef::Init)?.snapshot();
             if snapshot.pid == 0 || snapshot.phase == Phase::Stopped {
                 return Err(ShimError::precondition(
                     &req.id,
@@ -330,7 +396,7 @@ impl Task for TaskService {
         let result = self.container(&req.id).and_then(|container| {
             Ok(ConnectResponse {
                 shim_pid: std::process::id(),
-                task_pid: container.process("")?.snapshot().pid,
+                task_pid: container.process(&ProcessRef::Init)?.snapshot().pid,
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 ..Default::default()
             })
@@ -339,7 +405,7 @@ impl Task for TaskService {
     }
 
     async fn shutdown(&self, _ctx: &TtrpcContext, req: ShutdownRequest) -> TtrpcResult<Empty> {
-        let remaining = self.table().len();
+        let remaining = self.container_count();
         tracing::info!(id = %req.id, now = req.now, remaining, "Shutdown");
         // The shim serves a whole group (a pod): it only exits with its last container.
         if remaining == 0 {

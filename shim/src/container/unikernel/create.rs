@@ -21,6 +21,7 @@ use crate::container::blocking::BlockingSteps;
 use crate::container::phase_timer::PhaseTimer;
 use crate::container::prepared::{with_undo, Prepared};
 use crate::container::process::Process;
+use crate::container::process_ref::ProcessRef;
 use crate::container::ShimContext;
 use crate::error::{Result, ShimError};
 use crate::hooks::HookKind;
@@ -109,7 +110,7 @@ impl UnikernelContainer {
                         plan,
                         hypervisor: planned.input.config.hypervisor,
                         cgroup: planned.cgroup,
-                        init: Arc::new(Process::new("", stdio)),
+                        init: Arc::new(Process::new(ProcessRef::Init, stdio)),
                         prepared,
                         confined: Mutex::new(Some(confined)),
                         poststop_ran: AtomicBool::new(false),

@@ -36,13 +36,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use containerd_shim_protos::api::{ExecProcessRequest, ProcessInfo, UpdateTaskRequest};
 use runtime_core::oci::Status;
 use runtime_core::{Hypervisor, VmmPlan};
 
 use super::prepared::Prepared;
 use super::process::Process;
-use super::{Container, ShimContext};
+use super::process_ref::{ProcessMissing, ProcessRef};
+use super::{Container, ExecRequest, ShimContext, UpdateRequest};
 use crate::cgroup::Cgroup;
 use crate::confine::seccomp::SeccompFilter;
 use crate::confine::Confinement;
@@ -103,42 +103,47 @@ async fn run_hooks(
 
 #[async_trait]
 impl Container for UnikernelContainer {
+    fn id(&self) -> &str {
+        &self.inner.id
+    }
+
     fn bundle(&self) -> &str {
         &self.inner.bundle_text
     }
 
-    fn process(&self, exec_id: &str) -> Result<Arc<Process>> {
-        if exec_id.is_empty() {
-            Ok(self.inner.init.clone())
-        } else {
-            Err(ShimError::ProcessNotFound {
-                id: self.inner.id.clone(),
-                exec_id: exec_id.to_string(),
-            })
+    fn process(&self, process: &ProcessRef) -> Result<Arc<Process>> {
+        match process {
+            ProcessRef::Init => Ok(self.inner.init.clone()),
+            ProcessRef::Exec(_) => Err(ShimError::process_not_found(
+                &self.inner.id,
+                process,
+                ProcessMissing::Unknown,
+            )),
         }
     }
 
-    async fn start(&self, exec_id: &str) -> Result<u32> {
-        if !exec_id.is_empty() {
+    async fn start(&self, process: &ProcessRef) -> Result<u32> {
+        if !process.is_init() {
             return Err(unikernel_exec());
         }
         self.inner.start().await
     }
 
-    async fn kill(&self, exec_id: &str, signal: u32, all: bool) -> Result<()> {
-        let process = self.process(exec_id)?;
-        self.inner.kill(exec_id, &process, signal, all).await
+    async fn kill(&self, which: &ProcessRef, signal: u32, all: bool) -> Result<()> {
+        let process = self.process(which)?;
+        self.inner.kill(&process, signal, all).await
     }
 
-    async fn exec(&self, _request: &ExecProcessRequest) -> Result<()> {
+    async fn exec(&self, _request: ExecRequest) -> Result<()> {
         Err(unikernel_exec())
     }
 
     async fn delete_exec(&self, exec_id: &str) -> Result<()> {
-        Err(ShimError::ProcessNotFound {
-            id: self.inner.id.clone(),
-            exec_id: exec_id.to_string(),
-        })
+        Err(ShimError::process_not_found(
+            &self.inner.id,
+            &ProcessRef::from_exec_id(exec_id),
+            ProcessMissing::Unknown,
+        ))
     }
 
     async fn teardown(&self) -> Result<()> {
@@ -153,39 +158,23 @@ impl Container for UnikernelContainer {
         self.freezer(false)
     }
 
-    async fn pids(&self) -> Result<Vec<ProcessInfo>> {
+    async fn pids(&self) -> Result<Vec<u32>> {
         let pid = self.inner.init.snapshot().pid;
-        let pids = match &self.inner.cgroup {
-            Some(cgroup) => cgroup.pids()?,
-            None if pid != 0 => vec![pid],
-            None => Vec::new(),
-        };
-        Ok(pids
-            .into_iter()
-            .map(|pid| ProcessInfo {
-                pid,
-                ..Default::default()
-            })
-            .collect())
+        match &self.inner.cgroup {
+            Some(cgroup) => cgroup.pids(),
+            None if pid != 0 => Ok(vec![pid]),
+            None => Ok(Vec::new()),
+        }
     }
 
-    async fn update(&self, request: &UpdateTaskRequest) -> Result<()> {
-        if request.resources.is_none() && request.annotations.is_empty() {
+    async fn update(&self, request: UpdateRequest) -> Result<()> {
+        if request.resources.is_none() && !request.has_annotations {
             return Ok(());
         }
         Err(ShimError::precondition(
             &self.inner.id,
             "a running VMM's memory and vCPUs are fixed at boot; recreate the container to change its resources",
         ))
-    }
-
-    async fn close_io(&self, exec_id: &str) -> Result<()> {
-        self.process(exec_id)?.close_stdin();
-        Ok(())
-    }
-
-    async fn resize_pty(&self, exec_id: &str, width: u32, height: u32) -> Result<()> {
-        self.process(exec_id)?.resize(&self.inner.id, width, height)
     }
 }
 

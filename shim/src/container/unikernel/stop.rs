@@ -13,6 +13,7 @@ use runtime_core::{GracefulStop, Hypervisor};
 use super::{lock, run_hooks, Inner};
 use crate::container::prepared::Prepared;
 use crate::container::process::{Phase, Process};
+use crate::container::process_ref::ProcessMissing;
 use crate::container::{teardown, ShimContext};
 use crate::error::{Result, ShimError};
 use crate::hooks::HookKind;
@@ -24,22 +25,17 @@ const QMP_TIMEOUT: Duration = Duration::from_secs(2);
 impl Inner {
     /// Signals the VMM (`process`, the init process), or asks its guest to power off (see the
     /// module of `unikernel`); with `all`, every other process of its cgroup too.
-    pub(super) async fn kill(
-        &self,
-        exec_id: &str,
-        process: &Process,
-        signal: u32,
-        all: bool,
-    ) -> Result<()> {
+    pub(super) async fn kill(&self, process: &Process, signal: u32, all: bool) -> Result<()> {
         let snapshot = process.snapshot();
-        if matches!(snapshot.phase, Phase::Stopped | Phase::Created) {
-            return Err(ShimError::ProcessNotFound {
-                id: self.id.clone(),
-                exec_id: format!("{exec_id} (the VMM is not running)"),
-            });
+        let missing = match snapshot.phase {
+            Phase::Created => Some(ProcessMissing::NotStarted),
+            Phase::Stopped => Some(ProcessMissing::Exited),
+            Phase::Running | Phase::Paused => None,
+        };
+        if let Some(why) = missing {
+            return Err(ShimError::process_not_found(&self.id, &process.which, why));
         }
-        let signal = Signal::try_from(signal as i32)
-            .map_err(|_| ShimError::invalid("signal", signal.to_string(), "not a signal"))?;
+        let signal = crate::container::process::signal(signal)?;
         let graceful = matches!(signal, Signal::SIGTERM | Signal::SIGINT)
             && snapshot.phase == Phase::Running
             && self.request_powerdown(signal).await;
