@@ -13,8 +13,10 @@ use shim_support::{
     foreground_run, import_pvh_unikernel, processes_mentioning, run_detached_in, sandbox_with_ns,
     vmms_mentioning, RUNTIME,
 };
+use tempfile::TempDir;
 use urunc_tests::guests::PvhBehaviour;
-use urunc_tests::sandbox::NetSnapshot;
+use urunc_tests::sandbox::{NetSnapshot, SandboxNetns};
+use urunc_tests::PrivateContainerd;
 
 const HALT_IMAGE: &str = "docker.io/library/pvh-halt:test";
 const POWEROFF_IMAGE: &str = "docker.io/library/pvh-poweroff:test";
@@ -77,17 +79,14 @@ fn seed_reproduction_many_runs_in_one_sandbox_leave_nothing() {
 
 #[test]
 fn guest_power_off_publishes_exit_and_cleans_the_sandbox() {
-    let test = "guest_power_off_publishes_exit_and_cleans_the_sandbox";
-    let Some(ctrd) = containerd(test, &["qemu-system-x86_64", "ip", "tc"]) else {
-        return;
-    };
-    let _guest_dir = import_pvh_unikernel(
-        &ctrd,
+    let Some((ctrd, _guest_dir, sandbox, with_ns)) = guest_in_a_sandbox(
+        "guest_power_off_publishes_exit_and_cleans_the_sandbox",
         POWEROFF_IMAGE,
         PvhBehaviour::PowerOff,
         "pvh-poweroff-marker",
-    );
-    let (sandbox, with_ns) = sandbox_with_ns();
+    ) else {
+        return;
+    };
 
     // Without -d, ctr waits for TaskExit and exits with the task's status.
     let out = ctr(
@@ -118,17 +117,14 @@ fn guest_power_off_publishes_exit_and_cleans_the_sandbox() {
 
 #[test]
 fn vmm_killed_from_outside_publishes_exit_137_and_cleans_the_sandbox() {
-    let test = "vmm_killed_from_outside_publishes_exit_137_and_cleans_the_sandbox";
-    let Some(ctrd) = containerd(test, &["qemu-system-x86_64", "ip", "tc"]) else {
-        return;
-    };
-    let _guest_dir = import_pvh_unikernel(
-        &ctrd,
+    let Some((ctrd, _guest_dir, sandbox, with_ns)) = guest_in_a_sandbox(
+        "vmm_killed_from_outside_publishes_exit_137_and_cleans_the_sandbox",
         HALT_IMAGE,
         PvhBehaviour::HaltForever,
         "pvh-halt-ready",
-    );
-    let (sandbox, with_ns) = sandbox_with_ns();
+    ) else {
+        return;
+    };
 
     let mut run = foreground_run(&ctrd, &with_ns, HALT_IMAGE, "killed");
     run.stdout(std::process::Stdio::piped())
@@ -162,17 +158,14 @@ fn vmm_killed_from_outside_publishes_exit_137_and_cleans_the_sandbox() {
 /// node-wide shim would otherwise keep one namespace per container it ever ran.
 #[test]
 fn the_shim_holds_the_vmm_mount_namespace_only_until_its_exit() {
-    let test = "the_shim_holds_the_vmm_mount_namespace_only_until_its_exit";
-    let Some(ctrd) = containerd(test, &["qemu-system-x86_64", "ip", "tc"]) else {
-        return;
-    };
-    let _guest_dir = import_pvh_unikernel(
-        &ctrd,
+    let Some((ctrd, _guest_dir, sandbox, with_ns)) = guest_in_a_sandbox(
+        "the_shim_holds_the_vmm_mount_namespace_only_until_its_exit",
         HALT_IMAGE,
         PvhBehaviour::HaltForever,
         "pvh-halt-ready",
-    );
-    let (sandbox, with_ns) = sandbox_with_ns();
+    ) else {
+        return;
+    };
     run_detached_in(&ctrd, &with_ns, HALT_IMAGE, "held");
     let vmms = vmms_mentioning(&ctrd.bundle_dir("held").display().to_string());
     assert_eq!(vmms.len(), 1, "one VMM for the container: {vmms:?}");
@@ -207,8 +200,23 @@ fn the_shim_holds_the_vmm_mount_namespace_only_until_its_exit() {
     assert_nothing_left(&ctrd);
 }
 
+/// A private containerd for `test` with a PVH guest behaving as `behaviour` imported as
+/// `image`, and a sandbox netns to run it in (`with_ns` for `ctr run`). `None` when the test
+/// cannot run here (it was reported as skipped). Keep the folder until the test ends.
+fn guest_in_a_sandbox(
+    test: &str,
+    image: &str,
+    behaviour: PvhBehaviour,
+    marker: &str,
+) -> Option<(PrivateContainerd, TempDir, SandboxNetns, String)> {
+    let ctrd = containerd(test, &["qemu-system-x86_64", "ip", "tc"])?;
+    let guest_dir = import_pvh_unikernel(&ctrd, image, behaviour, marker);
+    let (sandbox, with_ns) = sandbox_with_ns();
+    Some((ctrd, guest_dir, sandbox, with_ns))
+}
+
 /// The pid of the shim daemon serving container `id` of `ctrd`.
-fn shim_serving(ctrd: &urunc_tests::PrivateContainerd, id: &str) -> i32 {
+fn shim_serving(ctrd: &PrivateContainerd, id: &str) -> i32 {
     let (namespace, serving) = (
         format!("-namespace {} ", ctrd.namespace()),
         format!("-id {id} "),
