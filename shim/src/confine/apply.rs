@@ -29,7 +29,7 @@ struct PreparedMount {
     source: CString,
     target: CString,
     directory: bool,
-    remount_flags: libc::c_ulong,
+    access: Access,
 }
 
 /// A plan turned into what the child needs, allocated before the fork.
@@ -69,7 +69,7 @@ impl Confinement {
                 source: c_path(&mount.path)?,
                 target: inside(&mount.path)?,
                 directory: mount.directory,
-                remount_flags: remount_flags(mount.access),
+                access: mount.access,
             });
         }
         directories.insert(PathBuf::from("/proc"));
@@ -172,20 +172,8 @@ impl Confinement {
                 "bind-mount",
                 &mount.source,
             )?;
-            check(
-                unsafe {
-                    libc::mount(
-                        none,
-                        mount.target.as_ptr(),
-                        none,
-                        libc::MS_BIND | libc::MS_REMOUNT | mount.remount_flags,
-                        std::ptr::null(),
-                    )
-                },
-                "restrict the mount of",
-                &mount.source,
-            )?;
         }
+        self.restrict_mounts()?;
         check(
             unsafe {
                 libc::mount(
@@ -199,6 +187,49 @@ impl Confinement {
             "mount proc on",
             &self.proc_target,
         )
+    }
+
+    /// Makes every bind mount read-only, nosuid and nodev with one recursive
+    /// `mount_setattr`, then relaxes the few that are not program files (guest files,
+    /// writable directories, devices): 10-20 calls instead of one remount per mount (~100
+    /// for qemu). Kernels before 5.12 lack `mount_setattr`: one remount per mount there.
+    fn restrict_mounts(&self) -> io::Result<()> {
+        let program_files = MountAttributes::of(Access::Exec);
+        // SAFETY: mount_setattr on NUL-terminated paths owned by self and a stack struct.
+        let all =
+            unsafe { program_files.apply(&self.new_root, libc::AT_RECURSIVE as libc::c_uint) };
+        if all < 0 && errno() == libc::ENOSYS {
+            return self.remount_each();
+        }
+        check(all, "restrict the mounts under", &self.new_root)?;
+        for mount in &self.mounts {
+            if mount.access == Access::Exec {
+                continue;
+            }
+            let attributes = MountAttributes::of(mount.access);
+            // SAFETY: as above.
+            let set = unsafe { attributes.apply(&mount.target, 0) };
+            check(set, "restrict the mount of", &mount.source)?;
+        }
+        Ok(())
+    }
+
+    fn remount_each(&self) -> io::Result<()> {
+        let none: *const libc::c_char = std::ptr::null();
+        for mount in &self.mounts {
+            // SAFETY: a raw remount of a NUL-terminated path owned by self.
+            let remounted = unsafe {
+                libc::mount(
+                    none,
+                    mount.target.as_ptr(),
+                    none,
+                    libc::MS_BIND | libc::MS_REMOUNT | remount_flags(mount.access),
+                    std::ptr::null(),
+                )
+            };
+            check(remounted, "restrict the mount of", &mount.source)?;
+        }
+        Ok(())
     }
 
     /// pivot_root(".", ".") stacks the old root on the new one; detaching it leaves only the
@@ -355,6 +386,52 @@ impl CapData {
             permitted: (caps.permitted >> shift) as u32,
             inheritable: (caps.inheritable >> shift) as u32,
         }
+    }
+}
+
+/// The per-mount flags of each access, as `mount_setattr` sets them: the attributes to set,
+/// and those to clear from what the recursive pass set on every mount.
+struct MountAttributes {
+    set: u64,
+    clear: u64,
+}
+
+impl MountAttributes {
+    fn of(access: Access) -> Self {
+        let (set, clear) = match access {
+            Access::Exec => (
+                libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV,
+                0,
+            ),
+            Access::ReadOnly => (libc::MOUNT_ATTR_NOEXEC, 0),
+            Access::ReadWrite => (libc::MOUNT_ATTR_NOEXEC, libc::MOUNT_ATTR_RDONLY),
+            Access::Device => (
+                libc::MOUNT_ATTR_NOEXEC,
+                libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NODEV,
+            ),
+        };
+        MountAttributes { set, clear }
+    }
+
+    /// `mount_setattr(2)` on `path` (not following a final symlink); the raw result.
+    ///
+    /// # Safety
+    /// A raw system call: async-signal-safe, on a NUL-terminated path.
+    unsafe fn apply(&self, path: &CStr, flags: libc::c_uint) -> libc::c_int {
+        let attributes = libc::mount_attr {
+            attr_set: self.set,
+            attr_clr: self.clear,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            flags | libc::AT_SYMLINK_NOFOLLOW as libc::c_uint,
+            &attributes,
+            std::mem::size_of::<libc::mount_attr>(),
+        ) as libc::c_int
     }
 }
 

@@ -173,7 +173,7 @@ async fn busybox_sees_only_its_confinement() {
          if (echo x >> {kernel}) 2>/dev/null; then echo kernel-writable; else echo kernel-read-only; fi; \
          if echo y >> {block}; then echo block-writable; fi; \
          if $bb touch /new-file 2>/dev/null; then echo root-writable; else echo root-read-only; fi; \
-         ulimit -n",
+         ulimit -n; echo ---; $bb awk '{{print $5, $6}}' /proc/self/mountinfo",
         kernel = kernel.display(),
         block = block.display(),
     );
@@ -183,7 +183,7 @@ async fn busybox_sees_only_its_confinement() {
     assert_eq!(code, 0, "confined busybox failed:\n{output}");
 
     let parts = sections(&output);
-    assert_eq!(parts.len(), 7, "{output}");
+    assert_eq!(parts.len(), 8, "{output}");
     let top = bundle
         .dir
         .path()
@@ -223,6 +223,55 @@ async fn busybox_sees_only_its_confinement() {
         ],
         "{output}"
     );
+    // Each mount's own flags (`/proc/self/mountinfo`'s per-mount options).
+    let flags_of = |path: &str| -> Vec<String> {
+        let line = parts[7]
+            .iter()
+            .find(|line| line.split(' ').next() == Some(path))
+            .unwrap_or_else(|| panic!("no mount at {path}:\n{output}"));
+        line.split(' ')
+            .nth(1)
+            .unwrap_or("")
+            .split(',')
+            .map(str::to_string)
+            .collect()
+    };
+    for (path, present, absent) in [
+        (
+            BUSYBOX.to_string(),
+            &["ro", "nosuid", "nodev"][..],
+            &["noexec"][..],
+        ),
+        (
+            kernel.display().to_string(),
+            &["ro", "nosuid", "nodev", "noexec"],
+            &[],
+        ),
+        (
+            block.display().to_string(),
+            &["rw", "nosuid", "nodev", "noexec"],
+            &[],
+        ),
+        (
+            "/dev/null".to_string(),
+            &["rw", "nosuid", "noexec"],
+            &["nodev"],
+        ),
+    ] {
+        let flags = flags_of(&path);
+        for flag in present {
+            assert!(
+                flags.iter().any(|f| f == flag),
+                "{path} lacks {flag}: {flags:?}"
+            );
+        }
+        for flag in absent {
+            assert!(
+                !flags.iter().any(|f| f == flag),
+                "{path} has {flag}: {flags:?}"
+            );
+        }
+    }
     assert_eq!(
         std::fs::read_to_string(&kernel).expect("kernel"),
         "pretend kernel\n"

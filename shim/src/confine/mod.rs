@@ -11,6 +11,7 @@
 //!   the shim before the fork; [`host_cache`] reuses it per binary while its files are unchanged.
 //! * [`plan`]: the confinement as data (pure).
 //! * [`apply`]: prepared in the shim, applied in the child between fork and exec.
+//! * [`held_namespace`]: the VMM's mount namespace, held until its exit was reported.
 //!
 //! Wiring (`container::unikernel`): Create calls [`prepare`] (so an impossible user or
 //! capability set fails Create, naming the field), with the new root and the VMM's writable
@@ -20,6 +21,7 @@
 
 mod apply;
 mod elf;
+mod held_namespace;
 mod host_cache;
 mod host_files;
 mod plan;
@@ -38,6 +40,7 @@ use runtime_core::oci::Process;
 use runtime_core::Accel;
 
 pub use apply::Confinement;
+pub use held_namespace::HeldMountNamespace;
 pub use plan::{plan, ConfineInput, ConfinePlan, GuestFiles};
 
 use crate::error::{Result, ShimError};

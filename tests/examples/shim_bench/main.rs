@@ -58,12 +58,42 @@ fn main() -> Result<()> {
     let sandbox = SandboxNetns::create()?;
     let with_ns = format!("network:{}", sandbox.path().display());
 
-    // Footprint: one running container each.
-    run_unikernel_detached(&ctrd, &with_ns, "mem-u")?;
-    run_busybox_detached(&ctrd, "mem-r")?;
+    if std::env::var_os("SHIM_BENCH_LATENCY_ONLY").is_none() {
+        footprint(&ctrd, &with_ns, &pvh_archive)?;
+    }
+
+    // Latency, over several rounds of one unikernel: with a shim per pod, each Create
+    // starts a new shim; node-wide, one shim serves every round.
+    latency(&ctrd, &with_ns, "lat", "per-pod shims")?;
+    side_by_side::print_tap_floor()?;
+    side_by_side::print_ctr_run(&ctrd, &with_ns)?;
+    let node = node_wide_containerd(&pvh_archive)?;
+    latency(&node, &with_ns, "nlat", "node-wide shim")?;
+    // Stopping containerd kills a shim still lingering: let it exit on its own first.
+    wait_no_shim(&node)?;
+    node.stop()?;
+    Ok(())
+}
+
+/// A second private containerd whose shims serve every pod from one node-wide shim.
+fn node_wide_containerd(pvh_archive: &std::path::Path) -> Result<PrivateContainerd> {
+    let node = PrivateContainerd::start_with(ContainerdOptions {
+        extra_env: vec![("URUNC_RS_SHIM_GROUP".into(), "node".into())],
+        ..ContainerdOptions::default()
+    })?;
+    node.import(pvh_archive)?;
+    Ok(node)
+}
+
+/// The memory tables: one running container each, PODS of each, then the density table.
+/// `SHIM_BENCH_LATENCY_ONLY=1` skips them (the latency and phase tables take a minute; these
+/// take most of the run).
+fn footprint(ctrd: &PrivateContainerd, with_ns: &str, pvh_archive: &std::path::Path) -> Result<()> {
+    run_unikernel_detached(ctrd, with_ns, "mem-u")?;
+    run_busybox_detached(ctrd, "mem-r")?;
     std::thread::sleep(Duration::from_secs(2));
-    let ours_pid = shim_pid(&ctrd, "containerd-shim-urunc-v2", "mem-u")?;
-    let go_pid = shim_pid(&ctrd, "containerd-shim-runc-v2", "mem-r")?;
+    let ours_pid = shim_pid(ctrd, "containerd-shim-urunc-v2", "mem-u")?;
+    let go_pid = shim_pid(ctrd, "containerd-shim-runc-v2", "mem-r")?;
     let (ours, go) = (memory_of(&ours_pid)?, memory_of(&go_pid)?);
     println!("shim memory with one running container (KiB):");
     println!(
@@ -87,25 +117,12 @@ fn main() -> Result<()> {
         );
         std::thread::sleep(Duration::from_secs(seconds.unwrap_or(60)));
     }
-    print_per_pod(&ctrd)?;
+    print_per_pod(ctrd)?;
     for id in ["mem-u", "mem-r"] {
-        remove(&ctrd, id)?;
+        remove(ctrd, id)?;
     }
-    let node = PrivateContainerd::start_with(ContainerdOptions {
-        extra_env: vec![("URUNC_RS_SHIM_GROUP".into(), "node".into())],
-        ..ContainerdOptions::default()
-    })?;
-    node.import(&pvh_archive)?;
-    density::print_density(&ctrd, &node)?;
-
-    // Latency, over several rounds of one unikernel: with a shim per pod, each Create
-    // starts a new shim; node-wide, one shim serves every round.
-    latency(&ctrd, &with_ns, "lat", "per-pod shims")?;
-    side_by_side::print_tap_floor()?;
-    side_by_side::print_ctr_run(&ctrd, &with_ns)?;
-    wait_no_shim(&node)?;
-    latency(&node, &with_ns, "nlat", "node-wide shim")?;
-    // Stopping containerd kills a shim still lingering: let it exit on its own first.
+    let node = node_wide_containerd(pvh_archive)?;
+    density::print_density(ctrd, &node)?;
     wait_no_shim(&node)?;
     node.stop()?;
     Ok(())

@@ -1,60 +1,112 @@
 //! Create → VMM exec phase by phase, as the shim itself timed it: its `Create phases` and
 //! `VMM started` log lines (`phases_us=name=µs ...`, shim/src/container/phase_timer.rs),
-//! read from containerd's log, which copies every shim's log.
+//! read from containerd's log, which copies every shim's log; then VMM exit → TaskExit from
+//! its `VMM exited` lines.
 
 use anyhow::{ensure, Context, Result};
 use urunc_tests::PrivateContainerd;
 
-/// The shim's line at the end of Create and its line when Start exec'd the VMM.
+/// The shim's line at the end of Create, its line when Start exec'd the VMM, and its line
+/// once it published the VMM's exit.
 const CREATE_LINE: &str = "Create phases";
 const START_LINE: &str = "VMM started";
+const EXIT_LINE: &str = "VMM exited";
 
 /// Prints the median of each phase over the containers `ids`, Create's then Start's, and
-/// the shim's total share of Create → exec.
+/// the shim's total share of Create → exec; then the exit path's phases and total.
 pub fn print_phases(ctrd: &PrivateContainerd, ids: &[String]) -> Result<()> {
     let log = std::fs::read_to_string(ctrd.log_path())?;
+    // A node-wide shim's line can miss containerd's log (it went to a log FIFO containerd
+    // had stopped reading): such rounds are left out, and counted.
+    let logged: Vec<String> = ids
+        .iter()
+        .filter(|id| {
+            [CREATE_LINE, START_LINE]
+                .iter()
+                .all(|marker| phases_of(&log, marker, id).is_ok())
+        })
+        .cloned()
+        .collect();
+    ensure!(
+        !logged.is_empty(),
+        "no round's phase lines reached containerd's log"
+    );
+    let ids = logged.as_slice();
     let mut total = vec![0u64; ids.len()];
     println!(
         "  the shim's Create -> VMM exec by phase (qemu, median of {} rounds, µs):",
         ids.len()
     );
     for (request, marker) in [("Create", CREATE_LINE), ("Start", START_LINE)] {
-        let rounds: Vec<Vec<(String, u64)>> = ids
-            .iter()
-            .map(|id| phases_of(&log, marker, id))
-            .collect::<Result<_>>()?;
-        let names: Vec<String> = rounds[0].iter().map(|(name, _)| name.clone()).collect();
-        for name in &names {
-            let mut values: Vec<u64> = rounds
-                .iter()
-                .map(|round| {
-                    round
-                        .iter()
-                        .find(|(n, _)| n == name)
-                        .map(|(_, us)| *us)
-                        .with_context(|| format!("{request} phase {name} missing in a round"))
-                })
-                .collect::<Result<_>>()?;
-            values.sort_unstable();
-            println!(
-                "    {request:<6} {name:<16} {:>7}  (min {}, max {})",
-                values[values.len() / 2],
-                values[0],
-                values[values.len() - 1]
-            );
-        }
-        for (sum, round) in total.iter_mut().zip(&rounds) {
-            *sum += round.iter().map(|(_, us)| us).sum::<u64>();
+        let sums = print_request(&log, ids, request, marker)?;
+        for (sum, round) in total.iter_mut().zip(sums) {
+            *sum += round;
         }
     }
-    total.sort_unstable();
-    println!(
-        "    shim's share (Create + Start phases): median {} µs, min {}, max {}",
-        total[total.len() / 2],
-        total[0],
-        total[total.len() - 1]
+    print_spread("shim's share (Create + Start phases)", total);
+    // Shims built before the exit path was timed log no phases there (a "before" run).
+    let exit_timed = log
+        .lines()
+        .any(|l| l.contains(EXIT_LINE) && l.contains("phases_us="));
+    if !exit_timed {
+        println!("  (this shim does not time its exit path)");
+        return Ok(());
+    }
+    println!("  the shim's VMM exit -> TaskExit by phase (µs):");
+    let exited: Vec<String> = ids
+        .iter()
+        .filter(|id| phases_of(&log, EXIT_LINE, id).is_ok())
+        .cloned()
+        .collect();
+    ensure!(
+        !exited.is_empty(),
+        "no round's exit line reached containerd's log"
     );
+    let exit = print_request(&log, &exited, "Exit", EXIT_LINE)?;
+    print_spread("exit path (Exit phases)", exit);
     Ok(())
+}
+
+/// Prints the median of each phase of `request` over `ids`; returns each round's sum.
+fn print_request(log: &str, ids: &[String], request: &str, marker: &str) -> Result<Vec<u64>> {
+    let rounds: Vec<Vec<(String, u64)>> = ids
+        .iter()
+        .map(|id| phases_of(log, marker, id))
+        .collect::<Result<_>>()?;
+    let names: Vec<String> = rounds[0].iter().map(|(name, _)| name.clone()).collect();
+    for name in &names {
+        let mut values: Vec<u64> = rounds
+            .iter()
+            .map(|round| {
+                round
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, us)| *us)
+                    .with_context(|| format!("{request} phase {name} missing in a round"))
+            })
+            .collect::<Result<_>>()?;
+        values.sort_unstable();
+        println!(
+            "    {request:<6} {name:<16} {:>7}  (min {}, max {})",
+            values[values.len() / 2],
+            values[0],
+            values[values.len() - 1]
+        );
+    }
+    Ok(rounds
+        .iter()
+        .map(|round| round.iter().map(|(_, us)| us).sum())
+        .collect())
+}
+
+fn print_spread(what: &str, mut sums: Vec<u64>) {
+    sums.sort_unstable();
+    println!(
+        "    {what}: median {} µs, min {}, max {}",
+        sums[sums.len() / 2],
+        sums[0],
+        sums[sums.len() - 1]
+    );
 }
 
 /// The `phases_us=` fields of the `marker` line of container `id`.

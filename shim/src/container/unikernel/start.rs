@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 use super::network::detach_network;
 use super::{lock, run_hooks, ConfinedVmm, Inner};
 use crate::cgroup::Cgroup;
+use crate::confine::HeldMountNamespace;
 use crate::console::Console;
 use crate::container::phase_timer::PhaseTimer;
 use crate::container::prepared::Prepared;
@@ -65,33 +66,31 @@ impl Inner {
         exit: oneshot::Receiver<ExitCode>,
         stderr: Option<StderrTee>,
         started_at: Instant,
+        mount_namespace: Option<HeldMountNamespace>,
     ) {
         let inner = Arc::clone(self);
         tokio::spawn(async move {
             // A dropped sender means the reaper is gone; report the VMM as lost.
             let status = exit.await.unwrap_or(255);
             let died_at = Instant::now();
+            let mut timer = PhaseTimer::start();
             let pid = inner.init.snapshot().pid;
             if let Some(tee) = stderr {
                 inner
                     .report_early_exit(&tee, status, died_at - started_at)
                     .await;
             }
+            timer.mark("stderr_drain");
             // Invariant 2: the network is gone (and verified) before TaskExit.
             if let Err(error) = detach_network(&inner.context, &inner.prepared).await {
                 tracing::error!(id = %inner.id, %error, "network teardown after VMM exit failed; Delete will retry");
             }
+            timer.mark("network_detach");
             if inner.cgroup.as_ref().is_some_and(Cgroup::oom_killed) {
                 inner.context.exits.oom_killed(&inner.id);
             }
+            timer.mark("oom_check");
             let exit = inner.init.set_stopped(status);
-            tracing::info!(
-                id = %inner.id,
-                pid,
-                status,
-                exit_to_event_us = died_at.elapsed().as_micros() as u64,
-                "VMM exited"
-            );
             inner.context.exits.exited(ExitReport {
                 container_id: inner.id.clone(),
                 exec_id: String::new(),
@@ -99,6 +98,19 @@ impl Inner {
                 exit_status: status,
                 exited_at: exit.at,
             });
+            timer.mark("publish");
+            tracing::info!(
+                id = %inner.id,
+                pid,
+                status,
+                exit_to_event_us = died_at.elapsed().as_micros() as u64,
+                phases_us = %timer,
+                "VMM exited"
+            );
+            // After TaskExit: freeing the namespace waits for an RCU grace period.
+            if let Some(namespace) = mount_namespace {
+                namespace.release();
+            }
         });
     }
 
@@ -186,6 +198,8 @@ impl Inner {
             )
         })?;
         let pid = child.id();
+        let mount_namespace = HeldMountNamespace::of(pid);
+        timer.mark("hold_namespace");
         tracing::info!(
             id = %self.id,
             pid,
@@ -202,7 +216,7 @@ impl Inner {
             );
         }
         self.init.set_running(pid);
-        self.watch_exit(exit, stderr_tee, started_at);
+        self.watch_exit(exit, stderr_tee, started_at, mount_namespace);
         Prepared::persist_change(&self.prepared, |state| {
             state.vmm = ProcessIdentity::of(pid as i32)
         })?;
