@@ -190,9 +190,9 @@ pub(crate) async fn create_tap(
     let link = rtnl
         .link_by_name(&tap.name)
         .await?
-        .ok_or_else(|| NetnsError::Leftovers {
+        .ok_or_else(|| NetnsError::TapVanished {
             path: identity.path.clone(),
-            leftovers: vec![format!("tap {} vanished right after creation", tap.name)],
+            tap: tap.name.clone(),
         })?;
     rtnl.set_mtu_and_up(&link, mtu).await?;
     Ok(link)

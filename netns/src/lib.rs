@@ -33,10 +33,11 @@ mod worker;
 
 pub use attach::{AttachOutcome, AttachRequest, NetworkMode, PersistRecord, UPLINK};
 pub use audit::{netns_inode_of, thread_netns_audit, ThreadNetns};
-pub use error::NetnsError;
+pub use error::{ErrorKind, Leftover, NetnsError};
 pub use identity::{open_netns, NetnsIdentity};
 pub use pool::NetnsPool;
 pub use record::{NetRecord, StaticNat, FILTER_PRIORITY};
+pub use rtnl::IngressFilter;
 pub use runtime_core::GuestNetwork;
 pub use static_nat::{STATIC_GUEST_IP, STATIC_PREFIX_LEN, STATIC_TAP_IP};
 pub use sweep::SweepReport;

@@ -12,7 +12,7 @@ use runtime_core::GuestNetwork;
 use crate::attach::{
     create_tap, ensure_no_guest_network, persist_then_create, AttachOutcome, AttachRequest, UPLINK,
 };
-use crate::error::{NetnsError, Result};
+use crate::error::{Leftover, NetnsError, Result};
 use crate::identity::NetnsIdentity;
 use crate::program::{find_program, run_in_current_netns};
 use crate::record::{NetRecord, StaticNat, FILTER_PRIORITY};
@@ -78,34 +78,33 @@ pub(crate) async fn attach_static(
 }
 
 /// Removes the static parts of a record (the tap goes with the common part).
-pub(crate) fn remove(identity: &NetnsIdentity, nat: &StaticNat, problems: &mut Vec<String>) {
+pub(crate) fn remove(identity: &NetnsIdentity, nat: &StaticNat, problems: &mut Vec<Leftover>) {
     match masquerade_present(identity, nat) {
         Ok(true) => {
             if let Err(e) = iptables(identity, "-D", &nat.masquerade_rule) {
-                problems.push(e.to_string());
+                problems.push(Leftover::RemovalFailed(e));
             }
         }
         Ok(false) => {}
-        Err(e) => problems.push(e.to_string()),
+        Err(e) => problems.push(Leftover::RemovalFailed(e)),
     }
     if nat.enabled_forwarding {
         if let Err(e) = set_forwarding(identity, false) {
-            problems.push(e.to_string());
+            problems.push(Leftover::RemovalFailed(e));
         }
     }
 }
 
 /// What of the static parts the namespace still holds.
-pub(crate) fn leftovers(identity: &NetnsIdentity, nat: &StaticNat) -> Result<Vec<String>> {
+pub(crate) fn leftovers(identity: &NetnsIdentity, nat: &StaticNat) -> Result<Vec<Leftover>> {
     let mut found = Vec::new();
     if masquerade_present(identity, nat)? {
-        found.push(format!(
-            "nat rule POSTROUTING {}",
-            nat.masquerade_rule.join(" ")
-        ));
+        found.push(Leftover::MasqueradeRule {
+            rule: nat.masquerade_rule.clone(),
+        });
     }
     if nat.enabled_forwarding && forwarding_enabled(identity)? {
-        found.push("net.ipv4.ip_forward still 1".to_string());
+        found.push(Leftover::Forwarding);
     }
     Ok(found)
 }

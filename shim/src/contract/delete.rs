@@ -68,9 +68,10 @@ pub fn run(flags: &Flags) -> Result<()> {
         exited_at: MessageField::some(now()),
         ..Default::default()
     };
-    let bytes = response
-        .write_to_bytes()
-        .map_err(|e| ShimError::Events(format!("encode DeleteResponse: {e}")))?;
+    let bytes = response.write_to_bytes().map_err(|e| ShimError::Encode {
+        what: "DeleteResponse",
+        reason: e.to_string(),
+    })?;
     let mut stdout = std::io::stdout();
     stdout
         .write_all(&bytes)

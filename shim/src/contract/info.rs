@@ -9,7 +9,7 @@ use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::{Message, MessageField};
 use containerd_shim_protos::types::introspection::{RuntimeInfo, RuntimeVersion};
 
-use super::runtime_options;
+use super::{runc_features, runtime_options};
 use crate::error::{Result, ShimError};
 
 /// The runtime's name, as containerd knows it.
@@ -41,8 +41,9 @@ pub fn run() -> Result<()> {
 pub fn runtime_info(options: &[u8]) -> Result<RuntimeInfo> {
     let any = runtime_options::any_from_bytes(options)?;
     let options = runtime_options::accept(&[&any])?;
-    let features =
-        serde_json::to_vec(&runtime_core::features::features()).map_err(|e| ShimError::Encode {
+    let mount_options = delegate_mount_options();
+    let features = serde_json::to_vec(&runtime_core::features::features(mount_options.as_deref()))
+        .map_err(|e| ShimError::Encode {
             what: "features",
             reason: e.to_string(),
         })?;
@@ -66,6 +67,18 @@ pub fn runtime_info(options: &[u8]) -> Result<RuntimeInfo> {
         }),
         ..Default::default()
     })
+}
+
+/// The delegate runc's mount options, or `None` when it cannot tell (a runc older than 1.1 has
+/// no `features` command). Not knowing them is no reason to fail `-info`: containerd would then
+/// drop every other feature too. The answer leaves them out, which containerd reads as "no
+/// recursive read-only mounts", and stderr says why.
+fn delegate_mount_options() -> Option<Vec<String>> {
+    runc_features::mount_options()
+        .inspect_err(|error| {
+            eprintln!("containerd-shim-urunc-v2 -info: mount options left out: {error}");
+        })
+        .ok()
 }
 
 #[cfg(test)]

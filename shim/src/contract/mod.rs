@@ -5,6 +5,7 @@ pub mod delete;
 pub mod group;
 pub mod info;
 pub mod peer;
+mod runc_features;
 pub mod runtime_options;
 pub mod serve;
 pub mod start;
