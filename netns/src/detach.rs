@@ -33,7 +33,7 @@ pub(crate) async fn teardown(rtnl: &Rtnl, record: &NetRecord) -> Result<()> {
         }
     }
     if let Some(nat) = &record.static_nat {
-        crate::static_nat::remove(&record.netns, nat, &mut problems);
+        crate::nat_rules::remove(&record.netns, nat, &mut problems);
     }
     problems.extend(leftovers(rtnl, record).await?);
     if problems.is_empty() {
@@ -73,7 +73,7 @@ pub(crate) async fn leftovers(rtnl: &Rtnl, record: &NetRecord) -> Result<Vec<Lef
         }
     }
     if let Some(nat) = &record.static_nat {
-        found.extend(crate::static_nat::leftovers(&record.netns, nat)?);
+        found.extend(crate::nat_rules::leftovers(&record.netns, nat)?);
     }
     Ok(found)
 }

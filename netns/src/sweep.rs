@@ -2,9 +2,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::attach::UPLINK;
 use crate::detach::is_tap;
 use crate::error::{Leftover, NetnsError, Result};
+use crate::request::UPLINK;
 use crate::rtnl::Rtnl;
 use crate::tap::is_urunc_tap_name;
 
