@@ -144,6 +144,14 @@ impl ShimError {
         }
     }
 
+    /// An answer to containerd (`what`) that could not be encoded.
+    pub fn encode(what: &'static str, error: impl std::fmt::Display) -> Self {
+        ShimError::Encode {
+            what,
+            reason: error.to_string(),
+        }
+    }
+
     /// Turns a list of cleanup failures into one error, or `Ok` when the list is empty.
     pub fn from_cleanup(errors: Vec<ShimError>) -> Result<()> {
         match errors.len() {

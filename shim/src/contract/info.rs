@@ -3,10 +3,10 @@
 //! protobuf on stdout. The runtime options come on stdin, as a protobuf `Any`. Answering it is
 //! what urunc's Go shim does not do on containerd 2.x ("flag provided but not defined").
 
-use std::io::{Read, Write};
+use std::io::Read;
 
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
-use containerd_shim_protos::protobuf::{Message, MessageField};
+use containerd_shim_protos::protobuf::MessageField;
 use containerd_shim_protos::types::introspection::{RuntimeInfo, RuntimeVersion};
 
 use super::{runc_features, runtime_options};
@@ -24,17 +24,7 @@ pub fn run() -> Result<()> {
     std::io::stdin()
         .read_to_end(&mut stdin)
         .map_err(|e| ShimError::io("read runtime options from stdin", e))?;
-    let answer = runtime_info(&stdin)?
-        .write_to_bytes()
-        .map_err(|e| ShimError::Encode {
-            what: "RuntimeInfo",
-            reason: e.to_string(),
-        })?;
-    let mut stdout = std::io::stdout();
-    stdout
-        .write_all(&answer)
-        .and_then(|()| stdout.flush())
-        .map_err(|e| ShimError::io("write RuntimeInfo to stdout", e))
+    super::answer_on_stdout("RuntimeInfo", &runtime_info(&stdin)?)
 }
 
 /// The answer to `-info` given these options (protobuf `Any` bytes; empty for none).
@@ -43,10 +33,7 @@ pub fn runtime_info(options: &[u8]) -> Result<RuntimeInfo> {
     let options = runtime_options::accept(&[&any])?;
     let mount_options = delegate_mount_options();
     let features = serde_json::to_vec(&runtime_core::features::features(mount_options.as_deref()))
-        .map_err(|e| ShimError::Encode {
-            what: "features",
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| ShimError::encode("features", e))?;
     Ok(RuntimeInfo {
         name: RUNTIME_NAME.to_string(),
         version: MessageField::some(RuntimeVersion {
@@ -84,6 +71,7 @@ fn delegate_mount_options() -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use containerd_shim_protos::protobuf::Message;
 
     #[test]
     fn names_the_runtime_and_carries_the_features_document() {

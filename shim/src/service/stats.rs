@@ -26,10 +26,7 @@ pub fn collect(pid: u32) -> Result<Any> {
 }
 
 fn to_any<M: TypeUrl>(metrics: &M) -> Result<Any> {
-    type_url::pack(metrics).map_err(|e| ShimError::Encode {
-        what: "metrics",
-        reason: e.to_string(),
-    })
+    type_url::pack(metrics).map_err(|e| ShimError::encode("metrics", e))
 }
 
 type Setter<M> = fn(&mut M, u64);

@@ -58,21 +58,13 @@ pub(super) async fn attach_network(
 
 /// netns's answer as the VMM plan's input: the one place the two crates' types meet.
 fn guest_network(attachment: GuestAttachment) -> GuestNetwork {
-    let GuestAttachment {
-        tap,
-        mac,
-        ipv4,
-        prefix_len,
-        gateway,
-        mtu,
-    } = attachment;
     GuestNetwork {
-        tap,
-        mac,
-        ipv4,
-        prefix_len,
-        gateway,
-        mtu,
+        tap: attachment.tap,
+        mac: attachment.mac,
+        ipv4: attachment.ipv4,
+        prefix_len: attachment.prefix_len,
+        gateway: attachment.gateway,
+        mtu: attachment.mtu,
     }
 }
 
