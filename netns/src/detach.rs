@@ -1,6 +1,6 @@
 //! detach: remove exactly what a record lists, then prove it is gone.
 
-use crate::error::{NetnsError, Result};
+use crate::error::{Leftover, NetnsError, Result};
 use crate::record::NetRecord;
 use crate::rtnl::Rtnl;
 
@@ -16,24 +16,24 @@ pub(crate) async fn teardown(rtnl: &Rtnl, record: &NetRecord) -> Result<()> {
             .delete_ingress_filters(uplink, record.filter_priority)
             .await
         {
-            problems.push(e.to_string());
+            problems.push(Leftover::RemovalFailed(e));
         }
     }
     // Deleting the tap also deletes its ingress qdisc and its filter.
     if let Some(tap) = rtnl.link_by_name(&record.tap).await? {
         if is_tap(tap.kind.as_deref()) {
             if let Err(e) = rtnl.delete_link(&tap).await {
-                problems.push(e.to_string());
+                problems.push(Leftover::RemovalFailed(e));
             }
         }
     }
     if let (Some(uplink), true) = (&uplink, record.uplink_qdisc_added) {
         if let Err(e) = rtnl.delete_ingress_qdisc(uplink).await {
-            problems.push(e.to_string());
+            problems.push(Leftover::RemovalFailed(e));
         }
     }
     if let Some(nat) = &record.static_nat {
-        crate::static_nat::remove(&record.netns, nat, &mut problems);
+        crate::nat_rules::remove(&record.netns, nat, &mut problems);
     }
     problems.extend(leftovers(rtnl, record).await?);
     if problems.is_empty() {
@@ -47,27 +47,33 @@ pub(crate) async fn teardown(rtnl: &Rtnl, record: &NetRecord) -> Result<()> {
 }
 
 /// What of `record` the namespace still holds.
-pub(crate) async fn leftovers(rtnl: &Rtnl, record: &NetRecord) -> Result<Vec<String>> {
+pub(crate) async fn leftovers(rtnl: &Rtnl, record: &NetRecord) -> Result<Vec<Leftover>> {
     let mut found = Vec::new();
     if let Some(tap) = rtnl.link_by_name(&record.tap).await? {
         if is_tap(tap.kind.as_deref()) {
-            found.push(format!("tap {}", tap.name));
+            found.push(Leftover::Tap { name: tap.name });
         }
     }
     if let Some(uplink) = rtnl.link_by_name(&record.uplink).await? {
         for filter in rtnl.ingress_filters(&uplink).await? {
             if filter.priority == record.filter_priority {
-                found.push(format!("filter on {}: {filter}", uplink.name));
+                found.push(Leftover::Filter {
+                    device: uplink.name.clone(),
+                    filter,
+                });
             }
         }
         if record.uplink_qdisc_added {
             if let Some(kind) = rtnl.ingress_qdisc_kind(&uplink).await? {
-                found.push(format!("{kind} qdisc on {}", uplink.name));
+                found.push(Leftover::Qdisc {
+                    device: uplink.name.clone(),
+                    kind,
+                });
             }
         }
     }
     if let Some(nat) = &record.static_nat {
-        found.extend(crate::static_nat::leftovers(&record.netns, nat)?);
+        found.extend(crate::nat_rules::leftovers(&record.netns, nat)?);
     }
     Ok(found)
 }

@@ -22,23 +22,28 @@ mod audit;
 mod detach;
 mod error;
 mod identity;
+mod nat_rules;
 mod pool;
 mod program;
 mod record;
+mod request;
 mod rtnl;
+mod setup;
 mod static_nat;
 mod sweep;
 mod tap;
 mod worker;
 
-pub use attach::{AttachOutcome, AttachRequest, NetworkMode, PersistRecord, UPLINK};
 pub use audit::{netns_inode_of, thread_netns_audit, ThreadNetns};
-pub use error::NetnsError;
+pub use error::{ErrorKind, Leftover, NetnsError};
 pub use identity::{open_netns, NetnsIdentity};
+pub use nat_rules::{STATIC_GUEST_IP, STATIC_PREFIX_LEN, STATIC_TAP_IP};
 pub use pool::NetnsPool;
 pub use record::{NetRecord, StaticNat, FILTER_PRIORITY};
-pub use runtime_core::GuestNetwork;
-pub use static_nat::{STATIC_GUEST_IP, STATIC_PREFIX_LEN, STATIC_TAP_IP};
+pub use request::{
+    AttachOutcome, AttachRequest, GuestAttachment, NetworkMode, PersistRecord, UPLINK,
+};
+pub use rtnl::IngressFilter;
 pub use sweep::SweepReport;
 pub use tap::{is_urunc_tap_name, tap_name};
 pub use worker::THREAD_NAME_PREFIX;

@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::oneshot;
 
-use crate::attach::{AttachOutcome, AttachRequest, NetworkMode};
 use crate::error::{NetnsError, Result};
 use crate::identity::{open_netns, NetnsIdentity};
 use crate::record::NetRecord;
+use crate::request::{AttachOutcome, AttachRequest, NetworkMode};
 use crate::sweep::SweepReport;
 use crate::worker::{Request, Worker};
 

@@ -5,27 +5,19 @@
 //! `172.16.1.2`, turns on forwarding and masquerades the guest's traffic out
 //! of eth0. Unlike urunc we record all of it and remove all of it on exit.
 
-use std::net::Ipv4Addr;
-
-use runtime_core::GuestNetwork;
-
-use crate::attach::{
-    create_tap, ensure_no_guest_network, persist_then_create, AttachOutcome, AttachRequest, UPLINK,
-};
-use crate::error::{NetnsError, Result};
+use crate::error::Result;
 use crate::identity::NetnsIdentity;
-use crate::program::{find_program, run_in_current_netns};
+use crate::nat_rules::{
+    forwarding_enabled, iptables, masquerade_rule, set_forwarding, STATIC_GUEST_IP,
+    STATIC_PREFIX_LEN, STATIC_TAP_IP,
+};
 use crate::record::{NetRecord, StaticNat, FILTER_PRIORITY};
+use crate::request::{AttachOutcome, AttachRequest, GuestAttachment, UPLINK};
 use crate::rtnl::Rtnl;
+use crate::setup::{create_tap, ensure_no_guest_network, persist_then_create};
 use crate::tap::{first_free_tap_name, format_mac, TapDevice};
 
-/// The tap's address and the guest's gateway (urunc's constants).
-pub const STATIC_TAP_IP: Ipv4Addr = Ipv4Addr::new(172, 16, 1, 1);
-/// The guest's address; Knative's queue-proxy is pointed at it.
-pub const STATIC_GUEST_IP: Ipv4Addr = Ipv4Addr::new(172, 16, 1, 2);
-pub const STATIC_PREFIX_LEN: u8 = 24;
-const FORWARDING: &str = "/proc/sys/net/ipv4/ip_forward";
-
+/// Runs on the worker of `identity`'s namespace: the static mode's attach.
 pub(crate) async fn attach_static(
     rtnl: &Rtnl,
     identity: &NetnsIdentity,
@@ -66,7 +58,7 @@ pub(crate) async fn attach_static(
         iptables(identity, "-A", &nat.masquerade_rule)
     })
     .await?;
-    let guest = GuestNetwork {
+    let guest = GuestAttachment {
         tap: record.tap.clone(),
         mac: format_mac(uplink.mac.unwrap_or_default()),
         ipv4: STATIC_GUEST_IP,
@@ -75,102 +67,4 @@ pub(crate) async fn attach_static(
         mtu: uplink.mtu,
     };
     Ok(AttachOutcome::Attached { record, guest })
-}
-
-/// Removes the static parts of a record (the tap goes with the common part).
-pub(crate) fn remove(identity: &NetnsIdentity, nat: &StaticNat, problems: &mut Vec<String>) {
-    match masquerade_present(identity, nat) {
-        Ok(true) => {
-            if let Err(e) = iptables(identity, "-D", &nat.masquerade_rule) {
-                problems.push(e.to_string());
-            }
-        }
-        Ok(false) => {}
-        Err(e) => problems.push(e.to_string()),
-    }
-    if nat.enabled_forwarding {
-        if let Err(e) = set_forwarding(identity, false) {
-            problems.push(e.to_string());
-        }
-    }
-}
-
-/// What of the static parts the namespace still holds.
-pub(crate) fn leftovers(identity: &NetnsIdentity, nat: &StaticNat) -> Result<Vec<String>> {
-    let mut found = Vec::new();
-    if masquerade_present(identity, nat)? {
-        found.push(format!(
-            "nat rule POSTROUTING {}",
-            nat.masquerade_rule.join(" ")
-        ));
-    }
-    if nat.enabled_forwarding && forwarding_enabled(identity)? {
-        found.push("net.ipv4.ip_forward still 1".to_string());
-    }
-    Ok(found)
-}
-
-fn masquerade_rule(uplink: &str) -> Vec<String> {
-    let source = format!(
-        "{}/{STATIC_PREFIX_LEN}",
-        Ipv4Addr::from(u32::from(STATIC_TAP_IP) & !0xff)
-    );
-    ["-s", &source, "-o", uplink, "-j", "MASQUERADE"]
-        .map(String::from)
-        .to_vec()
-}
-
-fn masquerade_present(identity: &NetnsIdentity, nat: &StaticNat) -> Result<bool> {
-    Ok(iptables_status(identity, "-C", &nat.masquerade_rule)?.success())
-}
-
-fn iptables(identity: &NetnsIdentity, action: &str, rule: &[String]) -> Result<()> {
-    let output = iptables_status(identity, action, rule)?;
-    if output.success() {
-        Ok(())
-    } else {
-        Err(NetnsError::Iptables {
-            path: identity.path.clone(),
-            command: format!("iptables -t nat {action} POSTROUTING {}", rule.join(" ")),
-            output: output.output.trim().to_string(),
-        })
-    }
-}
-
-fn iptables_status(
-    identity: &NetnsIdentity,
-    action: &str,
-    rule: &[String],
-) -> Result<crate::program::ProgramOutput> {
-    let program = find_program("iptables").ok_or_else(|| NetnsError::Iptables {
-        path: identity.path.clone(),
-        command: "iptables".into(),
-        output: "not installed (the static network mode needs it)".into(),
-    })?;
-    let mut args = vec!["-w", "5", "-t", "nat", action, "POSTROUTING"];
-    args.extend(rule.iter().map(String::as_str));
-    run_in_current_netns(&program, &args).map_err(|source| NetnsError::Io {
-        what: "running iptables in netns",
-        path: identity.path.clone(),
-        source,
-    })
-}
-
-fn forwarding_enabled(identity: &NetnsIdentity) -> Result<bool> {
-    // /proc/sys/net resolves to the namespace of the calling thread: ours.
-    std::fs::read_to_string(FORWARDING)
-        .map(|v| v.trim() == "1")
-        .map_err(|source| NetnsError::Io {
-            what: "reading net.ipv4.ip_forward of netns",
-            path: identity.path.clone(),
-            source,
-        })
-}
-
-fn set_forwarding(identity: &NetnsIdentity, on: bool) -> Result<()> {
-    std::fs::write(FORWARDING, if on { "1" } else { "0" }).map_err(|source| NetnsError::Io {
-        what: "writing net.ipv4.ip_forward of netns",
-        path: identity.path.clone(),
-        source,
-    })
 }

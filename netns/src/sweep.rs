@@ -2,9 +2,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::attach::UPLINK;
 use crate::detach::is_tap;
-use crate::error::{NetnsError, Result};
+use crate::error::{Leftover, NetnsError, Result};
+use crate::request::UPLINK;
 use crate::rtnl::Rtnl;
 use crate::tap::is_urunc_tap_name;
 
@@ -28,7 +28,7 @@ pub(crate) async fn sweep(rtnl: &Rtnl) -> Result<SweepReport> {
         if is_urunc_tap_name(&link.name) && is_tap(link.kind.as_deref()) {
             match rtnl.delete_link(&link).await {
                 Ok(_) => report.taps.push(link.name.clone()),
-                Err(e) => problems.push(e.to_string()),
+                Err(e) => problems.push(Leftover::RemovalFailed(e)),
             }
         }
     }
@@ -43,7 +43,7 @@ pub(crate) async fn sweep(rtnl: &Rtnl) -> Result<SweepReport> {
         for priority in priorities {
             match rtnl.delete_ingress_filters(&uplink, priority).await {
                 Ok(_) => report.uplink_filter_priorities.push(priority),
-                Err(e) => problems.push(e.to_string()),
+                Err(e) => problems.push(Leftover::RemovalFailed(e)),
             }
         }
         let bare_ingress = rtnl.ingress_qdisc_kind(&uplink).await?.as_deref() == Some("ingress")
@@ -51,7 +51,7 @@ pub(crate) async fn sweep(rtnl: &Rtnl) -> Result<SweepReport> {
         if bare_ingress {
             match rtnl.delete_ingress_qdisc(&uplink).await {
                 Ok(removed) => report.uplink_qdisc = removed,
-                Err(e) => problems.push(e.to_string()),
+                Err(e) => problems.push(Leftover::RemovalFailed(e)),
             }
         }
         if let Some(f) = rtnl
@@ -60,12 +60,15 @@ pub(crate) async fn sweep(rtnl: &Rtnl) -> Result<SweepReport> {
             .iter()
             .find(|f| f.redirects_to.is_some())
         {
-            problems.push(format!("filter on {}: {f}", uplink.name));
+            problems.push(Leftover::Filter {
+                device: uplink.name.clone(),
+                filter: f.clone(),
+            });
         }
     }
     for link in rtnl.links().await? {
         if is_urunc_tap_name(&link.name) && is_tap(link.kind.as_deref()) {
-            problems.push(format!("tap {}", link.name));
+            problems.push(Leftover::Tap { name: link.name });
         }
     }
     if problems.is_empty() {

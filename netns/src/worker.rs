@@ -15,11 +15,12 @@ use nix::errno::Errno;
 use nix::sched::{setns, CloneFlags};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::attach::{attach, AttachOutcome, AttachRequest, NetworkMode};
+use crate::attach::attach;
 use crate::detach::teardown;
 use crate::error::{NetnsError, Result};
 use crate::identity::NetnsIdentity;
 use crate::record::NetRecord;
+use crate::request::{AttachOutcome, AttachRequest, NetworkMode};
 use crate::rtnl::Rtnl;
 use crate::static_nat::attach_static;
 use crate::sweep::{sweep, SweepReport};

@@ -5,6 +5,13 @@
 //!
 //! It says only what holds for every container the shim runs, unikernel or runc: the VMM
 //! confinement is the narrower of the two (see the README's "The VMM as a container process").
+//!
+//! Mount options are the exception that is still true of both: they are the options of the runc
+//! that runs delegated containers (`runc features`), passed on unchanged, because a unikernel's
+//! VMM is given none of the spec's mounts (its mount namespace holds the VMM, the guest's files
+//! and the devices it was granted, nothing else). An option such as `rro` therefore cannot be
+//! broken for a unikernel: no host path it could fail to protect reaches the guest. containerd
+//! 2.x's CRI allows recursive read-only mounts only for a handler that lists `rro`.
 
 use serde_json::{json, Value};
 
@@ -35,10 +42,11 @@ pub const SUPPORTED_HOOKS: [&str; 6] = [
     "poststop",
 ];
 
-/// The features document.
-pub fn features() -> Value {
+/// The features document. `mount_options` are the delegate runc's; `None` (runc could not say)
+/// leaves them out, which runtime-spec reads as "unknown", not as "none".
+pub fn features(mount_options: Option<&[String]>) -> Value {
     let namespaces: Vec<&str> = SUPPORTED_NAMESPACES.iter().map(|n| n.name()).collect();
-    json!({
+    let mut document = json!({
         "ociVersionMin": OCI_VERSION_MIN,
         "ociVersionMax": OCI_VERSION_MAX,
         "hooks": SUPPORTED_HOOKS,
@@ -57,7 +65,11 @@ pub fn features() -> Value {
             "intelRdt": { "enabled": false },
             "mountExtensions": { "idmap": { "enabled": false } },
         },
-    })
+    });
+    if let Some(options) = mount_options {
+        document["mountOptions"] = json!(options);
+    }
+    document
 }
 
 #[cfg(test)]
@@ -66,7 +78,7 @@ mod tests {
 
     #[test]
     fn offers_no_user_namespace_and_no_idmap_mounts() {
-        let features = features();
+        let features = features(None);
         let namespaces = features["linux"]["namespaces"].as_array().unwrap();
         assert!(!namespaces.iter().any(|n| n == "user"), "{namespaces:?}");
         assert!(namespaces.iter().any(|n| n == "network"), "{namespaces:?}");
@@ -78,9 +90,19 @@ mod tests {
 
     #[test]
     fn lists_the_seccomp_names_the_profile_compiler_knows() {
-        let features = features();
+        let features = features(None);
         let actions = features["linux"]["seccomp"]["actions"].as_array().unwrap();
         assert!(actions.iter().any(|a| a == "SCMP_ACT_ERRNO"), "{actions:?}");
         assert_eq!(actions.len(), SeccompAction::NAMES.len());
+    }
+
+    #[test]
+    fn passes_the_delegates_mount_options_on_unchanged() {
+        let options = ["rbind".to_string(), "rro".to_string()];
+        assert_eq!(
+            features(Some(&options))["mountOptions"],
+            json!(["rbind", "rro"])
+        );
+        assert!(features(None).get("mountOptions").is_none());
     }
 }

@@ -1,5 +1,6 @@
-//! The guest's network as the VMM plan sees it. The netns crate returns this
-//! after it created the tap and the tc redirect; the plan hands it to the guest.
+//! The guest's network as the VMM plan sees it. The shim builds it from the netns
+//! crate's `GuestAttachment` once the tap and the tc redirect exist (netns does
+//! not depend on this crate); the plan hands it to the guest.
 
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;

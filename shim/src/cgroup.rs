@@ -260,9 +260,9 @@ impl ProcessCgroup {
 }
 
 /// The v1 memory controller's file with the `oom_kill` counter.
-const V1_OOM_COUNTER: &str = "memory.oom_control";
+pub const V1_OOM_COUNTER: &str = "memory.oom_control";
 /// The v2 file with the `oom_kill` counter.
-const V2_OOM_COUNTER: &str = "memory.events";
+pub const V2_OOM_COUNTER: &str = "memory.events";
 
 /// Whether the `oom_kill` counter in `file` (v1 `memory.oom_control`, v2 `memory.events`) is
 /// above zero. An unreadable file (the cgroup is gone) counts none.

@@ -85,6 +85,14 @@ pub enum ShimError {
         stderr: String,
     },
 
+    /// runc succeeded but printed something that is not what the command promises.
+    #[error("runc {args}: unreadable output: {source}")]
+    RuncOutput {
+        args: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+
     #[error("urunc configuration: {0}")]
     Core(#[from] runtime_core::CoreError),
 
@@ -106,8 +114,20 @@ pub enum ShimError {
     #[error("cleanup failed: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Cleanup(Vec<ShimError>),
 
-    #[error("events: {0}")]
-    Events(String),
+    /// The ttrpc server that serves the Task API did not start.
+    #[error("start the ttrpc server: {source}")]
+    Serve {
+        #[source]
+        source: ttrpc::Error,
+    },
+
+    /// containerd's event service could not be reached.
+    #[error("connect to containerd's events at {address}: {source}")]
+    EventsConnect {
+        address: String,
+        #[source]
+        source: ttrpc::Error,
+    },
 
     /// A protobuf answer to containerd could not be encoded.
     #[error("encode {what}: {reason}")]
@@ -160,6 +180,14 @@ impl ShimError {
         }
     }
 
+    /// An answer to containerd (`what`) that could not be encoded.
+    pub fn encode(what: &'static str, error: impl std::fmt::Display) -> Self {
+        ShimError::Encode {
+            what,
+            reason: error.to_string(),
+        }
+    }
+
     /// Turns a list of cleanup failures into one error, or `Ok` when the list is empty.
     pub fn from_cleanup(errors: Vec<ShimError>) -> Result<()> {
         match errors.len() {
@@ -173,27 +201,27 @@ impl ShimError {
         match self {
             ShimError::Core(runtime_core::CoreError::NeedsKvm { .. }) => Code::FAILED_PRECONDITION,
             ShimError::InvalidArgument { .. } | ShimError::Core(_) => Code::INVALID_ARGUMENT,
-            ShimError::Netns(
-                netns::NetnsError::NotANetns { .. } | netns::NetnsError::NotFound { .. },
-            ) => Code::INVALID_ARGUMENT,
-            ShimError::Netns(netns::NetnsError::AlreadyRedirected { .. }) => {
-                Code::FAILED_PRECONDITION
-            }
+            ShimError::Netns(error) => match error.kind() {
+                netns::ErrorKind::BadInput => Code::INVALID_ARGUMENT,
+                netns::ErrorKind::Conflict => Code::FAILED_PRECONDITION,
+                netns::ErrorKind::Failure => Code::INTERNAL,
+            },
             ShimError::NotFound { .. } | ShimError::ProcessNotFound { .. } => Code::NOT_FOUND,
             ShimError::AlreadyExists { .. } => Code::ALREADY_EXISTS,
             ShimError::CreateCancelled { .. } => Code::CANCELLED,
             ShimError::FailedPrecondition { .. } => Code::FAILED_PRECONDITION,
             ShimError::Unimplemented { .. } => Code::UNIMPLEMENTED,
-            ShimError::Netns(_)
-            | ShimError::Io { .. }
+            ShimError::Io { .. }
             | ShimError::Sys { .. }
             | ShimError::Json { .. }
             | ShimError::Runc { .. }
+            | ShimError::RuncOutput { .. }
             | ShimError::Cgroup { .. }
             | ShimError::Virtiofsd { .. }
             | ShimError::Cleanup(_)
             | ShimError::BlockingStep { .. }
-            | ShimError::Events(_)
+            | ShimError::Serve { .. }
+            | ShimError::EventsConnect { .. }
             | ShimError::Encode { .. } => Code::INTERNAL,
         }
     }
@@ -260,6 +288,40 @@ mod tests {
             code_of(ShimError::io("x", std::io::Error::other("y"))),
             Code::INTERNAL
         );
+    }
+
+    #[test]
+    fn each_kind_of_network_error_has_one_code() {
+        // netns sorts every variant into a kind (its own test covers each one); this is the
+        // kind's code: the three "another guest holds this pod's network" cases answer alike.
+        let path = std::path::PathBuf::from("/run/netns/pod");
+        let conflicts = [
+            netns::NetnsError::StaticInUse {
+                path: path.clone(),
+                address: std::net::Ipv4Addr::new(172, 16, 1, 1),
+            },
+            netns::NetnsError::AlreadyAttached {
+                container_id: "c".into(),
+                path: path.clone(),
+            },
+            netns::NetnsError::AlreadyRedirected {
+                path: path.clone(),
+                device: "eth0".into(),
+                filter: "u32 pref 1".into(),
+            },
+        ];
+        for conflict in conflicts {
+            assert_eq!(conflict.kind(), netns::ErrorKind::Conflict);
+            assert_eq!(
+                code_of(ShimError::Netns(conflict)),
+                Code::FAILED_PRECONDITION
+            );
+        }
+        let bad_input = netns::NetnsError::NotFound { path: path.clone() };
+        assert_eq!(code_of(ShimError::Netns(bad_input)), Code::INVALID_ARGUMENT);
+        let failure = netns::NetnsError::WorkerGone { path };
+        assert_eq!(failure.kind(), netns::ErrorKind::Failure);
+        assert_eq!(code_of(ShimError::Netns(failure)), Code::INTERNAL);
     }
 
     #[test]

@@ -43,25 +43,10 @@ const SKIPPED_GROUPS: &[(&str, &str)] = &[
 ];
 /// Specs that pass under runc and not under urunc (a name, or the start of
 /// the names of several), with the reason.
-const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
-    (
-        "[k8s.io] PodSandbox runtime should support metrics operations runtime should support listing pod sandbox metrics [Conformance]",
-        "containerd 2.x only: ListPodSandboxMetrics wants container_oom_events_total, which the \
-         shim's task metrics of runc-delegated containers do not carry yet",
-    ),
-    (
-        "[k8s.io] Container Mount Readonly runtime should support readonly mounts should support recursive readonly mounts",
-        RECURSIVE_READ_ONLY,
-    ),
-    (
-        "[k8s.io] Container Mount Readonly runtime should support readonly mounts should reject a recursive readonly mount",
-        RECURSIVE_READ_ONLY,
-    ),
-];
-/// Why the recursive read-only mount specs are skipped under urunc.
-const RECURSIVE_READ_ONLY: &str = "containerd 2.x only, skipped by critest: the handler must \
-    advertise recursive read-only mounts, which containerd learns from runc's features for its \
-    own shim and the shim does not report yet";
+/// None remain: containerd 2.x's "listing pod sandbox metrics" needed the OOM counters in the
+/// shim's task metrics, and its recursive read-only mount specs the delegate runc's mount
+/// options in `-info`.
+const KNOWN_DIFFERENCES: &[(&str, &str)] = &[];
 /// One critest run may take this long.
 const RUN_LIMIT: Duration = Duration::from_secs(20 * 60);
 

@@ -87,6 +87,9 @@ fn info_answers_a_runtime_info_echoes_its_options_and_refuses_another_runtimes()
         RUNTIME.as_bytes(),
         b"types.containerd.io/opencontainers/runtime-spec/1/features/Features",
         b"\"mountExtensions\"",
+        // The delegate runc's mount options (Debian's runc 1.1.5 lists rro): containerd 2.x's
+        // CRI allows recursive read-only mounts only for a handler whose features list it.
+        b"\"rro\"",
     ] {
         assert!(
             answer

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use netns::{AttachOutcome, AttachRequest, GuestNetwork, NetRecord, NetnsPool};
+use netns::{AttachOutcome, AttachRequest, GuestAttachment, NetRecord, NetnsPool};
 use urunc_tests::sandbox::{run, SandboxNetns};
 
 /// These tests need root (namespaces, taps, tc). Without it they say so.
@@ -63,7 +63,7 @@ pub async fn attach_networked(
     pool: &NetnsPool,
     sandbox: &SandboxNetns,
     request: AttachRequest,
-) -> (NetRecord, GuestNetwork) {
+) -> (NetRecord, GuestAttachment) {
     match pool.attach(&sandbox.path(), request).await {
         Ok(AttachOutcome::Attached { record, guest }) => (record, guest),
         other => panic!(

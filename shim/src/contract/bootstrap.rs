@@ -119,10 +119,7 @@ pub fn encode_answer(input: &StartInput, address: &str) -> Result<Vec<u8>> {
         .and_then(|()| stream.write_string(2, address))
         .and_then(|()| stream.write_string(3, "ttrpc"))
         .and_then(|()| stream.flush())
-        .map_err(|e| ShimError::Encode {
-            what: "BootstrapResult",
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| ShimError::encode("BootstrapResult", e))?;
     drop(stream);
     Ok(out)
 }

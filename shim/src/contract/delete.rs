@@ -3,13 +3,12 @@
 //! very process recorded, never a recycled pid), detach its network through a netns worker,
 //! delete runc's container, remove the cgroup, unmount the rootfs, remove the state.
 
-use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use containerd_shim::Flags;
 use containerd_shim_protos::api::DeleteResponse;
-use containerd_shim_protos::protobuf::{Message, MessageField};
+use containerd_shim_protos::protobuf::MessageField;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -68,14 +67,7 @@ pub fn run(flags: &Flags) -> Result<()> {
         exited_at: MessageField::some(now()),
         ..Default::default()
     };
-    let bytes = response
-        .write_to_bytes()
-        .map_err(|e| ShimError::Events(format!("encode DeleteResponse: {e}")))?;
-    let mut stdout = std::io::stdout();
-    stdout
-        .write_all(&bytes)
-        .and_then(|()| stdout.flush())
-        .map_err(|e| ShimError::io("write DeleteResponse", e))?;
+    super::answer_on_stdout("DeleteResponse", &response)?;
     outcome
 }
 

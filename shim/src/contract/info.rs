@@ -3,13 +3,13 @@
 //! protobuf on stdout. The runtime options come on stdin, as a protobuf `Any`. Answering it is
 //! what urunc's Go shim does not do on containerd 2.x ("flag provided but not defined").
 
-use std::io::{Read, Write};
+use std::io::Read;
 
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
-use containerd_shim_protos::protobuf::{Message, MessageField};
+use containerd_shim_protos::protobuf::MessageField;
 use containerd_shim_protos::types::introspection::{RuntimeInfo, RuntimeVersion};
 
-use super::runtime_options;
+use super::{runc_features, runtime_options};
 use crate::error::{Result, ShimError};
 
 /// The runtime's name, as containerd knows it.
@@ -24,28 +24,16 @@ pub fn run() -> Result<()> {
     std::io::stdin()
         .read_to_end(&mut stdin)
         .map_err(|e| ShimError::io("read runtime options from stdin", e))?;
-    let answer = runtime_info(&stdin)?
-        .write_to_bytes()
-        .map_err(|e| ShimError::Encode {
-            what: "RuntimeInfo",
-            reason: e.to_string(),
-        })?;
-    let mut stdout = std::io::stdout();
-    stdout
-        .write_all(&answer)
-        .and_then(|()| stdout.flush())
-        .map_err(|e| ShimError::io("write RuntimeInfo to stdout", e))
+    super::answer_on_stdout("RuntimeInfo", &runtime_info(&stdin)?)
 }
 
 /// The answer to `-info` given these options (protobuf `Any` bytes; empty for none).
 pub fn runtime_info(options: &[u8]) -> Result<RuntimeInfo> {
     let any = runtime_options::any_from_bytes(options)?;
     let options = runtime_options::accept(&[&any])?;
-    let features =
-        serde_json::to_vec(&runtime_core::features::features()).map_err(|e| ShimError::Encode {
-            what: "features",
-            reason: e.to_string(),
-        })?;
+    let mount_options = delegate_mount_options();
+    let features = serde_json::to_vec(&runtime_core::features::features(mount_options.as_deref()))
+        .map_err(|e| ShimError::encode("features", e))?;
     Ok(RuntimeInfo {
         name: RUNTIME_NAME.to_string(),
         version: MessageField::some(RuntimeVersion {
@@ -68,9 +56,22 @@ pub fn runtime_info(options: &[u8]) -> Result<RuntimeInfo> {
     })
 }
 
+/// The delegate runc's mount options, or `None` when it cannot tell (a runc older than 1.1 has
+/// no `features` command). Not knowing them is no reason to fail `-info`: containerd would then
+/// drop every other feature too. The answer leaves them out, which containerd reads as "no
+/// recursive read-only mounts", and stderr says why.
+fn delegate_mount_options() -> Option<Vec<String>> {
+    runc_features::mount_options()
+        .inspect_err(|error| {
+            eprintln!("containerd-shim-urunc-v2 -info: mount options left out: {error}");
+        })
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use containerd_shim_protos::protobuf::Message;
 
     #[test]
     fn names_the_runtime_and_carries_the_features_document() {

@@ -5,10 +5,17 @@ pub mod delete;
 pub mod group;
 pub mod info;
 pub mod peer;
+mod runc_features;
 pub mod runtime_options;
 pub mod serve;
 pub mod start;
 mod wire;
+
+use std::io::Write;
+
+use containerd_shim_protos::protobuf::Message;
+
+use crate::error::{Result, ShimError};
 
 /// The annotation CRI sets on every container of a pod: containers sharing it share one shim.
 pub const SANDBOX_ID_ANNOTATION: &str = "io.kubernetes.cri.sandbox-id";
@@ -31,4 +38,17 @@ pub const CONTAINERD_VERSION_ENV: &str = "URUNC_SHIM_CONTAINERD_VERSION";
 /// A `unix://` address as a filesystem path.
 pub fn socket_path(address: &str) -> &str {
     address.strip_prefix("unix://").unwrap_or(address)
+}
+
+/// Writes `message` (named `what` in errors) to stdout, where containerd reads the answer of a
+/// one-shot action (`-info`, `delete`).
+fn answer_on_stdout(what: &'static str, message: &impl Message) -> Result<()> {
+    let bytes = message
+        .write_to_bytes()
+        .map_err(|e| ShimError::encode(what, e))?;
+    let mut stdout = std::io::stdout();
+    stdout
+        .write_all(&bytes)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| ShimError::io(format!("write {what} to stdout"), e))
 }

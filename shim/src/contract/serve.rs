@@ -75,7 +75,7 @@ async fn serve(flags: &Flags, listener: UnixListener) -> Result<()> {
     server
         .start()
         .await
-        .map_err(|e| ShimError::Events(format!("start ttrpc server: {e}")))?;
+        .map_err(|source| ShimError::Serve { source })?;
     let task_api = std::env::var(TASK_API_ENV).unwrap_or_else(|_| "2".into());
     let containerd = std::env::var(CONTAINERD_VERSION_ENV).unwrap_or_else(|_| "1.x-2.2".into());
     tracing::info!(

@@ -80,6 +80,9 @@ impl Publisher {
 async fn connect_events(address: &str) -> Result<EventsClient> {
     let client = Client::connect(address)
         .await
-        .map_err(|e| ShimError::Events(format!("connect to {address}: {e}")))?;
+        .map_err(|source| ShimError::EventsConnect {
+            address: address.to_string(),
+            source,
+        })?;
     Ok(EventsClient::new(client))
 }

@@ -14,7 +14,7 @@ use containerd_shim_protos::cgroups_v2::metrics as v2;
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::MessageField;
 
-use crate::cgroup::ProcessCgroup;
+use crate::cgroup::{ProcessCgroup, V1_OOM_COUNTER, V2_OOM_COUNTER};
 use crate::error::{Result, ShimError};
 use crate::type_url::{self, TypeUrl};
 
@@ -26,7 +26,7 @@ pub fn collect(pid: u32) -> Result<Any> {
 }
 
 fn to_any<M: TypeUrl>(metrics: &M) -> Result<Any> {
-    type_url::pack(metrics).map_err(|e| ShimError::Events(format!("encode metrics: {e}")))
+    type_url::pack(metrics).map_err(|e| ShimError::encode("metrics", e))
 }
 
 type Setter<M> = fn(&mut M, u64);
@@ -117,6 +117,24 @@ const V2_CPU_STAT: &[(&str, Setter<v2::CPUStat>)] = &[
     ("burst_usec", |c, v| c.burst_usec = v),
 ];
 
+/// `memory.oom_control`: `oom_kill` is what containerd 2.x's CRI reports as
+/// `container_oom_events_total`.
+const V1_OOM_CONTROL: &[(&str, Setter<v1::MemoryOomControl>)] = &[
+    ("oom_kill_disable", |o, v| o.oom_kill_disable = v),
+    ("under_oom", |o, v| o.under_oom = v),
+    ("oom_kill", |o, v| o.oom_kill = v),
+];
+
+/// `memory.events`: its `oom_kill` is `container_oom_events_total` on a unified host.
+const V2_MEMORY_EVENTS: &[(&str, Setter<v2::MemoryEvents>)] = &[
+    ("low", |e, v| e.low = v),
+    ("high", |e, v| e.high = v),
+    ("max", |e, v| e.max = v),
+    ("oom", |e, v| e.oom = v),
+    ("oom_kill", |e, v| e.oom_kill = v),
+    ("oom_group_kill", |e, v| e.oom_group_kill = v),
+];
+
 const V1_THROTTLE: &[(&str, Setter<v1::Throttle>)] = &[
     ("nr_periods", |t, v| t.periods = v),
     ("nr_throttled", |t, v| t.throttled_periods = v),
@@ -160,6 +178,7 @@ fn v1_metrics(cgroup: &ProcessCgroup) -> Result<v1::Metrics> {
         memory.kernel = v1_memory_entry(dir, "memory.kmem")?;
         memory.kernel_tcp = v1_memory_entry(dir, "memory.kmem.tcp")?;
         metrics.memory = MessageField::some(memory);
+        metrics.memory_oom_control = read_keyed(&dir.join(V1_OOM_COUNTER), V1_OOM_CONTROL)?.into();
     }
     Ok(metrics)
 }
@@ -195,6 +214,7 @@ fn v2_metrics(dir: &Path) -> Result<v2::Metrics> {
     memory.swap_limit = read_number(&dir.join("memory.swap.max"))?.unwrap_or(0);
     memory.swap_max_usage = read_number(&dir.join("memory.swap.peak"))?.unwrap_or(0);
     metrics.memory = MessageField::some(memory);
+    metrics.memory_events = read_keyed(&dir.join(V2_OOM_COUNTER), V2_MEMORY_EVENTS)?.into();
     Ok(metrics)
 }
 
@@ -231,8 +251,13 @@ fn read_numbers(file: &Path) -> Result<Vec<u64>> {
 }
 
 /// Calls `apply` for each `key value` line of a flat-keyed file (missing: no lines).
-fn for_each_key(file: &Path, mut apply: impl FnMut(&str, u64)) -> Result<()> {
+fn for_each_key(file: &Path, apply: impl FnMut(&str, u64)) -> Result<()> {
     let text = read_optional(file)?.unwrap_or_default();
+    for_each_line(file, &text, apply)
+}
+
+/// Calls `apply` for each `key value` line of `text`, read from `file`.
+fn for_each_line(file: &Path, text: &str, mut apply: impl FnMut(&str, u64)) -> Result<()> {
     for line in text.lines() {
         let mut words = line.split_whitespace();
         let (Some(key), Some(value), None) = (words.next(), words.next(), words.next()) else {
@@ -247,11 +272,27 @@ fn for_each_key(file: &Path, mut apply: impl FnMut(&str, u64)) -> Result<()> {
 }
 
 fn fill<M>(file: &Path, table: &[(&str, Setter<M>)], target: &mut M) -> Result<()> {
-    for_each_key(file, |key, value| {
+    for_each_key(file, setter(table, target))
+}
+
+/// A flat-keyed file as a message; `None` when the file does not exist (the message stays unset,
+/// as the Go shim leaves it, rather than reporting zeros the kernel never counted).
+fn read_keyed<M: Default>(file: &Path, table: &[(&str, Setter<M>)]) -> Result<Option<M>> {
+    let Some(text) = read_optional(file)? else {
+        return Ok(None);
+    };
+    let mut target = M::default();
+    for_each_line(file, &text, setter(table, &mut target))?;
+    Ok(Some(target))
+}
+
+/// Sets the field of `target` that `table` names for a key; unknown keys are ignored.
+fn setter<'a, M>(table: &'a [(&str, Setter<M>)], target: &'a mut M) -> impl FnMut(&str, u64) + 'a {
+    move |key, value| {
         if let Some((_, set)) = table.iter().find(|(name, _)| *name == key) {
             set(target, value);
         }
-    })
+    }
 }
 
 fn clock_ticks_per_second() -> Result<u64> {
@@ -312,6 +353,10 @@ mod tests {
                 ("memory.max_usage_in_bytes", "70000\n"),
                 ("memory.limit_in_bytes", "9223372036854771712\n"),
                 ("memory.failcnt", "0\n"),
+                (
+                    "memory.oom_control",
+                    "oom_kill_disable 0\nunder_oom 1\noom_kill 2\n",
+                ),
             ],
         );
         let cgroup = ProcessCgroup::V1(
@@ -338,6 +383,9 @@ mod tests {
         assert_eq!(metrics.memory.usage.limit, 9223372036854771712);
         // No swap accounting files: zero, not an error.
         assert_eq!(metrics.memory.swap.usage, 0);
+        // containerd 2.x's CRI reads `container_oom_events_total` from here.
+        assert_eq!(metrics.memory_oom_control.under_oom, 1);
+        assert_eq!(metrics.memory_oom_control.oom_kill, 2);
 
         let any = to_any(&metrics).expect("any");
         assert_eq!(any.type_url, "io.containerd.cgroups.v1.Metrics");
@@ -361,9 +409,15 @@ mod tests {
                 ("memory.current", "4096\n"),
                 ("memory.max", "max\n"),
                 ("memory.swap.current", "0\n"),
+                (
+                    "memory.events",
+                    "low 0\nhigh 4\nmax 5\noom 1\noom_kill 1\noom_group_kill 0\n",
+                ),
             ],
         );
         let metrics = v2_metrics(root.path()).expect("metrics");
+        assert_eq!(metrics.memory_events.max, 5);
+        assert_eq!(metrics.memory_events.oom_kill, 1);
         assert_eq!((metrics.pids.current, metrics.pids.limit), (2, 64));
         assert_eq!(metrics.cpu.usage_usec, 500);
         assert_eq!(metrics.cpu.user_usec, 300);
@@ -375,6 +429,18 @@ mod tests {
         assert_eq!(metrics.memory.usage_limit, 0);
         let any = to_any(&metrics).expect("any");
         assert_eq!(any.type_url, "io.containerd.cgroups.v2.Metrics");
+    }
+
+    #[test]
+    fn absent_event_files_leave_the_events_unset() {
+        // A kernel without the file counts nothing: no message, not a message of zeros.
+        let root = tempfile::tempdir().expect("tempdir");
+        write(root.path(), &[("memory.current", "4096\n")]);
+        let metrics = v2_metrics(root.path()).expect("metrics");
+        assert!(metrics.memory_events.is_none());
+        let cgroup = ProcessCgroup::V1(vec![("memory".to_string(), root.path().into())]);
+        let metrics = v1_metrics(&cgroup).expect("metrics");
+        assert!(metrics.memory_oom_control.is_none());
     }
 
     #[test]

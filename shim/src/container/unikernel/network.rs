@@ -4,7 +4,7 @@
 
 use std::sync::Mutex;
 
-use netns::{AttachOutcome, AttachRequest, NetRecord, NetworkMode};
+use netns::{AttachOutcome, AttachRequest, GuestAttachment, NetRecord, NetworkMode};
 use runtime_core::oci::Spec;
 use runtime_core::{GuestNetwork, GuestNetworkMode};
 
@@ -47,12 +47,24 @@ pub(super) async fn attach_network(
     {
         AttachOutcome::Attached { record, guest } => {
             lock(prepared).state.net = Some(record);
-            Ok(Some(guest))
+            Ok(Some(guest_network(guest)))
         }
         AttachOutcome::NoNetwork => {
             tracing::info!(%id, netns = %netns_path.display(), "sandbox has no eth0: the guest runs without network");
             Ok(None)
         }
+    }
+}
+
+/// netns's answer as the VMM plan's input: the one place the two crates' types meet.
+fn guest_network(attachment: GuestAttachment) -> GuestNetwork {
+    GuestNetwork {
+        tap: attachment.tap,
+        mac: attachment.mac,
+        ipv4: attachment.ipv4,
+        prefix_len: attachment.prefix_len,
+        gateway: attachment.gateway,
+        mtu: attachment.mtu,
     }
 }
 
