@@ -31,7 +31,7 @@ pub const GO_RUNTIME: &str = "io.containerd.gourunc.v2";
 /// Go urunc's shim, in the built folder.
 pub const GO_SHIM_NAME: &str = "containerd-shim-urunc-v2";
 /// The name containerd looks up on PATH for [`GO_RUNTIME`].
-const GO_SHIM_ALIAS: &str = "containerd-shim-gourunc-v2";
+pub const GO_SHIM_ALIAS: &str = "containerd-shim-gourunc-v2";
 /// The VMM Go urunc looks up on PATH for the `qemu` hypervisor on x86-64.
 const QEMU: &str = "qemu-system-x86_64";
 /// qemu's stderr, in the VMM folder.

@@ -29,7 +29,7 @@ use urunc_tests::guests::{pvh_guest, PvhBehaviour};
 use urunc_tests::unikernel_images::{linux_on_qemu, write_unikernel_archive, KERNEL_PATH};
 use urunc_tests::{skipped, skipped_not_in_ci, ContainerdOptions, PrivateContainerd};
 
-use go_urunc::{GoUrunc, GO_RUNTIME, GO_URUNC_DIR_ENV};
+use go_urunc::{GoUrunc, GO_RUNTIME, GO_SHIM_ALIAS, GO_URUNC_DIR_ENV};
 use restart_loop::{run_loop, LoopOutcome};
 use run_latency::Samples;
 use runtime::Runtime;
@@ -90,13 +90,18 @@ fn main() -> Result<()> {
     );
     let result = compare(&ctrd, &ours, &theirs);
     // What containerd said about how either shim answered it (`-info`, bootstrap, API version).
-    let complaints = ctrd.complaints_about_shims();
-    println!(
-        "containerd's complaints about the shims: {}",
-        complaints.len()
-    );
-    for line in complaints.iter().take(5) {
-        println!("  {line}");
+    let (go_complaints, our_complaints): (Vec<String>, Vec<String>) = ctrd
+        .complaints_about_shims()
+        .into_iter()
+        .partition(|line| line.contains(GO_SHIM_ALIAS));
+    for (label, complaints) in [("urunc-rs", our_complaints), ("Go urunc", go_complaints)] {
+        println!(
+            "containerd's complaints about {label}'s shim: {}",
+            complaints.len()
+        );
+        for line in complaints.iter().take(2) {
+            println!("  {line}");
+        }
     }
     let stopped = ctrd.stop().context("stopping the private containerd");
     let removed = go.remove();
