@@ -237,3 +237,37 @@ fn find_on(path: &str, program: &str) -> Result<PathBuf> {
         .find(|candidate| candidate.is_file())
         .with_context(|| format!("{program} is not on PATH ({path})"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The wrapper run by `sh` with `printf` standing in for qemu: only `-cpu host` changes,
+    /// every other word (one with spaces too) is passed on whole.
+    #[test]
+    fn the_qemu_wrapper_hides_arch_capabilities_and_keeps_every_other_argument() {
+        let dir = tempfile::tempdir().unwrap();
+        let printf = dir.path().join("printf-args");
+        write_script(&printf, "/bin/sh", "printf '[%s]' \"$@\"\n").unwrap();
+        let wrapper = dir.path().join(QEMU);
+        let stderr_log = dir.path().join(QEMU_STDERR);
+        write_script(&wrapper, "/bin/sh", &qemu_wrapper(&printf, &stderr_log)).unwrap();
+        let out = std::process::Command::new(&wrapper)
+            .args([
+                "-m",
+                "256M",
+                "-cpu",
+                "host",
+                "-enable-kvm",
+                "-append",
+                "a b host",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "[-m][256M][-cpu][host,-arch-capabilities][-enable-kvm][-append][a b host]"
+        );
+    }
+}

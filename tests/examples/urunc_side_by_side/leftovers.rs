@@ -148,3 +148,54 @@ fn qdisc_device(line: &str) -> Option<&str> {
     words.find(|word| *word == "dev")?;
     words.next()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(links: &[&str], qdiscs: &[&str], filters: &[&str]) -> NetSnapshot {
+        let owned = |lines: &[&str]| lines.iter().map(|line| line.to_string()).collect();
+        NetSnapshot {
+            links: owned(links),
+            qdiscs: owned(qdiscs),
+            filters: owned(filters),
+        }
+    }
+
+    const RULE: &str = "eth0 ingress: filter parent ffff: protocol all pref 49152 u32 chain 0 fh 800::800 order 2048 key ht 800 bkt 0 terminal flowid not_in_hw";
+    const TABLE: &str = "eth0 ingress: filter parent ffff: protocol all pref 49152 u32 chain 0 fh 800: ht divisor 1";
+    const INGRESS: &str = "qdisc ingress ffff: dev eth0 parent ffff:fff1 ----------------";
+
+    #[test]
+    fn counts_only_what_is_new_and_one_line_per_filter_rule() {
+        let before = snapshot(
+            &["eth0", "lo"],
+            &["qdisc noqueue 0: dev lo root refcnt 2"],
+            &[],
+        );
+        let after = snapshot(
+            &["eth0", "lo", "tap0_urunc", "veth1"],
+            &["qdisc noqueue 0: dev lo root refcnt 2", INGRESS],
+            &[TABLE, RULE],
+        );
+        let left = Leftovers::between(&before, &after);
+        assert_eq!(left.taps, ["tap0_urunc"]);
+        assert_eq!(left.qdiscs, [INGRESS]);
+        assert_eq!(left.filters, [RULE]);
+        assert_eq!(left.counts(), "1/1/1");
+        assert!(Leftovers::between(&after, &after).is_empty());
+    }
+
+    #[test]
+    fn the_host_view_keeps_urunc_taps_and_eth0_only() {
+        let other = "qdisc ingress ffff: dev veth9 parent ffff:fff1 ----------------";
+        let view = host_view(snapshot(
+            &["eth0", "veth9"],
+            &[INGRESS, other],
+            &[RULE, "veth9 ingress: x"],
+        ));
+        assert_eq!(view.qdiscs, [INGRESS]);
+        assert_eq!(view.filters, [RULE]);
+        assert_eq!(qdisc_device(other), Some("veth9"));
+    }
+}
