@@ -23,6 +23,9 @@ pub struct ContainerdOptions {
     /// Config files containerd merges into the generated one (its `imports`),
     /// as an operator drops a file into /etc/containerd/conf.d.
     pub imports: Vec<std::path::PathBuf>,
+    /// Folders put on containerd's PATH after the urunc-rs shim's: where it finds the shims
+    /// of other runtimes registered by name (`io.containerd.<name>.v2`).
+    pub extra_path: Vec<std::path::PathBuf>,
 }
 
 impl Default for ContainerdOptions {
@@ -34,6 +37,7 @@ impl Default for ContainerdOptions {
             extra_env: Vec::new(),
             version: None,
             imports: Vec::new(),
+            extra_path: Vec::new(),
         }
     }
 }

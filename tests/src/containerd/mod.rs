@@ -115,10 +115,13 @@ impl PrivateContainerd {
             .arg(&config_path)
             .env(
                 "PATH",
-                search_path(&[
-                    shim_binary.as_deref().and_then(Path::parent),
-                    programs.bin_dir.as_deref(),
-                ]),
+                search_path(
+                    &[shim_binary.as_deref().and_then(Path::parent)]
+                        .into_iter()
+                        .chain(options.extra_path.iter().map(|dir| Some(dir.as_path())))
+                        .chain([programs.bin_dir.as_deref()])
+                        .collect::<Vec<_>>(),
+                ),
             )
             .env(
                 ACCEL_ENV,
@@ -313,7 +316,7 @@ impl Drop for PrivateContainerd {
     }
 }
 
-/// PATH for containerd: `first` (the shim's folder, containerd's own), then
+/// PATH for containerd: `first` (the shim's folder, other runtimes' shims, containerd's own), then
 /// this process's PATH (or the usual system folders when it has none).
 fn search_path(first: &[Option<&Path>]) -> String {
     let inherited = std::env::var("PATH")
