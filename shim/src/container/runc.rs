@@ -210,6 +210,7 @@ impl Inner {
             &prepared.store,
             &self.runc,
             &self.context.pool,
+            teardown::no_poststop(),
         )
         .await
     }

@@ -1,8 +1,12 @@
 //! The one teardown of what a container's persisted state records: runc's container, the
-//! network, the cgroup, the rootfs mount, then the state itself. Delete and a failed Create
-//! use it with the service's netns pool and reaper; `delete` after a shim crash with its own.
-//! Every step is attempted and every failure returned; the state is removed only after all of
-//! them succeeded, else it stays, recording what is left, for the next attempt.
+//! network, the cgroup, the rootfs mount, then the poststop hooks, then the fresh network
+//! namespace the shim made (the hooks may still need it: it is the CNI's namespace), then the
+//! state itself. Delete and a failed Create use it with the service's netns pool and reaper;
+//! `delete` after a shim crash with its own. Every step is attempted and every failure
+//! returned; the state is removed only after all of them succeeded, else it stays, recording
+//! what is left, for the next attempt.
+
+use std::future::Future;
 
 use netns::NetnsPool;
 
@@ -12,12 +16,19 @@ use crate::mounts;
 use crate::runc::Runc;
 use crate::state::{ContainerKind, ContainerState, StateStore};
 
-/// Tears down everything `state` records (see the module).
+/// No poststop hooks to run (a failed Create, runc's containers: runc runs its own).
+pub fn no_poststop() -> std::future::Ready<Result<()>> {
+    std::future::ready(Ok(()))
+}
+
+/// Tears down everything `state` records (see the module). `poststop` runs once the
+/// container's own steps succeeded; its failure is returned but keeps no state.
 pub async fn teardown(
     state: &ContainerState,
     store: &StateStore,
     runc: &Runc,
     pool: &NetnsPool,
+    poststop: impl Future<Output = Result<()>>,
 ) -> Result<()> {
     let mut failures = Vec::new();
     // A Pending container may be runc's already; runc's state directory says.
@@ -38,7 +49,19 @@ pub async fn teardown(
             failures.push(error);
         }
     }
-    finish(state, store, failures)
+    unmount_rootfs(state, &mut failures);
+    let hooks = if failures.is_empty() {
+        poststop.await
+    } else {
+        Ok(())
+    };
+    let removed = remove_fresh_netns_and_state(state, store, failures);
+    ShimError::from_cleanup(
+        [removed, hooks]
+            .into_iter()
+            .filter_map(Result::err)
+            .collect(),
+    )
 }
 
 /// The last steps: unmounts the rootfs, then removes the state if nothing failed
@@ -48,9 +71,28 @@ pub fn finish(
     store: &StateStore,
     mut failures: Vec<ShimError>,
 ) -> Result<()> {
+    unmount_rootfs(state, &mut failures);
+    remove_fresh_netns_and_state(state, store, failures)
+}
+
+fn unmount_rootfs(state: &ContainerState, failures: &mut Vec<ShimError>) {
     if let Some(rootfs) = &state.rootfs_mount {
         if let Err(error) = mounts::unmount_rootfs(rootfs) {
             failures.push(error);
+        }
+    }
+}
+
+/// Releases the fresh network namespace's pin (the namespace, and the CNI's veth in it, go
+/// with it), then removes the state if nothing failed.
+fn remove_fresh_netns_and_state(
+    state: &ContainerState,
+    store: &StateStore,
+    mut failures: Vec<ShimError>,
+) -> Result<()> {
+    if let Some(pin) = &state.fresh_netns {
+        if let Err(error) = netns::remove_pinned(pin) {
+            failures.push(error.into());
         }
     }
     if failures.is_empty() {

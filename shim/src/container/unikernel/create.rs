@@ -1,6 +1,7 @@
-//! Create: the urunc configuration's files are resolved beneath the rootfs, the cgroup and
-//! network made, the VMM planned and its confinement prepared, then the `prestart`,
-//! `createRuntime` and `createContainer` hooks run; any failure undoes it all.
+//! Create: a fresh network namespace is made if the spec asks for one, the `prestart` and
+//! `createRuntime` hooks run, the urunc configuration's files are resolved beneath the rootfs,
+//! the cgroup and network made, the VMM planned and its confinement prepared, then the
+//! `createContainer` hooks run; any failure undoes it all.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -10,7 +11,7 @@ use std::time::Instant;
 use runtime_core::oci::{Spec, Status};
 use runtime_core::{Hypervisor, UnikernelType, UruncConfig, VmmInput, VmmPlan};
 
-use super::network::{attach_network, log_network};
+use super::network::{attach_network, log_network, make_fresh_netns};
 use super::stop::undo;
 use super::{lock, run_hooks, ConfinedVmm, Inner, UnikernelContainer};
 use crate::cgroup::Cgroup;
@@ -58,15 +59,23 @@ impl UnikernelContainer {
         let created_at = Instant::now();
         let prepared = Mutex::new(prepared);
         let planned = async {
-            let planned = plan(&context, &prepared, config, &mut timer).await?;
-            let confined = confine_vmm(&prepared, &planned, &mut timer)?;
-            for kind in [
-                HookKind::Prestart,
-                HookKind::CreateRuntime,
-                HookKind::CreateContainer,
-            ] {
+            make_fresh_netns(&prepared).await?;
+            timer.mark("fresh_netns");
+            // Before the attach: these hooks may give the namespace its eth0 (nerdctl's CNI).
+            for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
                 run_hooks(&context, &prepared, kind, Status::Creating, None).await?;
             }
+            timer.mark("runtime_hooks");
+            let planned = plan(&context, &prepared, config, &mut timer).await?;
+            let confined = confine_vmm(&prepared, &planned, &mut timer)?;
+            run_hooks(
+                &context,
+                &prepared,
+                HookKind::CreateContainer,
+                Status::Creating,
+                None,
+            )
+            .await?;
             timer.mark("hooks");
             Ok((planned, confined))
         }
@@ -91,6 +100,7 @@ impl UnikernelContainer {
                         init: Arc::new(Process::new("", stdio)),
                         prepared,
                         confined: Mutex::new(Some(confined)),
+                        logger: Mutex::new(None),
                         poststop_ran: AtomicBool::new(false),
                         created_at,
                     }),
