@@ -96,6 +96,36 @@ fn run_spec(ctrd: &PrivateContainerd, spec: &Path, id: &str) -> std::process::Ou
     )
 }
 
+/// Gives `spec` one [`recording_hook`] per `(kind, exit code)`, all writing to `log`.
+fn record_hooks(spec: &mut Value, log: &Path, hooks: &[(&str, i32)]) {
+    for (kind, code) in hooks {
+        set(
+            spec,
+            &format!("/hooks/{kind}"),
+            json!([recording_hook(kind, log, *code)]),
+        );
+    }
+}
+
+/// `ctr run` of `spec` as `id` fails, its error naming the `kind` hook and its exit `code`.
+fn assert_create_fails_in_hook(
+    ctrd: &PrivateContainerd,
+    dir: &Path,
+    spec: &Value,
+    id: &str,
+    kind: &str,
+    code: i32,
+) {
+    let config = write_spec(dir, spec).expect("spec");
+    let out = run_spec(ctrd, &config, id);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "Create succeeded despite the hook");
+    assert!(
+        stderr.contains(kind) && stderr.contains(&format!("exit status {code}")),
+        "the error does not name the hook and its status: {stderr}"
+    );
+}
+
 /// The task's pid as `ctr task ls` shows it.
 fn task_pid(ctrd: &PrivateContainerd, id: &str) -> u32 {
     let list = ctr_ok(ctrd, &["task", "ls"]);
@@ -229,30 +259,16 @@ fn a_failing_create_runtime_hook_fails_create_and_leaves_nothing() {
         return;
     };
     let log = dir.path().join("hooks.log");
-    set(
+    record_hooks(
         &mut spec,
-        "/hooks/prestart",
-        json!([recording_hook("prestart", &log, 0)]),
+        &log,
+        &[
+            ("prestart", 0),
+            ("createRuntime", 3),
+            ("createContainer", 0),
+        ],
     );
-    set(
-        &mut spec,
-        "/hooks/createRuntime",
-        json!([recording_hook("createRuntime", &log, 3)]),
-    );
-    set(
-        &mut spec,
-        "/hooks/createContainer",
-        json!([recording_hook("createContainer", &log, 0)]),
-    );
-    let config = write_spec(dir.path(), &spec).expect("spec");
-
-    let out = run_spec(&ctrd, &config, "refused");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "Create succeeded despite the hook");
-    assert!(
-        stderr.contains("createRuntime") && stderr.contains("exit status 3"),
-        "the error does not name the hook and its status: {stderr}"
-    );
+    assert_create_fails_in_hook(&ctrd, dir.path(), &spec, "refused", "createRuntime", 3);
     let kinds: Vec<String> = recorded_hooks(&log).into_iter().map(|(k, ..)| k).collect();
     assert_eq!(kinds, ["prestart", "createRuntime"]);
     assert_refused_create_left_no_network_and_no_vmm(&sandbox, &rootfs);
@@ -288,24 +304,18 @@ fn a_create_failing_after_its_fresh_netns_was_made_leaves_no_netns_or_pin() {
         json!([{"type": "network"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}]),
     );
     let log = dir.path().join("hooks.log");
-    set(
+    record_hooks(
         &mut spec,
-        "/hooks/createRuntime",
-        json!([recording_hook("createRuntime", &log, 0)]),
+        &log,
+        &[("createRuntime", 0), ("createContainer", 3)],
     );
-    set(
-        &mut spec,
-        "/hooks/createContainer",
-        json!([recording_hook("createContainer", &log, 3)]),
-    );
-    let config = write_spec(dir.path(), &spec).expect("spec");
-
-    let out = run_spec(&ctrd, &config, "fresh-refused");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "Create succeeded despite the hook");
-    assert!(
-        stderr.contains("createContainer") && stderr.contains("exit status 3"),
-        "{stderr}"
+    assert_create_fails_in_hook(
+        &ctrd,
+        dir.path(),
+        &spec,
+        "fresh-refused",
+        "createContainer",
+        3,
     );
     let hooks = recorded_hooks(&log);
     let kinds: Vec<&str> = hooks.iter().map(|(kind, ..)| kind.as_str()).collect();
