@@ -223,26 +223,41 @@ fn master_of(link: &str) -> Option<String> {
         .and_then(|target| target.file_name().map(|n| n.to_string_lossy().into_owned()))
 }
 
-/// What appeared in the host netns between the snapshots: links, and qdiscs and filters of
-/// links. Other tests of the machine run CNI pods meanwhile: a link that is a port of another
-/// bridge than nerdctl's is theirs, and so is what sits on it.
+/// What this test could have added to the host netns and did not remove: urunc taps, veths
+/// (a pod's host end), nerdctl's bridge, and qdiscs and filters on those or on the links that
+/// were there before. Other tests of the machine run CNI pods meanwhile: their bridges are
+/// none of ours, nor is a port of a bridge other than nerdctl's.
 fn host_additions(before: &NetSnapshot, after: &NetSnapshot) -> Vec<String> {
-    let theirs: Vec<&String> = after
+    let could_be_ours = |link: &str| {
+        (is_urunc_tap(link) || link.starts_with("veth") || link == NERDCTL_BRIDGE)
+            && master_of(link).is_none_or(|master| master == NERDCTL_BRIDGE)
+    };
+    let added: Vec<&String> = after
         .links
         .iter()
-        .filter(|link| master_of(link).is_some_and(|master| master != NERDCTL_BRIDGE))
+        .filter(|link| !before.links.contains(link) && could_be_ours(link))
         .collect();
-    let on_theirs = |line: &str| theirs.iter().any(|link| line.contains(link.as_str()));
-    let added = |before: &[String], after: &[String], what: &str| -> Vec<String> {
-        after
-            .iter()
-            .filter(|line| !before.contains(line) && !on_theirs(line))
-            .map(|line| format!("host {what} {line}"))
-            .collect()
+    let watched: Vec<&String> = added.iter().copied().chain(&before.links).collect();
+    let on_watched = |line: &str| {
+        watched.iter().any(|link| {
+            line.contains(&format!("dev {link} ")) || line.starts_with(&format!("{link} "))
+        })
     };
-    let mut additions = added(&before.links, &after.links, "link");
-    additions.extend(added(&before.qdiscs, &after.qdiscs, "qdisc"));
-    additions.extend(added(&before.filters, &after.filters, "filter"));
+    let mut additions: Vec<String> = added
+        .iter()
+        .map(|link| format!("host link {link}"))
+        .collect();
+    for (what, before, after) in [
+        ("qdisc", &before.qdiscs, &after.qdiscs),
+        ("filter", &before.filters, &after.filters),
+    ] {
+        additions.extend(
+            after
+                .iter()
+                .filter(|line| !before.contains(line) && on_watched(line))
+                .map(|line| format!("host {what} {line}")),
+        );
+    }
     additions
 }
 
@@ -257,6 +272,28 @@ fn leases_of(namespace: &str) -> Vec<String> {
         .filter(|path| std::fs::read_to_string(path).is_ok_and(|owner| owner.contains(namespace)))
         .map(|path| format!("IP lease {}", path.display()))
         .collect()
+}
+
+/// What the containers of `containerd` may leave outside their namespaces: ports on
+/// nerdctl's bridge, VMMs, shims, pinned namespaces, IP leases.
+fn left_by(containerd: &PrivateContainerd) -> Vec<String> {
+    let mut leftovers: Vec<String> = bridge_ports()
+        .into_iter()
+        .map(|port| format!("bridge port {port}"))
+        .collect();
+    leftovers.extend(
+        vmms_of(containerd.dir())
+            .into_iter()
+            .map(|(pid, cmd)| format!("VMM {pid}: {cmd}")),
+    );
+    leftovers.extend(
+        shims_of(containerd.address())
+            .into_iter()
+            .map(|shim| format!("shim {}", shim.pid)),
+    );
+    leftovers.extend(pinned_netns_of(containerd.namespace()));
+    leftovers.extend(leases_of(containerd.namespace()));
+    leftovers
 }
 
 /// One test at a time: both use nerdctl's one default bridge.
@@ -370,23 +407,7 @@ fn fifty_nerdctl_runs_and_kills_leave_no_tap_rule_vmm_or_shim() {
         }
         leftovers.extend(urunc_leftovers_in(&path));
     }
-    leftovers.extend(
-        bridge_ports()
-            .into_iter()
-            .map(|port| format!("bridge port {port}")),
-    );
-    leftovers.extend(
-        vmms_of(containerd.dir())
-            .into_iter()
-            .map(|(pid, cmd)| format!("VMM {pid}: {cmd}")),
-    );
-    leftovers.extend(
-        shims_of(containerd.address())
-            .into_iter()
-            .map(|shim| format!("shim {}", shim.pid)),
-    );
-    leftovers.extend(pinned_netns_of(containerd.namespace()));
-    leftovers.extend(leases_of(containerd.namespace()));
+    leftovers.extend(left_by(containerd));
     if let Err(error) = BridgeCleanup::delete() {
         leftovers.push(error);
     }
@@ -439,21 +460,7 @@ fn a_nerdctl_container_whose_shim_died_leaves_no_netns_lease_or_port() {
 
     // containerd runs the shim's `delete` in the background after it saw the shim die, and the
     // kernel frees the namespace after that: both get their moment.
-    let leftovers_now = || {
-        let mut leftovers = pinned_netns_of(containerd.namespace());
-        leftovers.extend(leases_of(containerd.namespace()));
-        leftovers.extend(
-            bridge_ports()
-                .into_iter()
-                .map(|p| format!("bridge port {p}")),
-        );
-        leftovers.extend(
-            vmms_of(containerd.dir())
-                .into_iter()
-                .map(|(pid, cmd)| format!("VMM {pid}: {cmd}")),
-        );
-        leftovers
-    };
+    let leftovers_now = || left_by(containerd);
     eventually(RELEASE_LIMIT, || leftovers_now().is_empty());
     let leftovers = leftovers_now();
     assert!(
