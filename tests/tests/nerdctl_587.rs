@@ -24,7 +24,7 @@ use urunc_tests::command;
 use urunc_tests::cri::probes::{shims_of, vmms_of};
 use urunc_tests::critest::print_to_log;
 use urunc_tests::guests::PvhBehaviour;
-use urunc_tests::host_processes::other_processes;
+use urunc_tests::host_processes::{other_processes, processes_referring_to};
 use urunc_tests::peers::Peer;
 use urunc_tests::sandbox::{is_urunc_tap, NetSnapshot};
 use urunc_tests::unikernel_images::pvh_image;
@@ -275,8 +275,9 @@ fn leases_of(namespace: &str) -> Vec<String> {
 }
 
 /// What the containers of `containerd` may leave outside their namespaces: ports on
-/// nerdctl's bridge, VMMs, shims, pinned namespaces, IP leases.
-fn left_by(containerd: &PrivateContainerd) -> Vec<String> {
+/// nerdctl's bridge, VMMs, shims, pinned namespaces, IP leases, and processes of nerdctl's
+/// data root `nerdctl_root` (its logging binaries, its hooks).
+fn left_by(containerd: &PrivateContainerd, nerdctl_root: &Path) -> Vec<String> {
     let mut leftovers: Vec<String> = bridge_ports()
         .into_iter()
         .map(|port| format!("bridge port {port}"))
@@ -293,6 +294,11 @@ fn left_by(containerd: &PrivateContainerd) -> Vec<String> {
     );
     leftovers.extend(pinned_netns_of(containerd.namespace()));
     leftovers.extend(leases_of(containerd.namespace()));
+    leftovers.extend(
+        processes_referring_to(nerdctl_root)
+            .into_iter()
+            .map(|(pid, cmd)| format!("nerdctl process {pid}: {cmd}")),
+    );
     leftovers
 }
 
@@ -407,7 +413,7 @@ fn fifty_nerdctl_runs_and_kills_leave_no_tap_rule_vmm_or_shim() {
         }
         leftovers.extend(urunc_leftovers_in(&path));
     }
-    leftovers.extend(left_by(containerd));
+    leftovers.extend(left_by(containerd, &nerdctl.data_root));
     if let Err(error) = BridgeCleanup::delete() {
         leftovers.push(error);
     }
@@ -460,7 +466,7 @@ fn a_nerdctl_container_whose_shim_died_leaves_no_netns_lease_or_port() {
 
     // containerd runs the shim's `delete` in the background after it saw the shim die, and the
     // kernel frees the namespace after that: both get their moment.
-    let leftovers_now = || left_by(containerd);
+    let leftovers_now = || left_by(containerd, &nerdctl.data_root);
     eventually(RELEASE_LIMIT, || leftovers_now().is_empty());
     let leftovers = leftovers_now();
     assert!(
