@@ -378,6 +378,14 @@ fn fifty_nerdctl_runs_and_kills_leave_no_tap_rule_vmm_or_shim() {
     for round in 0..ROUNDS {
         let id = nerdctl.ok(&["run", "-d", "--runtime", RUNTIME, IMAGE]);
         ours.insert(pinned_netns_inode(containerd.namespace(), &id));
+        if round == 0 {
+            // Through the shim's binary:// stdio: nerdctl's logging binary keeps the console.
+            assert!(
+                eventually(STOP_LIMIT, || nerdctl.ok(&["logs", &id]).contains(MARKER)),
+                "nerdctl logs {id}: {:?}",
+                nerdctl.ok(&["logs", &id])
+            );
+        }
         nerdctl.ok(&["kill", &id]);
         assert!(
             eventually(STOP_LIMIT, || nerdctl.status(&id) == "exited"),
