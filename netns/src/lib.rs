@@ -16,6 +16,8 @@
 //!   urunc's static mode for Knative: tap 172.16.1.1/24, guest 172.16.1.2,
 //!   forwarding and masquerade out of eth0, all recorded and all removed.
 //! - [`NetnsPool::sweep`] removes every urunc tap and redirect (recovery).
+//! - [`create_pinned`] makes a fresh namespace pinned by a bind mount (a container whose
+//!   spec asks for a new one, before its VMM exists); [`remove_pinned`] releases it.
 
 mod attach;
 mod audit;
@@ -23,6 +25,7 @@ mod detach;
 mod error;
 mod identity;
 mod nat_rules;
+mod pinned;
 mod pool;
 mod program;
 mod record;
@@ -38,6 +41,7 @@ pub use audit::{netns_inode_of, thread_netns_audit, ThreadNetns};
 pub use error::{ErrorKind, Leftover, NetnsError};
 pub use identity::{open_netns, NetnsIdentity};
 pub use nat_rules::{STATIC_GUEST_IP, STATIC_PREFIX_LEN, STATIC_TAP_IP};
+pub use pinned::{create_pinned, remove_pinned, NEW_NETNS_THREAD};
 pub use pool::NetnsPool;
 pub use record::{NetRecord, StaticNat, FILTER_PRIORITY};
 pub use request::{

@@ -12,6 +12,7 @@ mod error;
 pub mod features;
 mod kinds;
 pub mod knative;
+mod log_uri;
 mod net;
 mod node_check;
 mod node_config;
@@ -39,6 +40,7 @@ pub use early_exit::{early_exit_message, LineTail, EARLY_EXIT_WINDOW, TAIL_LINES
 pub use error::CoreError;
 pub use kinds::supports_block;
 pub use knative::{network_mode, GuestNetworkMode};
+pub use log_uri::StdioTarget;
 pub use net::GuestNetwork;
 pub use node_check::{
     evaluate as evaluate_node, render as render_node_check, CgroupLayout, CheckRow, NodeFacts,

@@ -17,15 +17,19 @@
 //!
 //! | kind              | when                                                        | namespaces | status   | pid       |
 //! |-------------------|-------------------------------------------------------------|------------|----------|-----------|
-//! | `prestart`        | end of Create: rootfs mounted, network attached, plan built | runtime    | creating | absent    |
+//! | `prestart`        | Create: rootfs mounted, netns there (a fresh one if asked), before the guest network and the plan | runtime | creating | absent |
 //! | `createRuntime`   | right after `prestart`                                      | runtime    | creating | absent    |
-//! | `createContainer` | right after `createRuntime`                                 | container  | creating | absent    |
+//! | `createContainer` | end of Create: network attached, plan built                 | container  | creating | absent    |
 //! | `startContainer`  | Start, just before the VMM is spawned                       | container  | created  | absent    |
 //! | `poststart`       | Start, right after the VMM was spawned, before Start answers | runtime   | running  | the VMM   |
-//! | `poststop`        | Delete, after the VMM exited and everything it had was removed (also from `shim delete` after a crash) | runtime | stopped | the former VMM |
+//! | `poststop`        | Delete, after the VMM exited and everything it had was removed but its fresh netns (also from `shim delete` after a crash) | runtime | stopped | the former VMM |
 //!
 //! runtime-spec wants a pid once the container is `created`; a VMM has none before Start, so
 //! `startContainer` hooks see none (the pod's namespaces are open to them by path instead).
+//! `prestart` and `createRuntime` run before the tap is attached because they may make the
+//! network it attaches to: nerdctl's CNI hook gives the namespace its eth0. It finds a
+//! namespace the shim made (the spec asked for a new one) through the state's
+//! `nerdctl/network-namespace` annotation, which nerdctl reads before `state.pid`.
 //!
 //! Failure semantics follow runtime-spec's lifecycle: a failing `prestart`, `createRuntime`,
 //! `createContainer` or `startContainer` hook stops the remaining hooks of its kind and fails

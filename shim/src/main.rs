@@ -23,6 +23,7 @@ mod events;
 mod heap_policy;
 mod hooks;
 mod host;
+mod log_binary;
 mod logging;
 mod mounts;
 mod node_config;

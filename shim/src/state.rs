@@ -50,6 +50,10 @@ pub struct ContainerState {
     pub cgroup_dirs: Vec<PathBuf>,
     /// The network the netns worker created for this container, recorded before creation.
     pub net: Option<netns::NetRecord>,
+    /// The pin (a bind mount in this state directory) of the fresh network namespace the shim
+    /// made because the spec asks for a new one; recorded before it is made.
+    #[serde(default)]
+    pub fresh_netns: Option<PathBuf>,
     pub vmm: Option<ProcessIdentity>,
     /// The node configuration (urunc's config.toml) this container was planned with, as urunc
     /// keeps its config in state.json.
@@ -71,6 +75,7 @@ impl ContainerState {
             rootfs_mount: None,
             cgroup_dirs: Vec::new(),
             net: None,
+            fresh_netns: None,
             vmm: None,
             node_config: None,
             virtiofsd: None,

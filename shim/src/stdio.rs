@@ -4,12 +4,18 @@
 //! shim), opened O_RDWR: that never blocks whatever order containerd's client opens its ends in,
 //! and the process holding the only write end means the reader sees EOF exactly when the
 //! process dies. Stdin goes through a pipe fed by a [`StdinPump`], so CloseIO can end it.
+//! containerd's logging URIs are honoured as its shims honour them: `file://` is a file the
+//! process appends to, `binary://` a logging program whose pipes the process writes to (see
+//! `log_binary`).
 
 use std::fs::OpenOptions;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
+use runtime_core::StdioTarget;
+
 use crate::error::{Result, ShimError};
+use crate::log_binary::LoggerInputs;
 use crate::stdin_pump::StdinPump;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -54,6 +60,28 @@ impl StdioPaths {
     /// Stdio for a process without a terminal: the stdout and stderr FIFOs themselves, and a
     /// pipe fed from the stdin FIFO by a [`StdinPump`] (returned, for CloseIO).
     pub fn open(&self, name: &str) -> Result<(ProcessStdio, Option<StdinPump>)> {
+        self.open_with(name, None)
+    }
+
+    /// The logging program stdout names (`binary://`), with its arguments. containerd's shims
+    /// read the URI from stdout alone and give the program both streams.
+    pub fn log_binary(&self) -> Result<Option<(String, Vec<String>)>> {
+        if self.terminal {
+            return Ok(None);
+        }
+        Ok(match StdioTarget::parse("stdout", &self.stdout)? {
+            StdioTarget::Binary { program, args } => Some((program, args)),
+            _ => None,
+        })
+    }
+
+    /// Like [`StdioPaths::open`]; with `logger`, stdout and stderr are a logging binary's
+    /// pipes (what [`StdioPaths::log_binary`] named, started by the caller).
+    pub fn open_with(
+        &self,
+        name: &str,
+        logger: Option<LoggerInputs>,
+    ) -> Result<(ProcessStdio, Option<StdinPump>)> {
         if self.terminal {
             return Err(ShimError::invalid(
                 "terminal",
@@ -73,23 +101,58 @@ impl StdioPaths {
             )?;
             (OwnedFd::from(reader), Some(pump))
         };
+        let (stdout, stderr) = match logger {
+            Some(inputs) => (inputs.stdout, inputs.stderr),
+            None => (
+                open_output("stdout", &self.stdout)?,
+                open_output("stderr", &self.stderr)?,
+            ),
+        };
         let stdio = ProcessStdio {
             stdin,
-            stdout: open_end("stdout", &self.stdout)?,
-            stderr: open_end("stderr", &self.stderr)?,
+            stdout,
+            stderr,
         };
         Ok((stdio, pump))
     }
 }
 
+/// stdout's or stderr's end: a FIFO, a `file://` log, or /dev/null.
+fn open_output(field: &str, value: &str) -> Result<OwnedFd> {
+    match StdioTarget::parse(field, value)? {
+        StdioTarget::Path(path) => open_end(field, &path),
+        StdioTarget::File(path) => open_log_file(field, &path),
+        StdioTarget::Binary { .. } => Err(ShimError::invalid(
+            field,
+            value,
+            "a logging binary is supported for unikernels only (stdout names it for both streams)",
+        )),
+    }
+}
+
+/// A `file://` log: created with its folders if missing, appended to (as containerd's shims do).
+fn open_log_file(field: &str, path: &str) -> Result<OwnedFd> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(folder) = Path::new(path).parent() {
+        std::fs::create_dir_all(folder)
+            .map_err(|e| ShimError::io(format!("create the folder of {field} {path}"), e))?;
+    }
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(path)
+        .map(OwnedFd::from)
+        .map_err(|e| ShimError::io(format!("open {field} {path}"), e))
+}
+
 fn open_end(field: &str, path: &str) -> Result<OwnedFd> {
     let target = if path.is_empty() { "/dev/null" } else { path };
     if !path.is_empty() && !Path::new(path).is_absolute() {
-        // containerd can also pass binary:// or file:// URIs (logging plugins); not supported.
         return Err(ShimError::invalid(
             field,
             path,
-            "only FIFO paths are supported",
+            "a stdio path must be absolute",
         ));
     }
     OpenOptions::new()

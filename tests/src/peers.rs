@@ -1,4 +1,4 @@
-//! The Go-built peers `.ci/install-deps` builds (containerd 2.x, cri-tools), read from the one
+//! The Go-built peers `.ci/install-deps` builds (containerd 2.x, cri-tools, nerdctl), read from the one
 //! list that pins them, `.ci/go-peers.tsv`.
 
 use std::path::PathBuf;
@@ -70,12 +70,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn containerd_2_and_cri_tools_are_pinned() {
+    fn containerd_2_cri_tools_and_nerdctl_are_pinned() {
         let containerd = Peer::pinned("containerd").unwrap();
         assert_eq!(containerd.module, "github.com/containerd/containerd/v2");
         assert!(containerd.version.starts_with("v2."), "{containerd:?}");
         let cri_tools = Peer::pinned("cri-tools").unwrap();
         assert_eq!(cri_tools.module, "sigs.k8s.io/cri-tools");
+        // The v1 module: no served nerdctl v2 builds from the proxy (see .ci/go-peers.tsv).
+        let nerdctl = Peer::pinned("nerdctl").unwrap();
+        assert_eq!(nerdctl.module, "github.com/containerd/nerdctl");
         assert!(Peer::pinned("no-such-peer").is_err());
     }
 }

@@ -96,6 +96,36 @@ fn run_spec(ctrd: &PrivateContainerd, spec: &Path, id: &str) -> std::process::Ou
     )
 }
 
+/// Gives `spec` one [`recording_hook`] per `(kind, exit code)`, all writing to `log`.
+fn record_hooks(spec: &mut Value, log: &Path, hooks: &[(&str, i32)]) {
+    for (kind, code) in hooks {
+        set(
+            spec,
+            &format!("/hooks/{kind}"),
+            json!([recording_hook(kind, log, *code)]),
+        );
+    }
+}
+
+/// `ctr run` of `spec` as `id` fails, its error naming the `kind` hook and its exit `code`.
+fn assert_create_fails_in_hook(
+    ctrd: &PrivateContainerd,
+    dir: &Path,
+    spec: &Value,
+    id: &str,
+    kind: &str,
+    code: i32,
+) {
+    let config = write_spec(dir, spec).expect("spec");
+    let out = run_spec(ctrd, &config, id);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "Create succeeded despite the hook");
+    assert!(
+        stderr.contains(kind) && stderr.contains(&format!("exit status {code}")),
+        "the error does not name the hook and its status: {stderr}"
+    );
+}
+
 /// The task's pid as `ctr task ls` shows it.
 fn task_pid(ctrd: &PrivateContainerd, id: &str) -> u32 {
     let list = ctr_ok(ctrd, &["task", "ls"]);
@@ -229,30 +259,16 @@ fn a_failing_create_runtime_hook_fails_create_and_leaves_nothing() {
         return;
     };
     let log = dir.path().join("hooks.log");
-    set(
+    record_hooks(
         &mut spec,
-        "/hooks/prestart",
-        json!([recording_hook("prestart", &log, 0)]),
+        &log,
+        &[
+            ("prestart", 0),
+            ("createRuntime", 3),
+            ("createContainer", 0),
+        ],
     );
-    set(
-        &mut spec,
-        "/hooks/createRuntime",
-        json!([recording_hook("createRuntime", &log, 3)]),
-    );
-    set(
-        &mut spec,
-        "/hooks/createContainer",
-        json!([recording_hook("createContainer", &log, 0)]),
-    );
-    let config = write_spec(dir.path(), &spec).expect("spec");
-
-    let out = run_spec(&ctrd, &config, "refused");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "Create succeeded despite the hook");
-    assert!(
-        stderr.contains("createRuntime") && stderr.contains("exit status 3"),
-        "the error does not name the hook and its status: {stderr}"
-    );
+    assert_create_fails_in_hook(&ctrd, dir.path(), &spec, "refused", "createRuntime", 3);
     let kinds: Vec<String> = recorded_hooks(&log).into_iter().map(|(k, ..)| k).collect();
     assert_eq!(kinds, ["prestart", "createRuntime"]);
     assert_refused_create_left_no_network_and_no_vmm(&sandbox, &rootfs);
@@ -262,6 +278,78 @@ fn a_failing_create_runtime_hook_fails_create_and_leaves_nothing() {
         state_dir(&ctrd).display()
     );
     ctr_ok(&ctrd, &["container", "rm", "refused"]);
+    assert_nothing_left(&ctrd);
+}
+
+/// The spec asks for a new network namespace: the shim makes one at Create, pinned in the
+/// container's state folder and named to the hooks by `nerdctl/network-namespace` (as nerdctl's
+/// CNI hook needs). A Create that fails after that (here in a createContainer hook, which runs
+/// in that namespace) leaves neither the pin nor the namespace.
+#[test]
+fn a_create_failing_after_its_fresh_netns_was_made_leaves_no_netns_or_pin() {
+    let test = "a_create_failing_after_its_fresh_netns_was_made_leaves_no_netns_or_pin";
+    let Some(SpecCase {
+        dir,
+        ctrd,
+        sandbox,
+        rootfs,
+        mut spec,
+    }) = SpecCase::new(test)
+    else {
+        return;
+    };
+    set(
+        &mut spec,
+        "/linux/namespaces",
+        json!([{"type": "network"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}]),
+    );
+    let log = dir.path().join("hooks.log");
+    record_hooks(
+        &mut spec,
+        &log,
+        &[("createRuntime", 0), ("createContainer", 3)],
+    );
+    assert_create_fails_in_hook(
+        &ctrd,
+        dir.path(),
+        &spec,
+        "fresh-refused",
+        "createContainer",
+        3,
+    );
+    let hooks = recorded_hooks(&log);
+    let kinds: Vec<&str> = hooks.iter().map(|(kind, ..)| kind.as_str()).collect();
+    assert_eq!(kinds, ["createRuntime", "createContainer"]);
+    let pin = hooks[0].1["annotations"]["nerdctl/network-namespace"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no nerdctl/network-namespace for the hooks: {}", hooks[0].1))
+        .to_string();
+    assert!(
+        pin.starts_with(&state_dir(&ctrd).display().to_string()),
+        "the pin {pin} is not in the state folder"
+    );
+    let fresh = &hooks[1].2;
+    assert_ne!(fresh, &own_netns(), "createContainer ran in the host netns");
+    assert!(fresh.starts_with("net:["), "{fresh}");
+
+    assert!(!Path::new(&pin).exists(), "the pin {pin} was left");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let state_root = format!("{}/", shim_support::STATE_ROOT);
+    let pinned: Vec<&str> = mounts
+        .lines()
+        .filter(|line| line.contains(fresh.as_str()) || line.contains(&pin))
+        .filter(|line| {
+            line.split(' ')
+                .nth(4)
+                .is_some_and(|at| at.starts_with(&state_root))
+        })
+        .collect();
+    assert!(
+        pinned.is_empty(),
+        "the fresh netns is still mounted: {pinned:?}"
+    );
+    assert_refused_create_left_no_network_and_no_vmm(&sandbox, &rootfs);
+    ctr_ok(&ctrd, &["container", "rm", "fresh-refused"]);
     assert_nothing_left(&ctrd);
 }
 

@@ -209,6 +209,7 @@ impl Inner {
             &prepared.store,
             &self.runc,
             &self.context.pool,
+            teardown::no_poststop(),
         )
         .await
     }

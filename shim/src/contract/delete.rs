@@ -1,7 +1,8 @@
 //! `delete`: containerd runs it in the bundle after the serving shim died (or never answered).
 //! It finishes the teardown from the persisted state alone: stop the VMM if it still runs (the
 //! very process recorded, never a recycled pid), detach its network through a netns worker,
-//! delete runc's container, remove the cgroup, unmount the rootfs, remove the state.
+//! delete runc's container, remove the cgroup, unmount the rootfs, run a unikernel's poststop
+//! hooks, release its fresh netns, remove the state.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -40,23 +41,16 @@ pub fn run(flags: &Flags) -> Result<()> {
     let outcome = runtime.block_on(async {
         // This process's one reaper (the dead shim's is gone), for runc and the hooks.
         let router = ExitRouter::start()?;
-        let torn_down = teardown(
+        teardown(
             &flags.namespace,
             &flags.id,
             &bundle,
             state.as_ref(),
             &store,
             &router,
+            pid,
         )
-        .await;
-        // The serving shim runs poststop after its own teardown; it never got there. Only once
-        // the container is gone (a failed teardown keeps the state for another attempt).
-        match torn_down {
-            Ok(()) if state.as_ref().map(|s| s.kind) == Some(ContainerKind::Unikernel) => {
-                crate::hooks::poststop_after_crash(&router, &bundle, &flags.id, pid).await
-            }
-            other => other,
-        }
+        .await
     });
 
     // The answer is written even when part of the teardown failed: containerd needs it to
@@ -78,6 +72,7 @@ async fn teardown(
     state: Option<&ContainerState>,
     store: &StateStore,
     router: &ExitRouter,
+    pid: u32,
 ) -> Result<()> {
     let runc = Runc::new(namespace, bundle, router.clone());
     let Some(state) = state else {
@@ -98,7 +93,14 @@ async fn teardown(
     if let Some(vmm) = state.vmm {
         stop_vmm(id, vmm)?;
     }
-    teardown::teardown(state, store, &runc, &netns::NetnsPool::new()).await
+    let pool = netns::NetnsPool::new();
+    if state.kind == ContainerKind::Unikernel {
+        // The serving shim runs poststop in its own teardown; it never got there.
+        let poststop = crate::hooks::poststop_after_crash(router, bundle, id, pid);
+        teardown::teardown(state, store, &runc, &pool, poststop).await
+    } else {
+        teardown::teardown(state, store, &runc, &pool, teardown::no_poststop()).await
+    }
 }
 
 /// SIGKILLs the recorded VMM if that very process still runs, and waits until it is gone.

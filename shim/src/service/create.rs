@@ -145,7 +145,14 @@ async fn teardown_recorded(context: &ShimContext, id: &str) -> Result<()> {
         return Ok(());
     };
     let runc = Runc::new(&context.namespace, &state.bundle, context.router.clone());
-    teardown::teardown(&state, &store, &runc, &context.pool).await
+    teardown::teardown(
+        &state,
+        &store,
+        &runc,
+        &context.pool,
+        teardown::no_poststop(),
+    )
+    .await
 }
 
 /// The annotation CRI sets to `sandbox` on a pod's pause container.

@@ -109,6 +109,13 @@ fn open_namespace(path: &std::path::Path) -> Result<File> {
     })
 }
 
+/// Whether the spec asks for a new network namespace (a `network` entry without a path).
+pub fn asks_new_network(namespaces: &[Namespace]) -> bool {
+    namespaces
+        .iter()
+        .any(|ns| ns.kind == NamespaceType::Network && ns.path.is_none())
+}
+
 /// The network namespace path the spec asks the container to join, if any.
 pub fn network_path(namespaces: &[Namespace]) -> Option<PathBuf> {
     namespaces

@@ -1,6 +1,7 @@
-//! Create: the urunc configuration's files are resolved beneath the rootfs, the cgroup and
-//! network made, the VMM planned and its confinement prepared, then the `prestart`,
-//! `createRuntime` and `createContainer` hooks run; any failure undoes it all.
+//! Create: a fresh network namespace is made if the spec asks for one, the `prestart` and
+//! `createRuntime` hooks run, the urunc configuration's files are resolved beneath the rootfs,
+//! the cgroup and network made, the VMM planned and its confinement prepared, then the
+//! `createContainer` hooks run; any failure undoes it all.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -10,7 +11,7 @@ use std::time::Instant;
 use runtime_core::oci::{Spec, Status};
 use runtime_core::{Hypervisor, UnikernelType, UruncConfig, VmmInput, VmmPlan};
 
-use super::network::{attach_network, log_network};
+use super::network::{attach_network, log_network, make_fresh_netns};
 use super::shared_rootfs;
 use super::stop::undo;
 use super::{lock, run_hooks, ConfinedVmm, Inner, UnikernelContainer};
@@ -65,6 +66,14 @@ impl UnikernelContainer {
         let created_at = Instant::now();
         let prepared = Arc::new(Mutex::new(prepared));
         let planned = async {
+            let mut timer = timer;
+            make_fresh_netns(&prepared).await?;
+            timer.mark("fresh_netns");
+            // Before the attach: these hooks may give the namespace its eth0 (nerdctl's CNI).
+            for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
+                run_hooks(&context, &prepared, kind, Status::Creating, None).await?;
+            }
+            timer.mark("runtime_hooks");
             let planned = plan(&context, steps, &prepared, config, timer).await?;
             let shared = prepared.clone();
             let (planned, confined, mut timer) = steps
@@ -74,13 +83,14 @@ impl UnikernelContainer {
                     Ok((planned, confined, timer))
                 })
                 .await?;
-            for kind in [
-                HookKind::Prestart,
-                HookKind::CreateRuntime,
+            run_hooks(
+                &context,
+                &prepared,
                 HookKind::CreateContainer,
-            ] {
-                run_hooks(&context, &prepared, kind, Status::Creating, None).await?;
-            }
+                Status::Creating,
+                None,
+            )
+            .await?;
             timer.mark("hooks");
             Ok((planned, confined, timer))
         }
@@ -113,6 +123,7 @@ impl UnikernelContainer {
                         init: Arc::new(Process::new(ProcessRef::Init, stdio)),
                         prepared,
                         confined: Mutex::new(Some(confined)),
+                        logger: Mutex::new(None),
                         poststop_ran: AtomicBool::new(false),
                         created_at,
                     }),

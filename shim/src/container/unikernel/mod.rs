@@ -1,9 +1,10 @@
 //! A unikernel container: the shim itself runs the VMM as the container's process.
 //!
-//! Create resolves the urunc configuration's files beneath the rootfs, records the state,
-//! attaches the network through the sandbox's netns worker, builds the VMM plan, plans the
-//! VMM's confinement (which refuses an impossible user or capability set) and runs the
-//! `prestart`, `createRuntime` and `createContainer` hooks; any failure undoes it all. Start
+//! Create makes a fresh network namespace when the spec asks for a new one, runs the
+//! `prestart` and `createRuntime` hooks, resolves the urunc configuration's files beneath the
+//! rootfs, records the state, attaches the network through the sandbox's netns worker, builds
+//! the VMM plan, plans the VMM's confinement (which refuses an impossible user or capability
+//! set) and runs the `createContainer` hooks; any failure undoes it all. Start
 //! runs the `startContainer` hooks, spawns the VMM in the container's namespaces and cgroup,
 //! confined (see `confine`), then runs the `poststart` hooks. When the VMM exits, for whatever
 //! reason, its network is detached (and verified clean) before TaskExit is published. Delete
@@ -48,6 +49,7 @@ use crate::confine::seccomp::SeccompFilter;
 use crate::confine::Confinement;
 use crate::error::{Result, ShimError};
 use crate::hooks::{self, HookKind};
+use crate::log_binary::LogBinary;
 
 pub struct UnikernelContainer {
     inner: Arc<Inner>,
@@ -66,6 +68,8 @@ struct Inner {
     prepared: Arc<Mutex<Prepared>>,
     /// Taken by the one Start that spawns the VMM.
     confined: Mutex<Option<ConfinedVmm>>,
+    /// The logging binary of a `binary://` stdout, started at Start, stopped at teardown.
+    logger: Mutex<Option<Arc<LogBinary>>>,
     /// Delete may be retried after a failure; the poststop hooks run once.
     poststop_ran: AtomicBool,
     created_at: Instant,

@@ -1,8 +1,12 @@
 //! The guest's network: attached through the sandbox's netns worker at Create, in the mode
 //! urunc's rule picks (`runtime_core::network_mode`), detached (and verified) when the VMM
-//! exits or the container is torn down.
+//! exits or the container is torn down. When the spec asks for a new network namespace, the
+//! shim makes it first (see `netns::create_pinned`), so the hooks that set up the network at
+//! Create (nerdctl's CNI hook) have a namespace to configure before the tap is attached.
 
 use std::sync::Mutex;
+
+use runtime_core::oci::NamespaceType;
 
 use netns::{AttachOutcome, AttachRequest, GuestAttachment, NetRecord, NetworkMode};
 use runtime_core::oci::Spec;
@@ -12,7 +16,43 @@ use super::create::vmm_owner;
 use super::lock;
 use crate::container::prepared::Prepared;
 use crate::container::ShimContext;
-use crate::error::Result;
+use crate::error::{Result, ShimError};
+use crate::spawn::asks_new_network;
+
+/// The OCI state annotation nerdctl's hook takes the container's netns path from before
+/// `state.pid` (which a unikernel lacks at Create); nerdctl meant it for VM runtimes.
+pub const NETNS_ANNOTATION: &str = "nerdctl/network-namespace";
+/// The fresh network namespace's pin, in the container's state directory.
+const FRESH_NETNS_PIN: &str = "netns";
+
+/// When the spec asks for a new network namespace: records its pin in the state, makes it, and
+/// points the spec's `network` entry (the hooks, the attach and the VMM join it by path) and
+/// the hooks' [`NETNS_ANNOTATION`] at it. The teardown removes it after the poststop hooks.
+pub(super) async fn make_fresh_netns(prepared: &Mutex<Prepared>) -> Result<()> {
+    let pin = {
+        let p = lock(prepared);
+        if !asks_new_network(&p.spec.linux.namespaces) {
+            return Ok(());
+        }
+        p.store.dir().join(FRESH_NETNS_PIN)
+    };
+    Prepared::persist_change(prepared, |state| state.fresh_netns = Some(pin.clone()))?;
+    let target = pin.clone();
+    let identity = tokio::task::spawn_blocking(move || netns::create_pinned(&target))
+        .await
+        .map_err(|e| ShimError::io("make a fresh netns", std::io::Error::other(e)))??;
+    let mut p = lock(prepared);
+    tracing::info!(id = %p.id, netns = %pin.display(), inode = identity.ino, "fresh network namespace");
+    for namespace in &mut p.spec.linux.namespaces {
+        if namespace.kind == NamespaceType::Network && namespace.path.is_none() {
+            namespace.path = Some(pin.clone());
+        }
+    }
+    p.spec
+        .annotations
+        .insert(NETNS_ANNOTATION.to_string(), pin.display().to_string());
+    Ok(())
+}
 
 /// Creates the tap and redirect in the sandbox at `netns_path` through its netns worker. The
 /// worker persists the record (through the state store) before it creates anything.

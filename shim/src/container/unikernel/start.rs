@@ -21,6 +21,7 @@ use crate::error::{Result, ShimError};
 use crate::events::ExitReport;
 use crate::hooks::HookKind;
 use crate::host;
+use crate::log_binary::{LogBinary, LoggerInputs};
 use crate::reaper::ExitCode;
 use crate::spawn::{container_command, signal_init, ChildSetup, NamespacePlan, PidNamespace};
 use crate::state::ProcessIdentity;
@@ -45,7 +46,8 @@ impl Inner {
             None,
         )
         .await?;
-        let pid = inner.start_vmm()?;
+        let logger = inner.start_logger().await?;
+        let pid = inner.start_vmm(logger)?;
         // runtime-spec: a poststart failure is a warning; the VMM runs on.
         if let Err(error) = run_hooks(
             &inner.context,
@@ -59,6 +61,25 @@ impl Inner {
             tracing::warn!(id = %inner.id, %error, "poststart hooks failed; the VMM keeps running");
         }
         Ok(pid)
+    }
+
+    /// The logging binary a `binary://` stdout names, started and ready (kept for the
+    /// teardown to stop); the VMM's stdout and stderr are its pipes.
+    async fn start_logger(&self) -> Result<Option<LoggerInputs>> {
+        let stdio = lock(&self.prepared).stdio.clone();
+        let Some((program, args)) = stdio.log_binary()? else {
+            return Ok(None);
+        };
+        let (logger, inputs) = LogBinary::start(
+            &self.context.router,
+            &program,
+            &args,
+            &self.id,
+            &self.context.namespace,
+        )
+        .await?;
+        *lock(&self.logger) = Some(Arc::new(logger));
+        Ok(Some(inputs))
     }
 
     fn watch_exit(
@@ -129,7 +150,7 @@ impl Inner {
         }
     }
 
-    fn start_vmm(self: &Arc<Self>) -> Result<u32> {
+    fn start_vmm(self: &Arc<Self>, logger: Option<LoggerInputs>) -> Result<u32> {
         let mut timer = PhaseTimer::start();
         let ConfinedVmm {
             program,
@@ -151,7 +172,7 @@ impl Inner {
             self.init.set_console(console);
             (ProcessStdio::terminal(slave)?, None)
         } else {
-            let (mut stdio, stdin) = paths.open(&self.id)?;
+            let (mut stdio, stdin) = paths.open_with(&self.id, logger)?;
             self.init.set_stdin(stdin);
             let (vmm_stderr, tee) = stderr_tee::interpose(&self.id, stdio.stderr)?;
             stdio.stderr = vmm_stderr;

@@ -68,10 +68,22 @@ impl Inner {
         Ok(())
     }
 
-    /// Removes everything Create made, then runs the poststop hooks.
+    /// Removes everything Create made, running the poststop hooks once the container is gone
+    /// (see `teardown`).
     pub(super) async fn teardown(&self) -> Result<()> {
-        undo(&self.context, &self.prepared).await?;
-        self.poststop().await
+        // The VMM is gone: its logging binary has read everything (or gets SIGTERM to flush).
+        let logger = lock(&self.logger).clone();
+        let stopped = match logger {
+            Some(logger) => logger.stop().await,
+            None => Ok(()),
+        };
+        let torn_down = tear_down(&self.context, &self.prepared, self.poststop()).await;
+        ShimError::from_cleanup(
+            [stopped, torn_down]
+                .into_iter()
+                .filter_map(Result::err)
+                .collect(),
+        )
     }
 
     /// SIGTERM/SIGINT's graceful path: true when the guest was asked to power off (the VMM
@@ -125,13 +137,23 @@ impl Inner {
     }
 }
 
-/// Detaches the network if attached, removes the cgroup, unmounts, and removes the state once
-/// all of that succeeded (`teardown`). Every step is attempted; every failure is reported.
+/// Undoes a failed Create: everything [`tear_down`] removes, without poststop hooks.
 pub(super) async fn undo(context: &ShimContext, prepared: &Mutex<Prepared>) -> Result<()> {
+    tear_down(context, prepared, teardown::no_poststop()).await
+}
+
+/// Detaches the network if attached, removes the cgroup, unmounts, runs `poststop`, releases
+/// the fresh netns and removes the state once all of that succeeded (`teardown`). Every step
+/// is attempted; every failure is reported.
+async fn tear_down(
+    context: &ShimContext,
+    prepared: &Mutex<Prepared>,
+    poststop: impl std::future::Future<Output = Result<()>>,
+) -> Result<()> {
     let (state, store, runc) = {
         let p = lock(prepared);
         let runc = Runc::new(&context.namespace, &p.bundle, context.router.clone());
         (p.state.clone(), p.store.clone(), runc)
     };
-    teardown::teardown(&state, &store, &runc, &context.pool).await
+    teardown::teardown(&state, &store, &runc, &context.pool, poststop).await
 }
