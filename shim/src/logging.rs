@@ -4,7 +4,8 @@
 //! containerd opens the `log` FIFO of every bundle it starts a task in, and stops reading it
 //! when that task's bundle is deleted. A shim that serves several containers (a pod's, or a
 //! node-wide shim's) would go silent once the container that started it is gone, so the shim
-//! opens each container's FIFO at Create ([`add_container`]) and writes to the oldest one still
+//! opens each container's FIFO as Create begins ([`add_container`]: Create's own lines go to a
+//! FIFO containerd reads, not to a deleted container's) and writes to the oldest one still
 //! live; [`remove_container`] drops a FIFO when its container is deleted. The last one is kept:
 //! the shim's final lines go there rather than nowhere.
 
@@ -112,7 +113,8 @@ pub fn add_container(container: &str, bundle: &Path) {
     }
 }
 
-/// Stops logging to `container`'s FIFO: containerd stops reading it with the bundle's deletion.
+/// Stops logging to `container`'s FIFO: containerd stops reading it with the bundle's deletion
+/// (or with a Create that failed).
 pub fn remove_container(container: &str) {
     let mut sinks = sinks();
     let owned = |s: &Sink| s.container.as_deref() == Some(container);

@@ -278,3 +278,49 @@ fn the_node_wide_shim_still_logs_after_the_container_that_started_it_is_gone() {
     assert_sandbox_clean(&second_pod, "after both containers");
     assert_nothing_left(&ctrd);
 }
+
+/// A Create logs its phases before it finishes: they must go to the FIFO containerd opened for
+/// that container's bundle, not to the one of a container deleted before it (which containerd
+/// no longer reads). Containers one after the other in one node-wide shim, none kept.
+#[test]
+fn each_create_in_a_node_wide_shim_reaches_containerd_s_log_after_earlier_deletes() {
+    let test = "each_create_in_a_node_wide_shim_reaches_containerd_s_log_after_earlier_deletes";
+    let Some(ctrd) = node_wide(test) else {
+        return;
+    };
+    let _guest = import_pvh_unikernel(&ctrd, IMAGE, PvhBehaviour::HaltForever, "node-ready");
+    let (pod, ns) = sandbox_with_ns();
+    let ids: Vec<String> = (0..4).map(|round| format!("seq-log{round}")).collect();
+    let mut serving = Vec::new();
+    for id in &ids {
+        run_detached_in(&ctrd, &ns, IMAGE, id);
+        serving.push(
+            shims_of(&ctrd)
+                .iter()
+                .map(|(pid, _)| *pid)
+                .collect::<Vec<_>>(),
+        );
+        kill_and_remove(&ctrd, id);
+    }
+    assert!(
+        serving.windows(2).all(|w| w[0] == w[1]) && serving[0].len() == 1,
+        "one shim did not serve every round, so earlier deletes were not exercised: {serving:?}"
+    );
+
+    let create_line_of = |log: &str, id: &str| {
+        log.lines()
+            .any(|line| line.contains("Create phases") && line.contains(&format!("id={id} ")))
+    };
+    for id in &ids {
+        assert!(
+            eventually(Duration::from_secs(10), || create_line_of(
+                &std::fs::read_to_string(ctrd.log_path()).unwrap_or_default(),
+                id
+            )),
+            "the shim's Create phases line of {id} is not in containerd's log:\n{}",
+            ctrd.log_tail(60)
+        );
+    }
+    assert_sandbox_clean(&pod, "after the containers one after the other");
+    assert_nothing_left(&ctrd);
+}

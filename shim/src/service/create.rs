@@ -45,6 +45,9 @@ pub async fn run(
     reservation: Reservation,
     request: CreateRequest,
 ) -> Result<Arc<dyn Container>> {
+    // Create's own lines (its phases among them) must reach a FIFO containerd reads: the one
+    // it opened for this bundle, not the one of a container deleted since.
+    crate::logging::add_container(&request.id, &request.bundle);
     let task = tokio::spawn(async move {
         let id = request.id.clone();
         let in_flight = reservation.in_flight();
@@ -53,17 +56,22 @@ pub async fn run(
             by = in_flight.cancelled() => Err(by),
             built = build(&context, &in_flight.steps, request) => Ok(built),
         };
-        match built {
+        let container = match built {
+            Ok(container) => container,
+            Err(by) => Err(cancelled(&context, &in_flight.steps, &id, by).await),
+        };
+        match container {
             Ok(container) => {
-                let container = container?;
                 reservation
                     .registry()
                     .table()
                     .insert(id.clone(), container.clone());
-                crate::logging::add_container(&id, std::path::Path::new(container.bundle()));
                 Ok(container)
             }
-            Err(by) => Err(cancelled(&context, &in_flight.steps, &id, by).await),
+            Err(error) => {
+                crate::logging::remove_container(&id);
+                Err(error)
+            }
         }
         // The reservation drops here, after the table insert or the teardown.
     });
