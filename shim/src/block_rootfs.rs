@@ -17,11 +17,11 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use containerd_shim_protos::api::Mount;
 use runtime_core::{RootfsMount, RootfsStorage, SharedFsKind, UruncConfig};
 
 use crate::error::{Result, ShimError};
-use crate::{mounts, rootfs_file};
+use crate::mounts::{self, RequestMount};
+use crate::rootfs_file;
 
 /// The host files the VMM gets: the kernel, the initrd, the guest's disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +43,7 @@ pub fn guest_files(
     id: &str,
     rootfs: &Path,
     private_dir: &Path,
-    request_mounts: &[Mount],
+    request_mounts: &[RequestMount],
     config: &UruncConfig,
     virtiofsd_found: bool,
 ) -> Result<GuestFiles> {
@@ -141,7 +141,7 @@ fn take_over(
 
 /// What the Create request's mounts are: a source that is a block device is named by its
 /// canonical path (`/dev/mapper/x` is a link to `/dev/dm-N`), which is what the VMM opens.
-fn describe(request_mounts: &[Mount]) -> Vec<RootfsMount> {
+fn describe(request_mounts: &[RequestMount]) -> Vec<RootfsMount> {
     request_mounts
         .iter()
         .map(|mount| {
@@ -151,7 +151,7 @@ fn describe(request_mounts: &[Mount]) -> Vec<RootfsMount> {
                 .filter(|m| m.file_type().is_block_device())
                 .and_then(|_| source.canonicalize().ok());
             RootfsMount {
-                fs_type: mount.type_.clone(),
+                fs_type: mount.fs_type.clone(),
                 source_is_block_device: device.is_some(),
                 source: device.unwrap_or(source),
             }
@@ -187,11 +187,11 @@ mod tests {
     use crate::confine::test_reaper;
     use std::os::fd::AsRawFd;
 
-    fn mount(type_: &str, source: &str) -> Mount {
-        Mount {
-            type_: type_.into(),
+    fn mount(fs_type: &str, source: &str) -> RequestMount {
+        RequestMount {
+            fs_type: fs_type.into(),
             source: source.into(),
-            ..Mount::default()
+            ..RequestMount::default()
         }
     }
 

@@ -27,6 +27,7 @@ mod log_binary;
 mod logging;
 mod mounts;
 mod node_config;
+mod proto_time;
 mod qmp;
 mod reaper;
 mod rootfs_file;

@@ -2,22 +2,31 @@
 
 use std::path::Path;
 
-use containerd_shim_protos::api::Mount;
 use nix::mount::{umount2, MntFlags};
 
 use crate::error::{Result, ShimError};
 
+/// One of the Create request's rootfs mounts (what the snapshotter gave), in the shim's own
+/// terms: the service edge converts containerd's `Mount` into it. Empty strings mean unset,
+/// as in the request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestMount {
+    pub fs_type: String,
+    pub source: String,
+    pub options: Vec<String>,
+}
+
 /// Mounts `mounts` in order on `target`. On failure, whatever was mounted is unmounted again.
-pub fn mount_rootfs(mounts: &[Mount], target: &Path) -> Result<()> {
+pub fn mount_rootfs(mounts: &[RequestMount], target: &Path) -> Result<()> {
     for (index, mount) in mounts.iter().enumerate() {
-        let fs_type = (!mount.type_.is_empty()).then_some(mount.type_.as_str());
+        let fs_type = (!mount.fs_type.is_empty()).then_some(mount.fs_type.as_str());
         let source = (!mount.source.is_empty()).then_some(mount.source.as_str());
         if let Err(error) =
             containerd_shim::mount::mount_rootfs(fs_type, source, &mount.options, target)
         {
             let mounted = ShimError::invalid(
                 format!("rootfs[{index}]"),
-                format!("{} {} {:?}", mount.type_, mount.source, mount.options),
+                format!("{} {} {:?}", mount.fs_type, mount.source, mount.options),
                 error.to_string(),
             );
             if index > 0 {

@@ -5,11 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use containerd_shim_protos::api::Mount;
 use runtime_core::oci::Spec;
 
 use crate::error::{Result, ShimError};
-use crate::mounts;
+use crate::mounts::{self, RequestMount};
 use crate::state::{ContainerKind, ContainerState, StateStore};
 use crate::stdio::StdioPaths;
 
@@ -19,7 +18,7 @@ pub struct Prepared {
     pub bundle: PathBuf,
     pub rootfs: PathBuf,
     /// The Create request's rootfs mounts, as containerd sent them (what the snapshotter gave).
-    pub mounts: Vec<Mount>,
+    pub mounts: Vec<RequestMount>,
     pub spec: Spec,
     pub stdio: StdioPaths,
     pub store: StateStore,
@@ -34,7 +33,7 @@ impl Prepared {
         namespace: &str,
         id: &str,
         bundle: PathBuf,
-        mounts: &[Mount],
+        mounts: &[RequestMount],
         stdio: StdioPaths,
     ) -> Result<Self> {
         let spec = load_spec(&bundle)?;

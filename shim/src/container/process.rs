@@ -1,8 +1,8 @@
 //! The lifecycle of one process of a container (its init, or an exec): created, running,
 //! paused, stopped with an exit status. Waiters watch it; it only moves forward.
 
-use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
 use std::sync::OnceLock;
+use std::time::SystemTime;
 
 use tokio::sync::watch;
 
@@ -23,7 +23,7 @@ pub enum Phase {
 #[derive(Debug, Clone)]
 pub struct Exit {
     pub status: u32,
-    pub at: Timestamp,
+    pub at: SystemTime,
 }
 
 #[derive(Debug, Clone)]
@@ -119,7 +119,10 @@ impl Process {
 
     pub fn set_stopped(&self, status: u32) -> Exit {
         self.close_stdin();
-        let exit = Exit { status, at: now() };
+        let exit = Exit {
+            status,
+            at: SystemTime::now(),
+        };
         self.state.send_modify(|s| {
             s.phase = Phase::Stopped;
             s.exit = Some(exit.clone());
@@ -138,7 +141,7 @@ impl Process {
                 // The sender lives as long as `self`; this cannot end while we borrow it.
                 return Exit {
                     status: 255,
-                    at: now(),
+                    at: SystemTime::now(),
                 };
             }
         }
@@ -149,15 +152,4 @@ impl Process {
 pub fn signal(number: u32) -> Result<nix::sys::signal::Signal> {
     nix::sys::signal::Signal::try_from(number as i32)
         .map_err(|_| ShimError::invalid("signal", number.to_string(), "not a signal"))
-}
-
-pub fn now() -> Timestamp {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp {
-        seconds: since_epoch.as_secs() as i64,
-        nanos: since_epoch.subsec_nanos() as i32,
-        ..Default::default()
-    }
 }

@@ -5,18 +5,17 @@
 //! hooks, release its fresh netns, remove the state.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use containerd_shim::Flags;
 use containerd_shim_protos::api::DeleteResponse;
-use containerd_shim_protos::protobuf::MessageField;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::container::process::now;
 use crate::container::teardown;
 use crate::error::{Result, ShimError};
 use crate::mounts;
+use crate::proto_time::proto_timestamp;
 use crate::reaper::ExitRouter;
 use crate::runc::Runc;
 use crate::state::{ContainerKind, ContainerState, ProcessIdentity, StateStore};
@@ -58,7 +57,7 @@ pub fn run(flags: &Flags) -> Result<()> {
     let response = DeleteResponse {
         pid,
         exit_status: KILLED_STATUS,
-        exited_at: MessageField::some(now()),
+        exited_at: proto_timestamp(SystemTime::now()),
         ..Default::default()
     };
     super::answer_on_stdout("DeleteResponse", &response)?;

@@ -144,7 +144,7 @@ mod tests {
             exec_id: String::new(),
             pid: 42,
             exit_status: 0,
-            exited_at: crate::container::process::now(),
+            exited_at: std::time::SystemTime::now(),
         }
     }
 

@@ -12,12 +12,12 @@ use containerd_shim_protos::events::task::{
     TaskResumed, TaskStart,
 };
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
-use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim_protos::protobuf::MessageField;
 use containerd_shim_protos::topics;
 use tokio::sync::mpsc;
 
 use crate::error::Result;
+use crate::proto_time::proto_timestamp;
 use crate::type_url::{self, TypeUrl};
 pub use exit_gate::ExitGate;
 use publisher::Publisher;
@@ -63,7 +63,7 @@ pub struct ExitReport {
     pub exec_id: String,
     pub pid: u32,
     pub exit_status: u32,
-    pub exited_at: Timestamp,
+    pub exited_at: std::time::SystemTime,
 }
 
 impl EventSender {
@@ -142,7 +142,7 @@ impl EventSender {
             },
             pid: report.pid,
             exit_status: report.exit_status,
-            exited_at: MessageField::some(report.exited_at.clone()),
+            exited_at: proto_timestamp(report.exited_at),
             ..Default::default()
         });
     }
@@ -153,7 +153,7 @@ impl EventSender {
             id: report.container_id.clone(),
             pid: report.pid,
             exit_status: report.exit_status,
-            exited_at: MessageField::some(report.exited_at.clone()),
+            exited_at: proto_timestamp(report.exited_at),
             ..Default::default()
         });
     }

@@ -5,7 +5,7 @@
 //! requeues a failed event behind later ones, so a TaskExit could overtake the TaskStart it
 //! follows. Here a failed event is retried, over a fresh connection, before the next is sent.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::MessageField;
@@ -14,8 +14,8 @@ use containerd_shim_protos::shim::events::ForwardRequest;
 use containerd_shim_protos::shim_async::{Client, EventsClient};
 use containerd_shim_protos::ttrpc::context::{with_timeout, Context};
 
-use crate::container::process::now;
 use crate::error::{Result, ShimError};
+use crate::proto_time::proto_timestamp;
 
 /// How often one event is offered to containerd before it is dropped (and logged).
 const ATTEMPTS: u32 = 5;
@@ -49,7 +49,7 @@ impl Publisher {
     pub async fn forward(&mut self, topic: &str, event: Any) {
         let request = ForwardRequest {
             envelope: MessageField::some(Envelope {
-                timestamp: MessageField::some(now()),
+                timestamp: proto_timestamp(SystemTime::now()),
                 namespace: self.namespace.clone(),
                 topic: topic.to_string(),
                 event: MessageField::some(event),

@@ -9,8 +9,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use containerd_shim_protos::api::Mount;
-
 use super::in_flight::{CancelledBy, Reservation};
 use crate::container::blocking::BlockingSteps;
 use crate::container::phase_timer::PhaseTimer;
@@ -19,6 +17,7 @@ use crate::container::runc::RuncContainer;
 use crate::container::unikernel::UnikernelContainer;
 use crate::container::{teardown, Container, ShimContext};
 use crate::error::{Result, ShimError};
+use crate::mounts::RequestMount;
 use crate::node_config::NodeConfigSource;
 use crate::rootfs_file;
 use crate::runc::Runc;
@@ -33,7 +32,7 @@ const CANCEL_SETTLE: Duration = Duration::from_secs(2);
 pub struct CreateRequest {
     pub id: String,
     pub bundle: PathBuf,
-    pub mounts: Vec<Mount>,
+    pub mounts: Vec<RequestMount>,
     pub stdio: StdioPaths,
     pub node_config: NodeConfigSource,
 }

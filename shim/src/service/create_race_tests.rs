@@ -58,8 +58,20 @@ async fn two_concurrent_creates_of_one_id_exactly_one_wins() {
     slow_bundle(dir.path());
     let bundle = dir.path().to_path_buf();
     let (first, second, counted) = tokio::join!(
-        service.create_container("twin", bundle.clone(), &[], no_stdio(), Default::default()),
-        service.create_container("twin", bundle.clone(), &[], no_stdio(), Default::default()),
+        service.create_container(
+            "twin",
+            bundle.clone(),
+            Vec::new(),
+            no_stdio(),
+            Default::default()
+        ),
+        service.create_container(
+            "twin",
+            bundle.clone(),
+            Vec::new(),
+            no_stdio(),
+            Default::default()
+        ),
         // While the winner's Create is in flight the shim is not idle (Shutdown must wait).
         async { service.container_count() },
     );

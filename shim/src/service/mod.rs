@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 use crate::container::{Container, ShimContext};
 use crate::error::Result;
 use crate::events::{EventSender, ExitGate};
+use crate::mounts::RequestMount;
 use crate::node_config::NodeConfigSource;
 use crate::reaper::ExitRouter;
 use crate::stdio::StdioPaths;
@@ -88,7 +89,7 @@ impl TaskService {
         &self,
         id: &str,
         bundle: PathBuf,
-        mounts: &[containerd_shim_protos::api::Mount],
+        mounts: Vec<RequestMount>,
         stdio: StdioPaths,
         node_config: NodeConfigSource,
     ) -> Result<Arc<dyn Container>> {
@@ -96,7 +97,7 @@ impl TaskService {
         let request = create::CreateRequest {
             id: id.to_string(),
             bundle,
-            mounts: mounts.to_vec(),
+            mounts,
             stdio,
             node_config,
         };

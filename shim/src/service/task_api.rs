@@ -21,6 +21,8 @@ use crate::container::process_ref::ProcessRef;
 use crate::container::{ExecRequest, UpdateRequest};
 use crate::error::{Result, ShimError};
 use crate::events::ExitReport;
+use crate::mounts::RequestMount;
+use crate::proto_time::proto_timestamp;
 use crate::stdio::StdioPaths;
 
 impl TaskService {
@@ -37,7 +39,7 @@ fn cancelled_create_deleted() -> DeleteResponse {
     DeleteResponse {
         pid: 0,
         exit_status: crate::contract::delete::KILLED_STATUS,
-        exited_at: MessageField::some(crate::container::process::now()),
+        exited_at: proto_timestamp(std::time::SystemTime::now()),
         ..Default::default()
     }
 }
@@ -63,7 +65,7 @@ fn state_response(process: &Process, id: &str, bundle: &str) -> StateResponse {
         exit_status: snapshot.exit.as_ref().map_or(0, |e| e.status),
         exited_at: snapshot
             .exit
-            .map_or_else(MessageField::none, |e| MessageField::some(e.at)),
+            .map_or_else(MessageField::none, |e| proto_timestamp(e.at)),
         exec_id: process.which.exec_id().to_string(),
         ..Default::default()
     }
@@ -120,7 +122,7 @@ impl Task for TaskService {
                 .create_container(
                     &req.id,
                     req.bundle.clone().into(),
-                    &req.rootfs,
+                    req.rootfs.iter().map(request_mount).collect(),
                     stdio,
                     node_config,
                 )
@@ -189,7 +191,7 @@ impl Task for TaskService {
                 .exit
                 .unwrap_or_else(|| crate::container::process::Exit {
                     status: 0,
-                    at: crate::container::process::now(),
+                    at: std::time::SystemTime::now(),
                 });
             if let ProcessRef::Exec(exec_id) = &which {
                 container.delete_exec(exec_id).await?;
@@ -202,13 +204,13 @@ impl Task for TaskService {
                     exec_id: String::new(),
                     pid: snapshot.pid,
                     exit_status: exit.status,
-                    exited_at: exit.at.clone(),
+                    exited_at: exit.at,
                 });
             }
             Ok(DeleteResponse {
                 pid: snapshot.pid,
                 exit_status: exit.status,
-                exited_at: MessageField::some(exit.at),
+                exited_at: proto_timestamp(exit.at),
                 ..Default::default()
             })
         }
@@ -351,7 +353,7 @@ impl Task for TaskService {
             let exit = process.wait().await;
             Ok(WaitResponse {
                 exit_status: exit.status,
-                exited_at: MessageField::some(exit.at),
+                exited_at: proto_timestamp(exit.at),
                 ..Default::default()
             })
         }
@@ -412,5 +414,14 @@ impl Task for TaskService {
             self.shutdown.notify_one();
         }
         Ok(Empty::new())
+    }
+}
+
+/// A Create request's rootfs mount in the shim's terms (proto types stop at this edge).
+fn request_mount(mount: &containerd_shim_protos::api::Mount) -> RequestMount {
+    RequestMount {
+        fs_type: mount.type_.clone(),
+        source: mount.source.clone(),
+        options: mount.options.clone(),
     }
 }
