@@ -89,8 +89,9 @@ fn daemons_serving(socket: &Path) -> Vec<(i32, String)> {
     processes_mentioning(&format!("--socket-path={}", socket.display()))
 }
 
-/// The daemons the shim started: the C virtiofsd forks once more into its own pid namespace
-/// (the child dies with its parent), so its processes whose parent is not one of them.
+/// The daemons the shim started: its processes whose parent is not one of them (the C
+/// daemon's own `sandbox=namespace` forks once more; the shim runs it with `sandbox=chroot`,
+/// which does not).
 fn daemons_started(socket: &Path) -> Vec<(i32, String)> {
     let all = daemons_serving(socket);
     let pids: Vec<i32> = all.iter().map(|(pid, _)| *pid).collect();
@@ -121,7 +122,12 @@ fn boot_and_remove(ctrd: &PrivateContainerd, image: &str, id: &str, root: Shared
     let (socket, pid_file) = virtiofsd_files(ctrd, id);
     let daemons = daemons_started(&socket);
     match root {
-        SharedRoot::Virtiofs => assert_eq!(daemons.len(), 1, "one virtiofsd: {daemons:?}"),
+        SharedRoot::Virtiofs => {
+            assert_eq!(daemons.len(), 1, "one virtiofsd: {daemons:?}");
+            let vmms = vmms_mentioning(id);
+            assert_eq!(vmms.len(), 1, "one VMM: {vmms:?}");
+            assert_confined_like_the_vmm(&daemons[0], vmms[0].0, &socket);
+        }
         SharedRoot::NineP => assert!(daemons.is_empty(), "9p needs no daemon: {daemons:?}"),
     }
 
@@ -132,6 +138,99 @@ fn boot_and_remove(ctrd: &PrivateContainerd, image: &str, id: &str, root: Shared
     assert_eq!(status.code(), Some(137));
     ctr_ok(ctrd, &["container", "rm", id]);
     assert_gone(ctrd, id, &socket, &pid_file);
+}
+
+/// The daemon serving a booted guest runs in the VMM's cgroup, in a mount namespace holding
+/// only what its confinement plans, with the serving capabilities runtime-core lists and no
+/// others (its own sandbox dropped the two it used once), under no_new_privs and a seccomp
+/// filter (its own).
+fn assert_confined_like_the_vmm((pid, cmdline): &(i32, String), vmm: i32, socket: &Path) {
+    let cgroup = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
+    assert_eq!(
+        cgroup(*pid),
+        cgroup(vmm),
+        "virtiofsd is in the VMM's cgroup"
+    );
+    assert_ne!(
+        cgroup(*pid),
+        cgroup(std::process::id() as i32),
+        "the container's cgroup is not the test's"
+    );
+
+    let served = cmdline
+        .split(' ')
+        .find_map(|word| word.strip_prefix("source="))
+        .expect("-o source= in its command line");
+    let socket_dir = socket
+        .parent()
+        .expect("socket folder")
+        .display()
+        .to_string();
+    // nsenter joins its mount namespace at that namespace's root: the whole confined tree,
+    // which the daemon's own chroot hides from its /proc/<pid>/mountinfo.
+    let mounts = std::process::Command::new("nsenter")
+        .args([
+            &format!("--mount=/proc/{pid}/ns/mnt"),
+            "cat",
+            "/proc/self/mountinfo",
+        ])
+        .output()
+        .expect("nsenter");
+    assert!(mounts.status.success(), "{mounts:?}");
+    let mount_points: Vec<String> = String::from_utf8_lossy(&mounts.stdout)
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4).map(String::from))
+        .collect();
+    let planned = |point: &str| {
+        ["/", "/proc", "/dev/null", "/dev/zero", "/dev/urandom"].contains(&point)
+            || [
+                served,
+                socket_dir.as_str(),
+                runtime_core::C_VIRTIOFSD_PID_DIR,
+                VIRTIOFSD,
+            ]
+            .contains(&point)
+            || point == "/etc/ld.so.cache"
+            || (point.contains("/lib") && point.contains(".so"))
+    };
+    let unplanned: Vec<&String> = mount_points.iter().filter(|p| !planned(p)).collect();
+    assert!(
+        unplanned.is_empty(),
+        "not in its plan: {unplanned:?} (all: {mount_points:?})"
+    );
+    for needed in [served, socket_dir.as_str(), VIRTIOFSD] {
+        assert!(
+            mount_points.iter().any(|p| p == needed),
+            "{needed} missing from its root: {mount_points:?}"
+        );
+    }
+
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}:\t")))
+            .unwrap_or_else(|| panic!("{name} missing from {status}"))
+            .to_string()
+    };
+    let mask = |names: &[&str]| {
+        names.iter().fold(0u64, |mask, name| {
+            mask | 1 << runtime_core::oci::capability_number(name).expect("a capability")
+        })
+    };
+    let serving = mask(&runtime_core::VIRTIOFSD_SERVING_CAPABILITIES);
+    let granted = serving | mask(&runtime_core::VIRTIOFSD_SANDBOX_CAPABILITIES);
+    let caps = |name: &str| u64::from_str_radix(&field(name), 16).expect("hex");
+    assert_eq!(caps("CapEff"), serving, "CapEff: {}", field("CapEff"));
+    assert_eq!(caps("CapPrm"), serving, "CapPrm: {}", field("CapPrm"));
+    assert_eq!(caps("CapBnd") & !granted, 0, "CapBnd: {}", field("CapBnd"));
+    assert_eq!(field("NoNewPrivs"), "1");
+    assert_eq!(field("Seccomp"), "2", "its own seccomp filter");
+    eprintln!(
+        "virtiofsd pid {pid}: CapEff {} CapBnd {}, root: {mount_points:?}",
+        field("CapEff"),
+        field("CapBnd")
+    );
 }
 
 fn assert_gone(ctrd: &PrivateContainerd, id: &str, socket: &Path, pid_file: &Path) {
@@ -221,14 +320,15 @@ fn a_sigkilled_shims_cleanup_stops_virtiofsd_and_removes_its_files() {
 fn a_virtiofsd_that_dies_fails_create_naming_it_and_leaves_nothing() {
     let test = "a_virtiofsd_that_dies_fails_create_naming_it_and_leaves_nothing";
     let dir = tempfile::tempdir().expect("tempdir");
+    // A program that starts confined and dies at once saying why: static busybox called by a
+    // name that is none of its applets. (A script would not start: its interpreter is not in
+    // the daemon's confined root.)
+    let Ok(busybox) = urunc_tests::host_tools::which("busybox", "busybox-static") else {
+        urunc_tests::skipped!("SKIPPED: {test}: busybox is not installed");
+        return;
+    };
     let fake = dir.path().join("virtiofsd");
-    std::fs::write(
-        &fake,
-        "#!/bin/sh\necho \"this virtiofsd refuses: $*\" >&2\nexit 3\n",
-    )
-    .expect("write the failing daemon");
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
+    std::fs::copy(&busybox, &fake).expect("copy busybox as the failing daemon");
     let image = "docker.io/library/linux-virtiofs-dies:test";
     let fake_text = fake.display().to_string();
     let Some(ctrd) = setup(test, dir.path(), SharedRoot::Virtiofs, &fake_text, image) else {
@@ -245,8 +345,8 @@ fn a_virtiofsd_that_dies_fails_create_naming_it_and_leaves_nothing() {
     eprintln!("ctr run says: {stderr}");
     for expected in [
         fake_text.as_str(),
-        "exited with status 3",
-        "this virtiofsd refuses",
+        "exited with status 127",
+        "virtiofsd: applet not found",
     ] {
         assert!(stderr.contains(expected), "{expected:?} not in: {stderr}");
     }

@@ -144,7 +144,7 @@ async fn busybox_sees_only_its_confinement() {
     let kernel = bundle.guest_file("kernel", b"pretend kernel\n", None);
     let block = bundle.guest_file("disk.img", b"", Some(UID));
     let guest = GuestFiles {
-        kernel: kernel.clone(),
+        kernel: Some(kernel.clone()),
         block: Some(block.clone()),
         ..GuestFiles::default()
     };
@@ -293,7 +293,7 @@ async fn a_failed_step_is_reported_with_its_path() {
     }
     let bundle = Bundle::new();
     let guest = GuestFiles {
-        kernel: bundle.rootfs().join("absent-kernel"),
+        kernel: Some(bundle.rootfs().join("absent-kernel")),
         ..GuestFiles::default()
     };
     let host = HostFiles {
@@ -336,7 +336,7 @@ async fn qemu_runs_confined_with_its_libraries() {
     let bundle = Bundle::new();
     let kernel = bundle.guest_file("kernel", b"unused\n", None);
     let guest = GuestFiles {
-        kernel,
+        kernel: Some(kernel),
         ..GuestFiles::default()
     };
     let process = confined_process();
@@ -367,7 +367,7 @@ async fn qemu_boots_a_linux_kernel_confined() {
         None,
     );
     let guest = GuestFiles {
-        kernel: kernel.clone(),
+        kernel: Some(kernel.clone()),
         ..GuestFiles::default()
     };
     let process = confined_process();
