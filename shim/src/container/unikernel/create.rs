@@ -103,7 +103,16 @@ impl UnikernelContainer {
                 };
                 let plan = planned.vmm;
                 tracing::info!(%id, program = %confined.program.display(), args = ?plan.args, "VMM planned");
-                tracing::info!(%id, phases_us = %timer, "Create phases");
+                // Before phases_us: shim_bench reads the phases to the end of the line.
+                let cpu = timer.cpu_spent().unwrap_or_default();
+                tracing::info!(
+                    %id,
+                    cpu_user_us = cpu.user.as_micros() as u64,
+                    cpu_sys_us = cpu.system.as_micros() as u64,
+                    runq_us = cpu.run_queue.as_micros() as u64,
+                    phases_us = %timer,
+                    "Create phases"
+                );
                 if let Some(node_config) = &lock(&prepared).state.node_config {
                     crate::timestamps::record(
                         &node_config.timestamps,

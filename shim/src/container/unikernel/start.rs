@@ -14,6 +14,7 @@ use super::{lock, run_hooks, ConfinedVmm, Inner};
 use crate::cgroup::Cgroup;
 use crate::confine::HeldMountNamespace;
 use crate::console::Console;
+use crate::container::cpu_sample::schedstat;
 use crate::container::phase_timer::PhaseTimer;
 use crate::container::prepared::Prepared;
 use crate::container::process::Phase;
@@ -151,7 +152,7 @@ impl Inner {
     }
 
     fn start_vmm(self: &Arc<Self>, logger: Option<LoggerInputs>) -> Result<u32> {
-        let mut timer = PhaseTimer::start();
+        let mut timer = PhaseTimer::with_cpu();
         let ConfinedVmm {
             program,
             confinement,
@@ -221,10 +222,19 @@ impl Inner {
         let pid = child.id();
         let mount_namespace = HeldMountNamespace::of(pid);
         timer.mark("hold_namespace");
+        // The child's own time from its fork to just past its exec (a sliver of the VMM's
+        // loader too): on a CPU, and waiting for one.
+        let (child_cpu, child_runq) = schedstat(pid as i32).unwrap_or_default();
+        let cpu = timer.cpu_spent().unwrap_or_default();
         tracing::info!(
             id = %self.id,
             pid,
             create_to_exec_us = self.created_at.elapsed().as_micros() as u64,
+            cpu_user_us = cpu.user.as_micros() as u64,
+            cpu_sys_us = cpu.system.as_micros() as u64,
+            runq_us = cpu.run_queue.as_micros() as u64,
+            vmm_child_cpu_us = child_cpu.as_micros() as u64,
+            vmm_child_runq_us = child_runq.as_micros() as u64,
             phases_us = %timer,
             "VMM started"
         );
