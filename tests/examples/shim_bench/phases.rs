@@ -86,13 +86,7 @@ fn print_request(log: &str, ids: &[String], request: &str, marker: &str) -> Resu
                     .with_context(|| format!("{request} phase {name} missing in a round"))
             })
             .collect::<Result<_>>()?;
-        values.sort_unstable();
-        println!(
-            "    {request:<6} {name:<16} {:>7}  (min {}, max {})",
-            values[values.len() / 2],
-            values[0],
-            values[values.len() - 1]
-        );
+        print_row(request, name, &mut values);
     }
     Ok(rounds
         .iter()
@@ -122,13 +116,7 @@ fn print_cpu(log: &str, ids: &[String]) -> Result<()> {
                 .filter_map(|round| round.iter().find(|(n, _)| n == name).map(|(_, v)| *v))
                 .collect();
             any = true;
-            values.sort_unstable();
-            println!(
-                "    {request:<6} {name:<20} {:>7}  (min {}, max {})",
-                values[values.len() / 2],
-                values[0],
-                values[values.len() - 1]
-            );
+            print_row(request, name, &mut values);
         }
         for (i, round) in rounds.iter().enumerate() {
             let get = |field: &str| round.iter().find(|(n, _)| n == field).map_or(0, |f| f.1);
@@ -164,14 +152,25 @@ fn us_fields(line: &str) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// One figure's median over the rounds, with its spread.
+fn print_row(request: &str, name: &str, values: &mut [u64]) {
+    let (median, min, max) = spread(values);
+    println!("    {request:<6} {name:<20} {median:>7}  (min {min}, max {max})");
+}
+
+/// Median, min and max.
+fn spread(values: &mut [u64]) -> (u64, u64, u64) {
+    values.sort_unstable();
+    (
+        values[values.len() / 2],
+        values[0],
+        values[values.len() - 1],
+    )
+}
+
 fn print_spread(what: &str, mut sums: Vec<u64>) {
-    sums.sort_unstable();
-    println!(
-        "    {what}: median {} µs, min {}, max {}",
-        sums[sums.len() / 2],
-        sums[0],
-        sums[sums.len() - 1]
-    );
+    let (median, min, max) = spread(&mut sums);
+    println!("    {what}: median {median} µs, min {min}, max {max}");
 }
 
 /// The `marker` line of container `id`.
@@ -189,7 +188,7 @@ fn line_of<'a>(log: &'a str, marker: &str, id: &str) -> Result<&'a str> {
 }
 
 /// The `phases_us=` fields of the `marker` line of container `id`.
-fn phases_of(log: &str, marker: &str, id: &str) -> Result<Vec<(String, u64)>> {
+pub fn phases_of(log: &str, marker: &str, id: &str) -> Result<Vec<(String, u64)>> {
     let line = line_of(log, marker, id)?;
     let fields = line
         .split_once("phases_us=")
