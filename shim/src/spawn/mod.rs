@@ -7,6 +7,7 @@
 
 mod namespaces;
 mod pid_namespace;
+pub mod retitle;
 pub mod signal_init;
 
 use std::ffi::CString;

@@ -69,8 +69,7 @@ impl NamespacePlan {
 
     /// The namespaces the spec names by path, to join without creating any: where a hook runs
     /// "in the container namespace". The mount namespace is left out: the hook's path and
-    /// everything it opens are host paths, and a VMM's own mount namespace exists only between
-    /// its fork and exec.
+    /// everything it opens are host paths, not the VMM's confined root.
     pub fn joins_only(namespaces: &[Namespace]) -> Result<Self> {
         let named = namespaces
             .iter()
@@ -79,6 +78,13 @@ impl NamespacePlan {
         let mut plan = Self::from_entries(named)?;
         plan.unshare_flags = 0;
         Ok(plan)
+    }
+
+    /// Without the mount namespace: the VMM's is the one its confinement built at Create.
+    pub fn without_mount(mut self) -> Self {
+        self.joins.retain(|(_, flag)| *flag != libc::CLONE_NEWNS);
+        self.unshare_flags &= !libc::CLONE_NEWNS;
+        self
     }
 
     /// In the forked child only: join, then unshare. Async-signal-safe.
@@ -180,5 +186,12 @@ mod tests {
         let vmm = NamespacePlan::from_spec(&spec).expect("plan");
         assert_eq!(vmm.joins.len(), 3);
         assert_eq!(vmm.unshare_flags, libc::CLONE_NEWIPC);
+        let confined = vmm.without_mount();
+        let flags: Vec<libc::c_int> = confined.joins.iter().map(|(_, flag)| *flag).collect();
+        assert_eq!(flags, [libc::CLONE_NEWNET, libc::CLONE_NEWUTS]);
+        let fresh = NamespacePlan::from_spec(&[namespace(NamespaceType::Mount, None)])
+            .expect("plan")
+            .without_mount();
+        assert_eq!(fresh.unshare_flags, 0);
     }
 }
