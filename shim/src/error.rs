@@ -286,8 +286,9 @@ mod tests {
             }),
             Code::CANCELLED
         );
-        let not_a_netns = netns::NetnsError::NotANetns {
+        let not_a_netns = netns::NetnsError::NotANamespace {
             path: "/etc/hostname".into(),
+            expected: "network",
             reason: "regular file".into(),
         };
         assert_eq!(
