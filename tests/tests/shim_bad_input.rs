@@ -109,6 +109,20 @@ fn hostile_configurations_are_refused_at_create_and_leave_nothing() {
             &good_ns,
             vec![BINARY, "/unikernel/missing", "does not exist"],
         ),
+        // The tests' containerd forces TCG (`URUNC_RS_ACCEL`): the KVM-only VMMs are refused
+        // before anything is looked up or made.
+        (
+            "firecracker-under-tcg",
+            vec![(HYPERVISOR, "firecracker")],
+            &good_ns,
+            vec![HYPERVISOR, "\"firecracker\"", "needs KVM"],
+        ),
+        (
+            "cloud-hypervisor-under-tcg",
+            vec![(HYPERVISOR, "cloud-hypervisor")],
+            &good_ns,
+            vec![HYPERVISOR, "\"cloud-hypervisor\"", "needs KVM"],
+        ),
         (
             "not-a-netns",
             vec![],
