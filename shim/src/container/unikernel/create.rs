@@ -148,6 +148,29 @@ impl UnikernelContainer {
     }
 }
 
+/// The VMM's mount namespace is the confined root the shim builds for it at Create: a spec
+/// that names another one to join (`linux.namespaces[i].path` of type mount) cannot have it.
+fn refuse_mount_namespace_path(namespaces: &[runtime_core::oci::Namespace]) -> Result<()> {
+    let named = namespaces
+        .iter()
+        .enumerate()
+        .find_map(|(index, namespace)| {
+            let path = namespace.path.as_ref()?;
+            (namespace.kind == runtime_core::oci::NamespaceType::Mount).then_some((index, path))
+        });
+    match named {
+        Some((index, path)) => Err(ShimError::Unimplemented {
+            operation: "joining a mount namespace for a unikernel",
+            reason: format!(
+                "linux.namespaces[{index}].path={}: the VMM runs in the confined mount \
+                 namespace the shim builds for it",
+                path.display()
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Plans the VMM's confinement from the spec's process and the files the VMM needs; refuses an
 /// impossible user or capability set before anything runs; starts building the VMM's root.
 fn confine_vmm(
@@ -167,6 +190,7 @@ fn confine_vmm(
     // Refused here rather than at Start: what the VMM cannot be given (a user namespace, a
     // pid namespace path that does not open) fails Create and leaves nothing.
     NamespacePlan::from_spec(&linux.namespaces)?;
+    refuse_mount_namespace_path(&linux.namespaces)?;
     PidNamespace::from_spec(&linux.namespaces)?;
     timer.mark("confinement");
     let seccomp = linux
