@@ -15,8 +15,13 @@ pub enum NetnsError {
     #[error("netns path {path:?} does not exist")]
     NotFound { path: PathBuf },
 
-    #[error("netns path {path:?} is not a network namespace: {reason}")]
-    NotANetns { path: PathBuf, reason: String },
+    #[error("{path:?} is not a {expected} namespace: {reason}")]
+    NotANamespace {
+        path: PathBuf,
+        /// The kind the caller asked for (runtime-spec's name: "network", "ipc", ...).
+        expected: &'static str,
+        reason: String,
+    },
 
     #[error("{what} {path:?}: {source}")]
     Io {
@@ -155,7 +160,7 @@ impl NetnsError {
     /// The kind of this error. Exhaustive on purpose: a new variant must choose its kind.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            NetnsError::NotFound { .. } | NetnsError::NotANetns { .. } => ErrorKind::BadInput,
+            NetnsError::NotFound { .. } | NetnsError::NotANamespace { .. } => ErrorKind::BadInput,
             NetnsError::AlreadyAttached { .. }
             | NetnsError::AlreadyRedirected { .. }
             | NetnsError::StaticInUse { .. }
@@ -209,8 +214,9 @@ mod tests {
         vec![
             (NetnsError::NotFound { path: path() }, ErrorKind::BadInput),
             (
-                NetnsError::NotANetns {
+                NetnsError::NotANamespace {
                     path: path(),
+                    expected: "network",
                     reason: "a regular file".into(),
                 },
                 ErrorKind::BadInput,

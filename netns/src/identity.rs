@@ -1,14 +1,13 @@
 //! Recognising a network namespace file and naming it by identity.
 
-use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use nix::sys::statfs::{fstatfs, NSFS_MAGIC};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{NetnsError, Result};
+use crate::nsfs::open_namespace;
 
 /// A network namespace as the kernel names it: the device and inode of its
 /// nsfs file. The path is how we reached it; two paths can name one namespace,
@@ -65,41 +64,9 @@ impl NetnsIdentity {
     }
 }
 
-// NS_GET_NSTYPE = _IO(0xb7, 0x3): which kind of namespace an nsfs fd is.
-nix::ioctl_none_bad!(ns_get_nstype, nix::request_code_none!(0xb7, 0x3));
-
 /// Opens `path` and proves it is a network namespace, without entering it.
 pub fn open_netns(path: &Path) -> Result<(OwnedFd, NetnsIdentity)> {
-    let file = File::open(path).map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => NetnsError::NotFound {
-            path: path.to_path_buf(),
-        },
-        _ => NetnsError::Io {
-            what: "opening netns",
-            path: path.to_path_buf(),
-            source,
-        },
-    })?;
-    let not_netns = |reason: String| NetnsError::NotANetns {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let fs = fstatfs(&file).map_err(|e| not_netns(format!("statfs failed: {e}")))?;
-    if fs.filesystem_type() != NSFS_MAGIC {
-        return Err(not_netns(format!(
-            "it is not an nsfs file (filesystem magic {:#x})",
-            fs.filesystem_type().0
-        )));
-    }
-    // SAFETY: NS_GET_NSTYPE takes no argument and only reads the fd.
-    let kind = unsafe { ns_get_nstype(file.as_raw_fd()) }
-        .map_err(|e| not_netns(format!("NS_GET_NSTYPE failed: {e}")))?;
-    if kind != libc::CLONE_NEWNET {
-        return Err(not_netns(format!(
-            "it is a {} namespace",
-            namespace_kind_name(kind)
-        )));
-    }
+    let file = open_namespace(path, libc::CLONE_NEWNET)?;
     let meta = file.metadata().map_err(|source| NetnsError::Io {
         what: "stat of netns",
         path: path.to_path_buf(),
@@ -111,17 +78,4 @@ pub fn open_netns(path: &Path) -> Result<(OwnedFd, NetnsIdentity)> {
         ino: meta.ino(),
     };
     Ok((file.into(), identity))
-}
-
-fn namespace_kind_name(kind: i32) -> &'static str {
-    match kind {
-        libc::CLONE_NEWNS => "mount",
-        libc::CLONE_NEWUTS => "uts",
-        libc::CLONE_NEWIPC => "ipc",
-        libc::CLONE_NEWUSER => "user",
-        libc::CLONE_NEWPID => "pid",
-        libc::CLONE_NEWCGROUP => "cgroup",
-        libc::CLONE_NEWTIME => "time",
-        _ => "unknown kind of",
-    }
 }

@@ -23,7 +23,7 @@ fn a_regular_file_is_not_a_namespace() {
     let err = runtime()
         .block_on(pool.attach(&file, request("bad1")))
         .unwrap_err();
-    assert!(matches!(err, NetnsError::NotANetns { .. }), "{err}");
+    assert!(matches!(err, NetnsError::NotANamespace { .. }), "{err}");
     let message = err.to_string();
     assert!(
         message.contains(&file.display().to_string()) && message.contains("not an nsfs file"),
@@ -42,7 +42,7 @@ fn a_mount_namespace_is_not_a_network_namespace() {
     let err = runtime()
         .block_on(pool.attach(path, request("bad2")))
         .unwrap_err();
-    assert!(matches!(err, NetnsError::NotANetns { .. }), "{err}");
+    assert!(matches!(err, NetnsError::NotANamespace { .. }), "{err}");
     assert!(
         err.to_string().contains("/proc/self/ns/mnt")
             && err.to_string().contains("mount namespace"),

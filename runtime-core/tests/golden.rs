@@ -201,6 +201,8 @@ fn linux_on_firecracker() {
             "firecracker",
             "--api-sock",
             "/run/urunc/c1/control.sock",
+            "--level",
+            "Warning",
             "--config-file",
             "/run/urunc/c1/fc.json"
         ]
@@ -236,6 +238,8 @@ fn firecracker_without_api_with_block_and_without_seccomp() {
         [
             "firecracker",
             "--no-api",
+            "--level",
+            "Warning",
             "--config-file",
             "/run/urunc/c1/fc.json",
             "--no-seccomp"
@@ -363,6 +367,8 @@ fn unikraft_on_firecracker() {
             "firecracker",
             "--api-sock",
             "/run/urunc/c1/control.sock",
+            "--level",
+            "Warning",
             "--config-file",
             "/run/urunc/c1/fc.json"
         ]

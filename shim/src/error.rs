@@ -93,6 +93,15 @@ pub enum ShimError {
         source: serde_json::Error,
     },
 
+    /// The helper that builds the VMM's confined root (its mount namespace) failed; `report`
+    /// is its own line naming the step and the path.
+    #[error("build the VMM's confined root: {report}")]
+    VmmRoot {
+        report: String,
+        #[source]
+        source: io::Error,
+    },
+
     #[error("urunc configuration: {0}")]
     Core(#[from] runtime_core::CoreError),
 
@@ -218,6 +227,7 @@ impl ShimError {
             | ShimError::RuncOutput { .. }
             | ShimError::Cgroup { .. }
             | ShimError::Virtiofsd { .. }
+            | ShimError::VmmRoot { .. }
             | ShimError::Cleanup(_)
             | ShimError::BlockingStep { .. }
             | ShimError::Serve { .. }
@@ -276,8 +286,9 @@ mod tests {
             }),
             Code::CANCELLED
         );
-        let not_a_netns = netns::NetnsError::NotANetns {
+        let not_a_netns = netns::NetnsError::NotANamespace {
             path: "/etc/hostname".into(),
+            expected: "network",
             reason: "regular file".into(),
         };
         assert_eq!(

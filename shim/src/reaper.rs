@@ -117,6 +117,35 @@ impl ExitRouter {
         Ok((child, receiver))
     }
 
+    /// Forks a child that runs `child` and never execs (a helper of async-signal-safe system
+    /// calls only), registered like [`Self::spawn`]'s children: under the router's lock, so its
+    /// exit is never reaped unclaimed.
+    ///
+    /// # Safety
+    /// `child` runs in the forked child of a multi-threaded process: it may make raw system
+    /// calls on memory allocated before the fork only (no allocation, no locks), and must end
+    /// the process itself (`_exit`; one that returns is ended with status 127).
+    pub unsafe fn fork_helper(
+        &self,
+        child: impl FnOnce(),
+    ) -> std::io::Result<(i32, oneshot::Receiver<ExitCode>)> {
+        let mut routes = self.lock();
+        // SAFETY: the caller's contract; the child runs `child` only.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if pid == 0 {
+            child();
+            // SAFETY: a child that returned ends here, never back in the shim's code.
+            unsafe { libc::_exit(127) };
+        }
+        let (sender, receiver) = oneshot::channel();
+        routes.unclaimed.remove(&pid);
+        routes.waiting.insert(pid, sender);
+        Ok((pid, receiver))
+    }
+
     /// Watches a process we did not fork ourselves but that is reparented to us (the init
     /// process `runc create` leaves behind). An exit already reaped is delivered at once.
     pub fn watch(&self, pid: i32) -> oneshot::Receiver<ExitCode> {

@@ -144,9 +144,11 @@ pub fn spawn(
     };
     let program = confined.program.display().to_string();
     let mut command = container_command(&program, &plan.args, &[], stdio, setup);
-    // After the cgroup step container_command registered: that needs the privileges the
-    // confinement drops.
-    confinement.install(&mut command);
+    // The root is built in a helper process, as the VMM's is; the daemon's child joins it
+    // after the cgroup step container_command registered (that needs the privileges the
+    // confinement drops). Once the daemon runs, its own process holds the namespace.
+    let root = confinement.start_building(router)?.finish()?;
+    let _held_until_spawned = root.install(&mut command)?;
     let (child, exit) = router.spawn(&mut command).map_err(|e| {
         ShimError::io(
             format!(

@@ -117,3 +117,48 @@ pub fn child_or_grandchild_of(pid: i32, ancestor: i32) -> bool {
     let parent = parent_of(pid);
     parent == Some(ancestor) || parent.and_then(parent_of) == Some(ancestor)
 }
+
+/// Processes executing `binary` (their `/proc/<pid>/exe`) whose command line mentions
+/// `needle`: the VMMs one private containerd started (their argv names its state folder or
+/// its namespace).
+pub fn processes_running(binary: &Path, needle: &str) -> Vec<(i32, String)> {
+    other_processes()
+        .into_iter()
+        .filter(|(_, proc_dir)| {
+            std::fs::read_link(proc_dir.join("exe")).is_ok_and(|exe| exe == binary)
+        })
+        .filter_map(|(pid, proc_dir)| {
+            let cmdline = std::fs::read(proc_dir.join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            cmdline.contains(needle).then_some((pid, cmdline))
+        })
+        .collect()
+}
+
+/// The tap (or tun) devices process `pid` holds open: the `iff:` line the kernel writes in
+/// the fdinfo of a file descriptor attached to one.
+pub fn open_taps(pid: i32) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
+        .filter_map(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("iff:"))
+                .map(|name| name.trim().to_string())
+        })
+        .collect()
+}
+
+/// The files process `pid` holds open, as the kernel names them.
+pub fn open_files(pid: i32) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| std::fs::read_link(entry.path()).ok())
+        .collect()
+}

@@ -17,6 +17,7 @@ pub mod guests;
 pub mod host_processes;
 pub mod host_tools;
 pub mod images;
+pub mod kvm_vmms;
 pub mod mounts;
 pub mod peers;
 pub mod sandbox;

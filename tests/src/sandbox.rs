@@ -97,6 +97,30 @@ impl SandboxNetns {
         Ok(())
     }
 
+    /// Sets the MTU of eth0 and of its peer, as a CNI does for an overlay network (1400 and
+    /// 1450 are common).
+    pub fn set_mtu(&self, mtu: u32) -> Result<()> {
+        let mtu = mtu.to_string();
+        run(
+            "ip",
+            &["-n", &self.name, "link", "set", SANDBOX_IF, "mtu", &mtu],
+        )?;
+        run(
+            "ip",
+            &["-n", &self.peer, "link", "set", PEER_IF, "mtu", &mtu],
+        )?;
+        Ok(())
+    }
+
+    /// The MTU of `link` in the sandbox namespace.
+    pub fn mtu_of(&self, link: &str) -> Result<u32> {
+        let path = format!("/sys/class/net/{link}/mtu");
+        let text = self.exec("cat", &[&path])?;
+        text.trim()
+            .parse()
+            .with_context(|| format!("{path} in {} holds {text:?}", self.name))
+    }
+
     /// The namespace name given to `ip netns`.
     pub fn name(&self) -> &str {
         &self.name

@@ -64,6 +64,8 @@ fn hostile_configurations_are_refused_at_create_and_leave_nothing() {
     let not_a_netns = dir.path().join("not-a-netns");
     std::fs::write(&not_a_netns, b"plain file").expect("write");
     let bad_ns = format!("network:{}", not_a_netns.display());
+    let own_mount_ns_path = format!("].path=/proc/{}/ns/mnt", std::process::id());
+    let own_mount_ns = format!("mount:/proc/{}/ns/mnt", std::process::id());
 
     // (case, overrides of the good configuration, --with-ns, what the error must mention)
     let cases: Vec<BadCase> = vec![
@@ -108,6 +110,28 @@ fn hostile_configurations_are_refused_at_create_and_leave_nothing() {
             vec![(BINARY, "/unikernel/missing")],
             &good_ns,
             vec![BINARY, "/unikernel/missing", "does not exist"],
+        ),
+        // The tests' containerd forces TCG (`URUNC_RS_ACCEL`): the KVM-only VMMs are refused
+        // before anything is looked up or made.
+        (
+            "firecracker-under-tcg",
+            vec![(HYPERVISOR, "firecracker")],
+            &good_ns,
+            vec![HYPERVISOR, "\"firecracker\"", "needs KVM"],
+        ),
+        (
+            "cloud-hypervisor-under-tcg",
+            vec![(HYPERVISOR, "cloud-hypervisor")],
+            &good_ns,
+            vec![HYPERVISOR, "\"cloud-hypervisor\"", "needs KVM"],
+        ),
+        // A real mount namespace (this test's), but the VMM's is the confined root the shim
+        // builds.
+        (
+            "mount-namespace-path",
+            vec![],
+            &own_mount_ns,
+            vec!["linux.namespaces[", &own_mount_ns_path, "mount namespace"],
         ),
         (
             "not-a-netns",

@@ -1,7 +1,9 @@
 //! Hostile files in an image: a FIFO, a device node, a socket, a huge or sparse file where the
 //! urunc configuration expects `/urunc.json`, the kernel, the initrd or the guest disk. Each is
 //! refused within a second with an error naming the field; the shim never blocks on one nor
-//! reads one into memory (its peak RSS stays small) and nothing is left behind.
+//! reads one into memory (its peak RSS stays small) and nothing is left behind. The same holds
+//! for a spec's namespace paths (`linux.namespaces[i].path`): a FIFO, a device, a regular file
+//! or a socket where a namespace should be is refused at once, for a unikernel and for runc.
 
 mod shim_support;
 
@@ -11,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use shim_support::{
-    assert_nothing_left, containerd, ctr, remove_holder, run_holder, shims_of, state_dir, RUNTIME,
+    assert_nothing_left, containerd, ctr, remove_holder, run_holder, shims_of, state_dir,
+    vmms_mentioning, RUNTIME,
 };
 
 /// Containers of one CRI sandbox share a shim: the holder keeps it alive across the hostile
@@ -183,6 +186,98 @@ fn hostile_image_files_are_refused_at_once_and_the_shim_stays_small() {
     );
 
     remove_holder(&ctrd, "holder");
+    assert_nothing_left(&ctrd);
+}
+
+/// A file that is no namespace, where the spec names one.
+#[derive(Clone, Copy, Debug)]
+enum NotANamespace {
+    Fifo,
+    Device,
+    Regular,
+    Socket,
+}
+
+impl NotANamespace {
+    fn create(self, path: &Path) {
+        match self {
+            NotANamespace::Fifo => Hostile::Fifo.create(path),
+            NotANamespace::Device => Hostile::Device.create(path),
+            NotANamespace::Socket => Hostile::Socket.create(path),
+            NotANamespace::Regular => std::fs::write(path, b"not a namespace").expect("write"),
+        }
+    }
+
+    fn needle(self) -> &'static str {
+        match self {
+            NotANamespace::Fifo => Hostile::Fifo.needle(),
+            NotANamespace::Device => Hostile::Device.needle(),
+            NotANamespace::Socket => Hostile::Socket.needle(),
+            NotANamespace::Regular => "a regular file",
+        }
+    }
+}
+
+#[test]
+fn namespace_paths_that_are_no_namespace_are_refused_at_once_and_leave_nothing() {
+    let test = "namespace_paths_that_are_no_namespace_are_refused_at_once_and_leave_nothing";
+    let Some(ctrd) = containerd(test, &[]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let unikernel = [
+        format!("{TYPE}=linux"),
+        format!("{HYPERVISOR}=qemu"),
+        format!("{BINARY}=/unikernel/kernel"),
+    ];
+    let kinds = [
+        NotANamespace::Fifo,
+        NotANamespace::Device,
+        NotANamespace::Regular,
+        NotANamespace::Socket,
+    ];
+    let mut timings = Vec::new();
+    // The pod's netns of a unikernel, the ipc namespace of a runc container (no urunc keys).
+    for (namespace, annotations) in [("network", &unikernel[..]), ("ipc", &[][..])] {
+        for kind in kinds {
+            let id = format!("hostile-{namespace}-{kind:?}").to_lowercase();
+            let rootfs = dir.path().join(&id);
+            std::fs::create_dir_all(rootfs.join("unikernel")).expect("mkdir");
+            std::fs::write(rootfs.join("unikernel/kernel"), b"never booted").expect("kernel");
+            let hostile = dir.path().join(format!("{id}.ns"));
+            kind.create(&hostile);
+            let with_ns = format!("{namespace}:{}", hostile.display());
+            let rootfs_text = rootfs.display().to_string();
+            let mut args = vec!["run", "-d", "--runtime", RUNTIME, "--with-ns", &with_ns];
+            for annotation in annotations {
+                args.extend(["--annotation", annotation.as_str()]);
+            }
+            args.extend(["--rootfs", rootfs_text.as_str(), id.as_str()]);
+            let started = Instant::now();
+            let out = ctr(&ctrd, &args, Duration::from_secs(20));
+            let took = started.elapsed();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let case = format!("{id} ({namespace} namespace, {kind:?})");
+            assert!(!out.status.success(), "{case}: Create accepted it");
+            let value = hostile.display().to_string();
+            for needle in ["linux.namespaces[", "].path", &value, kind.needle()] {
+                assert!(
+                    stderr.contains(needle),
+                    "{case}: the error lacks {needle:?}: {stderr}\n{}",
+                    ctrd.log_tail(20)
+                );
+            }
+            assert!(took < REFUSED_WITHIN, "{case}: refused after {took:?}");
+            timings.push((case.clone(), took));
+            let _ = ctr(&ctrd, &["container", "rm", &id], Duration::from_secs(30));
+            assert!(!state_dir(&ctrd).join(&id).exists(), "{case}: state left");
+            assert!(
+                vmms_mentioning(&rootfs_text).is_empty(),
+                "{case}: a VMM was started"
+            );
+        }
+    }
+    eprintln!("refusal times: {timings:#?}");
     assert_nothing_left(&ctrd);
 }
 

@@ -18,7 +18,7 @@ use urunc_tests::guests::PvhBehaviour;
 use urunc_tests::PrivateContainerd;
 
 const IMAGE: &str = "docker.io/library/pvh-node-config:test";
-const CONFIG_ENV: &str = "URUNC_RS_CONFIG";
+use shim_support::NODE_CONFIG_ENV as CONFIG_ENV;
 
 fn containerd_with_config(config: &std::path::Path) -> PrivateContainerd {
     PrivateContainerd::start_with(ContainerdOptions {

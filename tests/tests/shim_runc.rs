@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use shim_support::{assert_nothing_left, containerd, ctr, ctr_ok, ctr_on_a_pty, RUNTIME};
 use urunc_tests::images::busybox_image;
+use urunc_tests::task_client::{self, shim_socket, Message};
 
 const IMAGE: &str = "docker.io/library/urunc-busybox:test";
 
@@ -99,6 +100,39 @@ fn exec_into_a_running_busybox_and_kill_it() {
     ctr_ok(&ctrd, &["task", "pause", "bb-exec"]);
     assert!(ctr_ok(&ctrd, &["task", "ls"]).contains("PAUSED"));
     ctr_ok(&ctrd, &["task", "resume", "bb-exec"]);
+
+    // An exec registered but never started has no pid: a Kill of it is NotFound, and must not
+    // reach the shim's own process group (kill(0)).
+    let socket = shim_socket(&ctrd.bundle_dir("bb-exec")).expect("the shim's address");
+    let spec = Message::default()
+        .text(
+            1,
+            "types.containerd.io/opencontainers/runtime-spec/1/Process",
+        )
+        .text(2, r#"{"args":["true"],"cwd":"/"}"#);
+    let exec = Message::default()
+        .text(1, "bb-exec")
+        .text(2, "never-started")
+        .bytes(7, spec.encoded());
+    let limit = Duration::from_secs(5);
+    let registered = task_client::call(&socket, "Exec", &exec, limit).expect("Exec");
+    assert_eq!(registered.code, 0, "Exec: {}", registered.message);
+    let kill = Message::default()
+        .text(1, "bb-exec")
+        .text(2, "never-started")
+        .uint(3, 15);
+    let killed = task_client::call(&socket, "Kill", &kill, limit).expect("Kill of the exec");
+    assert_eq!(
+        killed.code, 5,
+        "Kill of an exec never started: {}",
+        killed.message
+    );
+    assert!(
+        killed.message.contains("never started"),
+        "{}",
+        killed.message
+    );
+    assert!(ctr_ok(&ctrd, &["task", "ls"]).contains("RUNNING"));
 
     ctr_ok(&ctrd, &["task", "kill", "-s", "SIGKILL", "bb-exec"]);
     assert!(shim_support::eventually(Duration::from_secs(20), || {

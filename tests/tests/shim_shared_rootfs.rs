@@ -24,7 +24,7 @@ use urunc_tests::guests::spawn_with_console;
 use urunc_tests::host_processes::parent_of;
 use urunc_tests::mounts::mounts_under;
 
-const CONFIG_ENV: &str = "URUNC_RS_CONFIG";
+use shim_support::NODE_CONFIG_ENV as CONFIG_ENV;
 /// Debian's qemu 7.2 C daemon (package qemu-system-common).
 const VIRTIOFSD: &str = "/usr/lib/qemu/virtiofsd";
 const BOOT_TIMEOUT: Duration = Duration::from_secs(240);

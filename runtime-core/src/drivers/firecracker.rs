@@ -28,6 +28,8 @@ use crate::error::CoreError;
 use crate::vmm::{Arch, GracefulStop, PlanFile, PreparedGuest, VmmInput, VmmPlan};
 
 pub(super) const PROGRAM: &str = "firecracker";
+/// The least severe of firecracker's own log lines it prints (see `plan`).
+const LOG_LEVEL: &str = "Warning";
 const CONFIG_FILE_NAME: &str = "fc.json";
 const MAX_VCPUS: u32 = 32;
 
@@ -144,7 +146,15 @@ pub(super) fn plan(input: &VmmInput, guest: &PreparedGuest) -> Result<VmmPlan, C
         Some(socket) => vec!["--api-sock".into(), socket.display().to_string()],
         None => vec!["--no-api".into()],
     };
-    args.extend(["--config-file".into(), config_path.display().to_string()]);
+    // firecracker's logger writes to its stdout, which is the guest's serial console as
+    // containerd sees it: at its default level (Info) its start-up lines land in the middle of
+    // the guest's first output line. Warnings and errors still show there.
+    args.extend([
+        "--level".into(),
+        LOG_LEVEL.into(),
+        "--config-file".into(),
+        config_path.display().to_string(),
+    ]);
     if !input.seccomp {
         args.push("--no-seccomp".into());
     }

@@ -1,10 +1,12 @@
-//! Applying a [`ConfinePlan`] in the forked VMM child, between fork and exec.
+//! Applying a [`ConfinePlan`]: its root is built in a helper process at Create
+//! ([`super::root_helper`]), its identity set in the forked VMM child between fork and exec.
 //!
 //! [`Confinement::prepare`] runs in the shim and allocates everything (paths as C strings,
-//! masks, group lists); [`Confinement::apply`] runs in the child of a multi-threaded process,
-//! so it makes raw system calls only: no allocation, no locks. A failing step writes one line
-//! naming the step and the path to the child's stderr (the container's stderr) and returns the
-//! errno, which `Command::spawn` hands back to the shim.
+//! masks, group lists); [`Confinement::build_root_and_enter`] (in the helper) and
+//! [`Confinement::enter_built_root`] (in the VMM child) run in children of a multi-threaded
+//! process, so they make raw system calls only: no allocation, no locks. A failing step
+//! writes one line naming the step and the path to the process's stderr (the helper's report
+//! pipe; the container's stderr in the VMM child) and returns the errno.
 //!
 //! Order matters: mounts need CAP_SYS_ADMIN, so they come first; the bounding set is dropped
 //! while CAP_SETPCAP is still effective; ids change with KEEPCAPS so the permitted set survives
@@ -14,9 +16,7 @@ use std::collections::BTreeSet;
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use super::plan::{Access, CapabilitySets, ConfinePlan, Rlimit};
 use crate::error::{Result, ShimError};
@@ -24,6 +24,8 @@ use crate::error::{Result, ShimError};
 /// The tmpfs holds mount points only.
 const TMPFS_OPTIONS: &CStr = c"mode=0755,size=1m";
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+/// The VMM's proc, at its host path inside the confined root.
+const PROC: &CStr = c"/proc";
 
 struct PreparedMount {
     source: CString,
@@ -38,7 +40,6 @@ pub struct Confinement {
     /// Inside the tmpfs, parents first.
     directories: Vec<CString>,
     mounts: Vec<PreparedMount>,
-    proc_target: CString,
     uid: libc::uid_t,
     gid: libc::gid_t,
     groups: Vec<libc::gid_t>,
@@ -72,7 +73,7 @@ impl Confinement {
                 access: mount.access,
             });
         }
-        directories.insert(PathBuf::from("/proc"));
+        directories.insert(PathBuf::from(PROC.to_str().expect("ASCII")));
         Ok(Confinement {
             new_root: c_path(&plan.new_root)?,
             // BTreeSet order puts every parent before its children.
@@ -81,7 +82,6 @@ impl Confinement {
                 .map(|d| inside(d))
                 .collect::<Result<_>>()?,
             mounts,
-            proc_target: inside(Path::new("/proc"))?,
             uid: plan.user.uid,
             gid: plan.user.gid,
             groups: plan.user.additional_gids.clone(),
@@ -91,19 +91,40 @@ impl Confinement {
         })
     }
 
-    /// Makes the child of `command` confine itself just before exec, after the hooks registered
-    /// earlier (joining namespaces and the cgroup must happen while still privileged).
-    pub fn install(self, command: &mut Command) {
-        // SAFETY: `apply` makes only raw system calls on memory allocated before the fork.
-        unsafe {
-            command.pre_exec(move || self.apply());
-        }
+    /// In the root-building helper only: a new mount namespace whose root is the confined
+    /// tmpfs, the process's root and cwd in it.
+    pub(super) fn build_root_and_enter(&self) -> io::Result<()> {
+        self.build_root()?;
+        self.enter_root()
     }
 
-    /// In the forked child only.
-    fn apply(&self) -> io::Result<()> {
-        self.build_root()?;
-        self.enter_root()?;
+    /// In the forked VMM child only: joins the mount namespace the helper built (`namespace`, an
+    /// nsfs descriptor opened before the fork), mounts the proc of the child's pid namespace,
+    /// then sets the limits and the identity.
+    pub(super) fn enter_built_root(&self, namespace: libc::c_int) -> io::Result<()> {
+        // SAFETY (every block below): raw system calls on an fd and NUL-terminated strings
+        // owned by the caller.
+        check(
+            unsafe { libc::setns(namespace, libc::CLONE_NEWNS) },
+            "join the confined mount namespace of",
+            &self.new_root,
+        )?;
+        check(unsafe { libc::chdir(c"/".as_ptr()) }, "chdir to", c"/")?;
+        // Mounted here, not by the helper: proc shows the pid namespace of whoever mounts it,
+        // and only this child is in the VMM's.
+        check(
+            unsafe {
+                libc::mount(
+                    c"proc".as_ptr(),
+                    PROC.as_ptr(),
+                    c"proc".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    std::ptr::null(),
+                )
+            },
+            "mount proc on",
+            PROC,
+        )?;
         self.set_limits()?;
         self.set_identity()
     }
@@ -173,20 +194,7 @@ impl Confinement {
                 &mount.source,
             )?;
         }
-        self.restrict_mounts()?;
-        check(
-            unsafe {
-                libc::mount(
-                    c"proc".as_ptr(),
-                    self.proc_target.as_ptr(),
-                    c"proc".as_ptr(),
-                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                    std::ptr::null(),
-                )
-            },
-            "mount proc on",
-            &self.proc_target,
-        )
+        self.restrict_mounts()
     }
 
     /// Makes every bind mount read-only, nosuid and nodev with one recursive
@@ -472,28 +480,37 @@ fn check(result: libc::c_int, step: &str, path: &CStr) -> io::Result<()> {
 /// message is written piecewise from static and pre-allocated bytes, the number from the stack.
 fn failure(step: &str, path: &CStr) -> io::Error {
     let code = errno();
-    let mut digits = [0u8; 12];
-    let mut at = digits.len();
-    let mut rest = code.unsigned_abs();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
+    let mut digits = [0u8; DECIMAL_DIGITS];
+    let digits = decimal(code.unsigned_abs().into(), &mut digits);
     for part in [
         b"urunc-rs: confining the VMM: ".as_slice(),
         step.as_bytes(),
         b" ",
         path.to_bytes(),
         b": errno ",
-        &digits[at..],
+        digits,
         b"\n",
     ] {
         // SAFETY: write(2) to stderr from a live buffer; a failed diagnostic cannot be reported.
         unsafe { libc::write(libc::STDERR_FILENO, part.as_ptr().cast(), part.len()) };
     }
     io::Error::from_raw_os_error(code)
+}
+
+/// Enough for any u64 in decimal.
+pub(super) const DECIMAL_DIGITS: usize = 20;
+
+/// `value` in decimal, written into `buffer` without allocating (async-signal-safe).
+pub(super) fn decimal(value: u64, buffer: &mut [u8; DECIMAL_DIGITS]) -> &[u8] {
+    let mut at = buffer.len();
+    let mut rest = value;
+    loop {
+        at -= 1;
+        buffer[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    &buffer[at..]
 }

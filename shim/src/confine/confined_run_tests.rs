@@ -88,12 +88,15 @@ async fn run_confined(
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("dup"))
         .stderr(log);
-    confinement.install(&mut command);
+    let namespace = super::build_and_install_for_test(confinement, &mut command);
     let (child, mut exit) = test_reaper::shared()
         .spawn(&mut command)
         .expect("spawn the confined program");
+    drop(command);
     let read_output = || std::fs::read_to_string(output).expect("read the output");
-    match tokio::time::timeout(Duration::from_secs(60), &mut exit).await {
+    let ended = tokio::time::timeout(Duration::from_secs(60), &mut exit).await;
+    namespace.release();
+    match ended {
         Ok(code) => (code.expect("the reaper delivers its exit"), read_output()),
         Err(_) => {
             let pid = Pid::from_raw(child.id() as i32);
@@ -292,17 +295,61 @@ async fn a_failed_step_is_reported_with_its_path() {
         return;
     }
     let bundle = Bundle::new();
-    let guest = GuestFiles {
-        kernel: Some(bundle.rootfs().join("absent-kernel")),
-        ..GuestFiles::default()
-    };
+    let error = busybox_root(&bundle, bundle.rootfs().join("absent-kernel"))
+        .finish()
+        .err()
+        .expect("the bind mount of a missing file fails");
+    match error {
+        crate::error::ShimError::VmmRoot { report, source } => {
+            assert_eq!(source.raw_os_error(), Some(libc::ENOENT), "{report}");
+            assert!(
+                report.contains("bind-mount") && report.contains("absent-kernel"),
+                "{report}"
+            );
+        }
+        other => panic!("not the root helper's failure: {other}"),
+    }
+}
+
+/// Delete without Start (or the shim's death, which closes the same descriptor): the helper
+/// that built the root ends by itself, and `ps` never shows it as a shim.
+#[tokio::test]
+async fn a_root_never_used_ends_its_helper_when_dropped() {
+    if !preconditions(&[BUSYBOX]) {
+        return;
+    }
+    let bundle = Bundle::new();
+    let new_root = bundle.new_root();
+    let building = busybox_root(&bundle, bundle.guest_file("kernel", b"kernel", None));
+    let proc_dir = PathBuf::from(format!("/proc/{}", building.pid()));
+    let titled = wait_for(|| {
+        std::fs::read(proc_dir.join("cmdline")).is_ok_and(|c| c.starts_with(b"urunc-vmm-root"))
+    })
+    .await;
+    let mounts_here = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    drop(building);
+    let ended = wait_for(|| !proc_dir.exists()).await;
+    assert!(titled, "the helper is not titled urunc-vmm-root");
+    assert!(ended, "the helper outlived its RootInProgress");
+    assert!(
+        !mounts_here.contains(&new_root.display().to_string()),
+        "the helper's mounts leaked into the caller's namespace"
+    );
+}
+
+/// The root of the static busybox as the VMM program (as root, without network) with
+/// `kernel` as the guest's one file, being built in `bundle`.
+fn busybox_root(bundle: &Bundle, kernel: PathBuf) -> super::RootInProgress {
     let host = HostFiles {
         program: PathBuf::from(BUSYBOX),
         ..HostFiles::default()
     };
-    let new_root = bundle.new_root();
+    let guest = GuestFiles {
+        kernel: Some(kernel),
+        ..GuestFiles::default()
+    };
     let plan = plan(&ConfineInput {
-        new_root: &new_root,
+        new_root: &bundle.new_root(),
         host: &host,
         guest: &guest,
         accel: Accel::Tcg,
@@ -311,21 +358,21 @@ async fn a_failed_step_is_reported_with_its_path() {
         last_capability: super::kernel_last_capability().expect("cap_last_cap"),
     })
     .expect("plan");
-    let confinement = Confinement::prepare(&plan).expect("prepare");
-    let output_path = bundle.dir.path().join("out");
-    let log = File::create(&output_path).expect("output file");
-    let mut command = Command::new(&plan.program);
-    command.arg("true").stderr(log);
-    confinement.install(&mut command);
-    let error = test_reaper::shared()
-        .spawn(&mut command)
-        .expect_err("the bind mount of a missing file fails");
-    assert_eq!(error.raw_os_error(), Some(libc::ENOENT), "{error}");
-    let output = std::fs::read_to_string(&output_path).expect("read");
-    assert!(
-        output.contains("bind-mount") && output.contains("absent-kernel"),
-        "{output}"
-    );
+    Confinement::prepare(&plan)
+        .expect("prepare")
+        .start_building(&test_reaper::shared())
+        .expect("fork the root helper")
+}
+
+/// Polls `done` for up to 10 s.
+async fn wait_for(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..1000 {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
 }
 
 #[tokio::test]

@@ -10,14 +10,17 @@
 //! * [`host_files`]: what the VMM program needs from the host (ELF closure, data dirs), read in
 //!   the shim before the fork; [`host_cache`] reuses it per binary while its files are unchanged.
 //! * [`plan`]: the confinement as data (pure).
-//! * [`apply`]: prepared in the shim, applied in the child between fork and exec.
+//! * [`apply`]: prepared in the shim; the root built by [`root_helper`] at Create, the
+//!   identity applied in the VMM child between fork and exec.
+//! * [`root_helper`]: the helper process that builds the VMM's mount namespace at Create.
 //! * [`held_namespace`]: the VMM's mount namespace, held until its exit was reported.
 //!
 //! Wiring (`container::unikernel`): Create calls [`prepare`] (so an impossible user or
 //! capability set fails Create, naming the field), with the new root and the VMM's writable
-//! directory (its QMP socket) in the container's state directory; Start installs the
-//! [`Confinement`] on the command `spawn::container_command` built, after its namespace and
-//! cgroup steps, for every VMM kind.
+//! directory (its QMP socket) in the container's state directory, and starts building the root
+//! ([`Confinement::start_building`]); Start waits for it ([`RootInProgress::finish`]) and
+//! installs the [`BuiltRoot`] on the command `spawn::container_command` built, after its
+//! namespace and cgroup steps, for every VMM kind.
 
 mod apply;
 mod elf;
@@ -25,6 +28,7 @@ mod held_namespace;
 mod host_cache;
 mod host_files;
 mod plan;
+mod root_helper;
 pub mod seccomp;
 
 pub use host_files::locate as locate_program;
@@ -42,6 +46,7 @@ use runtime_core::Accel;
 pub use apply::Confinement;
 pub use held_namespace::HeldMountNamespace;
 pub use plan::{plan, ConfineInput, ConfinePlan, GuestFiles};
+pub use root_helper::RootInProgress;
 
 use crate::error::{Result, ShimError};
 
@@ -112,4 +117,20 @@ pub(crate) fn prepare_test_qemu(
         data_dirs: None,
     })
     .expect("prepare qemu")
+}
+
+/// Tests: builds `confinement`'s root (waiting for its helper) and installs it on `command`;
+/// the namespace is held until the returned value is dropped.
+#[cfg(test)]
+pub(crate) fn build_and_install_for_test(
+    confinement: Confinement,
+    command: &mut std::process::Command,
+) -> HeldMountNamespace {
+    confinement
+        .start_building(&test_reaper::shared())
+        .expect("fork the root helper")
+        .finish()
+        .expect("the root is built")
+        .install(command)
+        .expect("install the root")
 }

@@ -885,7 +885,7 @@ mod tests {
         let (program, confinement) = confined_qemu(dir.path());
         let mut command = Command::new(&program);
         piped(command.args(QEMU_IDLE));
-        confinement.install(&mut command);
+        let _root = crate::confine::build_and_install_for_test(confinement, &mut command);
         SeccompFilter::compile(&profile)
             .expect("compile")
             .install_last(&mut command);
@@ -909,7 +909,7 @@ mod tests {
         SeccompFilter::compile(&profile)
             .expect("compile")
             .install_last(&mut command);
-        confinement.install(&mut command);
+        let _root = crate::confine::build_and_install_for_test(confinement, &mut command);
         let error = test_reaper::shared()
             .spawn(&mut command)
             .expect_err("the profile forbids confining after it");

@@ -2,6 +2,7 @@
 //! delegated to runc. The service speaks to both through [`Container`].
 
 pub mod blocking;
+pub mod cpu_sample;
 pub mod phase_timer;
 pub mod prepared;
 pub mod process;

@@ -5,6 +5,8 @@
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::cpu_sample::{CpuSample, CpuSpent};
+
 /// The time of each phase since the previous mark; a phase marked twice (state writes)
 /// adds up. The wall-clock time of every mark is kept too, for urunc's timestamps file.
 pub struct PhaseTimer {
@@ -12,6 +14,8 @@ pub struct PhaseTimer {
     spent: Vec<(&'static str, Duration)>,
     started_wall: SystemTime,
     wall_marks: Vec<(&'static str, SystemTime)>,
+    /// The shim's CPU when the timer started, for a request's CPU next to its wall time.
+    cpu_at_start: Option<CpuSample>,
 }
 
 impl PhaseTimer {
@@ -21,7 +25,24 @@ impl PhaseTimer {
             spent: Vec::with_capacity(10),
             started_wall: SystemTime::now(),
             wall_marks: Vec::with_capacity(16),
+            cpu_at_start: None,
         }
+    }
+
+    /// A timer that also samples the shim's CPU (Create and Start: a few file reads, taken
+    /// before the clock starts, so the phases do not count them).
+    pub fn with_cpu() -> Self {
+        let cpu = CpuSample::now();
+        Self {
+            cpu_at_start: Some(cpu),
+            ..Self::start()
+        }
+    }
+
+    /// The shim's CPU since [`Self::with_cpu`] (`None` for a timer without a sample).
+    pub fn cpu_spent(&self) -> Option<CpuSpent> {
+        let start = self.cpu_at_start.as_ref()?;
+        Some(CpuSample::now().spent_since(start))
     }
 
     /// When the timer started, on the wall clock.

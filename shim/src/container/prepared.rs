@@ -37,6 +37,9 @@ impl Prepared {
         stdio: StdioPaths,
     ) -> Result<Self> {
         let spec = load_spec(&bundle)?;
+        // Before anything exists: a namespace path that is not a namespace (a FIFO would block
+        // whoever opens it) is refused whatever kind of container this becomes.
+        crate::spawn::check_paths(&spec.linux.namespaces)?;
         let store = StateStore::new(namespace, id)?;
         // Without mounts in the request (`ctr run --config` / `--rootfs`), the rootfs is the
         // spec's `root.path`, relative to the bundle, as runc reads it.

@@ -373,6 +373,15 @@ impl Container for RuncContainer {
                 answer => answer,
             };
         }
+        if snapshot.phase == Phase::Created {
+            // A registered exec has no pid until its Start: kill(0) would signal the shim's
+            // own process group.
+            return Err(ShimError::process_not_found(
+                &self.inner.id,
+                which,
+                ProcessMissing::NotStarted,
+            ));
+        }
         let signal = crate::container::process::signal(signal)?;
         match kill(Pid::from_raw(snapshot.pid as i32), signal) {
             Err(nix::errno::Errno::ESRCH) => Err(finished()),

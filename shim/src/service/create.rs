@@ -86,7 +86,7 @@ async fn build(
     steps: &BlockingSteps,
     request: CreateRequest,
 ) -> Result<Arc<dyn Container>> {
-    let mut timer = PhaseTimer::start();
+    let mut timer = PhaseTimer::with_cpu();
     let namespace = context.namespace.clone();
     let (prepared, config) = steps
         .run("prepare the bundle", move || {

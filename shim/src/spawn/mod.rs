@@ -7,13 +7,14 @@
 
 mod namespaces;
 mod pid_namespace;
+pub mod retitle;
 pub mod signal_init;
 
 use std::ffi::CString;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
-pub use namespaces::{asks_new_network, network_path, NamespacePlan};
+pub use namespaces::{asks_new_network, check_paths, network_path, open_namespace, NamespacePlan};
 pub use pid_namespace::PidNamespace;
 
 use crate::stdio::ProcessStdio;

@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use runtime_core::oci::{Namespace, NamespaceType};
 
@@ -30,11 +30,6 @@ impl NamespacePlan {
         let mut unshare_flags = 0;
         for (index, namespace) in namespaces {
             let flag = match &namespace.kind {
-                NamespaceType::Network => libc::CLONE_NEWNET,
-                NamespaceType::Ipc => libc::CLONE_NEWIPC,
-                NamespaceType::Uts => libc::CLONE_NEWUTS,
-                NamespaceType::Mount => libc::CLONE_NEWNS,
-                NamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
                 NamespaceType::Pid => continue,
                 NamespaceType::User => {
                     return Err(ShimError::Unimplemented {
@@ -48,16 +43,10 @@ impl NamespacePlan {
                     tracing::info!("the time namespace is not applied to the VMM process");
                     continue;
                 }
-                NamespaceType::Unknown(name) => {
-                    return Err(ShimError::invalid(
-                        format!("linux.namespaces[{index}].type"),
-                        name,
-                        NamespaceType::unknown_reason(),
-                    ))
-                }
+                other => clone_flag(index, other)?,
             };
             match &namespace.path {
-                Some(path) => joins.push((open_namespace(path)?, flag)),
+                Some(path) => joins.push((open_namespace(index, path, flag)?, flag)),
                 None => unshare_flags |= flag,
             }
         }
@@ -69,8 +58,7 @@ impl NamespacePlan {
 
     /// The namespaces the spec names by path, to join without creating any: where a hook runs
     /// "in the container namespace". The mount namespace is left out: the hook's path and
-    /// everything it opens are host paths, and a VMM's own mount namespace exists only between
-    /// its fork and exec.
+    /// everything it opens are host paths, not the VMM's confined root.
     pub fn joins_only(namespaces: &[Namespace]) -> Result<Self> {
         let named = namespaces
             .iter()
@@ -79,6 +67,13 @@ impl NamespacePlan {
         let mut plan = Self::from_entries(named)?;
         plan.unshare_flags = 0;
         Ok(plan)
+    }
+
+    /// Without the mount namespace: the VMM's is the one its confinement built at Create.
+    pub fn without_mount(mut self) -> Self {
+        self.joins.retain(|(_, flag)| *flag != libc::CLONE_NEWNS);
+        self.unshare_flags &= !libc::CLONE_NEWNS;
+        self
     }
 
     /// In the forked child only: join, then unshare. Async-signal-safe.
@@ -99,14 +94,50 @@ impl NamespacePlan {
     }
 }
 
-fn open_namespace(path: &std::path::Path) -> Result<File> {
-    File::open(path).map_err(|e| {
+/// The `CLONE_NEW*` flag of the type of entry `index` of `linux.namespaces`; a type
+/// runtime-spec does not define is refused, naming it.
+fn clone_flag(index: usize, kind: &NamespaceType) -> Result<libc::c_int> {
+    Ok(match kind {
+        NamespaceType::Network => libc::CLONE_NEWNET,
+        NamespaceType::Ipc => libc::CLONE_NEWIPC,
+        NamespaceType::Uts => libc::CLONE_NEWUTS,
+        NamespaceType::Mount => libc::CLONE_NEWNS,
+        NamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
+        NamespaceType::Pid => libc::CLONE_NEWPID,
+        NamespaceType::User => libc::CLONE_NEWUSER,
+        NamespaceType::Time => libc::CLONE_NEWTIME,
+        NamespaceType::Unknown(name) => {
+            return Err(ShimError::invalid(
+                format!("linux.namespaces[{index}].type"),
+                name,
+                NamespaceType::unknown_reason(),
+            ))
+        }
+    })
+}
+
+/// Opens `path`, entry `index` of `linux.namespaces`, as a namespace of type `flag`: never
+/// blocking (a FIFO there answers at once) and refusing anything but an nsfs file of that type.
+pub fn open_namespace(index: usize, path: &Path, flag: libc::c_int) -> Result<File> {
+    netns::open_namespace(path, flag).map_err(|error| {
         ShimError::invalid(
-            "linux.namespaces.path",
-            PathBuf::from(path).display().to_string(),
-            format!("cannot open: {e}"),
+            format!("linux.namespaces[{index}].path"),
+            path.display().to_string(),
+            error.to_string(),
         )
     })
+}
+
+/// Opens every path the spec's `linux.namespaces` names and proves it is a namespace of its
+/// entry's type, before Create makes anything: whichever kind of container it becomes, a FIFO,
+/// device, regular file or socket there is refused at once, naming the entry and the path.
+pub fn check_paths(namespaces: &[Namespace]) -> Result<()> {
+    for (index, namespace) in namespaces.iter().enumerate() {
+        if let Some(path) = &namespace.path {
+            open_namespace(index, path, clone_flag(index, &namespace.kind)?)?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether the spec asks for a new network namespace (a `network` entry without a path).
@@ -180,5 +211,42 @@ mod tests {
         let vmm = NamespacePlan::from_spec(&spec).expect("plan");
         assert_eq!(vmm.joins.len(), 3);
         assert_eq!(vmm.unshare_flags, libc::CLONE_NEWIPC);
+        let confined = vmm.without_mount();
+        let flags: Vec<libc::c_int> = confined.joins.iter().map(|(_, flag)| *flag).collect();
+        assert_eq!(flags, [libc::CLONE_NEWNET, libc::CLONE_NEWUTS]);
+        let fresh = NamespacePlan::from_spec(&[namespace(NamespaceType::Mount, None)])
+            .expect("plan")
+            .without_mount();
+        assert_eq!(fresh.unshare_flags, 0);
+    }
+
+    #[test]
+    fn a_fifo_as_a_namespace_path_is_refused_at_once_naming_the_entry_and_the_path() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("ipc");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .expect("mkfifo");
+        let fifo_text = fifo.display().to_string();
+        let spec = [
+            namespace(NamespaceType::Uts, Some("/proc/self/ns/uts")),
+            namespace(NamespaceType::Ipc, Some(&fifo_text)),
+        ];
+        let started = std::time::Instant::now();
+        let error = check_paths(&spec).expect_err("refused");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        let message = error.to_string();
+        assert!(
+            matches!(error, ShimError::InvalidArgument { .. })
+                && message.contains("linux.namespaces[1].path")
+                && message.contains(&fifo_text)
+                && message.contains("a FIFO"),
+            "{message}"
+        );
+        let error = NamespacePlan::from_spec(&spec).err().expect("refused too");
+        assert!(
+            error.to_string().contains("linux.namespaces[1].path"),
+            "{error}"
+        );
+        check_paths(&spec[..1]).expect("a uts namespace is one");
     }
 }

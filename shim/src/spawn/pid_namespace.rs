@@ -20,7 +20,7 @@ use std::process::{Child, Command};
 use runtime_core::oci::{Namespace, NamespaceType};
 use tokio::sync::oneshot;
 
-use crate::error::{Result, ShimError};
+use crate::error::Result;
 use crate::reaper::{ExitCode, ExitRouter};
 
 /// Where the VMM's pid lives, from the spec's `linux.namespaces`.
@@ -36,18 +36,18 @@ pub enum PidNamespace {
 
 impl PidNamespace {
     pub fn from_spec(namespaces: &[Namespace]) -> Result<Self> {
-        let Some(pid) = namespaces.iter().find(|ns| ns.kind == NamespaceType::Pid) else {
+        let Some((index, pid)) = namespaces
+            .iter()
+            .enumerate()
+            .find(|(_, ns)| ns.kind == NamespaceType::Pid)
+        else {
             return Ok(PidNamespace::Shim);
         };
         match &pid.path {
             None => Ok(PidNamespace::Fresh),
-            Some(path) => File::open(path).map(PidNamespace::Join).map_err(|e| {
-                ShimError::invalid(
-                    "linux.namespaces[pid].path",
-                    path.display().to_string(),
-                    format!("cannot open: {e}"),
-                )
-            }),
+            Some(path) => {
+                super::open_namespace(index, path, libc::CLONE_NEWPID).map(PidNamespace::Join)
+            }
         }
     }
 
@@ -197,7 +197,7 @@ mod tests {
         .err()
         .expect("refused");
         let text = error.to_string();
-        assert!(text.contains("linux.namespaces[pid].path"), "{text}");
+        assert!(text.contains("linux.namespaces[0].path"), "{text}");
         assert!(text.contains("/nonexistent/ns/pid"), "{text}");
     }
 

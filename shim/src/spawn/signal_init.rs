@@ -14,9 +14,9 @@
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-/// What `ps` shows for the init: it never execs, so without this its command line would be
-/// the shim's own (and tools counting shims by command line would count it).
-/// NUL-terminated, as `PR_SET_NAME` reads it (at most 16 bytes).
+use super::retitle::{argv_area, retitle, ArgvArea};
+
+/// What `ps` shows for the init (see [`retitle`]).
 const TITLE: &[u8] = b"urunc-vmm-init\0";
 
 /// Registers the fork on `command`; call after the confinement was installed.
@@ -30,20 +30,7 @@ pub fn install(command: &mut Command) {
     }
 }
 
-/// This process's argv strings (`arg_start`, `arg_end` of /proc/self/stat), read before the
-/// fork; `None` when unreadable (the init then keeps the shim's command line).
-fn argv_area() -> Option<(usize, usize)> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // arg_start and arg_end are fields 48 and 49; `rest` starts at field 3.
-    let start = fields.get(45)?.parse().ok()?;
-    let end = fields.get(46)?.parse().ok()?;
-    (end > start).then_some((start, end))
-}
-
-fn split_off_init(args: Option<(usize, usize)>) -> std::io::Result<()> {
+fn split_off_init(args: ArgvArea) -> std::io::Result<()> {
     // SAFETY: plain system calls on local, initialised signal sets.
     unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
@@ -65,28 +52,9 @@ fn split_off_init(args: Option<(usize, usize)>) -> std::io::Result<()> {
             }
             return Ok(());
         }
-        retitle(args);
+        retitle(TITLE, args);
         forward_until_exit(vmm, &all)
     }
-}
-
-/// Overwrites this (forked, copy-on-write) process's argv strings and name with [`TITLE`].
-unsafe fn retitle(args: Option<(usize, usize)>) {
-    libc::prctl(
-        libc::PR_SET_NAME,
-        TITLE.as_ptr().cast::<libc::c_char>() as libc::c_ulong,
-        0,
-        0,
-        0,
-    );
-    let Some((start, end)) = args else {
-        return;
-    };
-    let area = std::slice::from_raw_parts_mut(start as *mut u8, end - start);
-    // The argv area ends with its own NUL; the title's terminator is kept too.
-    let n = TITLE.len().min(area.len());
-    area.fill(0);
-    area[..n].copy_from_slice(&TITLE[..n]);
 }
 
 /// pid 1's whole life: forward signals to `vmm` until it exits, then exit with its status.

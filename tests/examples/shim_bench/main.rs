@@ -33,6 +33,7 @@ use urunc_tests::sandbox::SandboxNetns;
 use urunc_tests::unikernel_images::pvh_image;
 use urunc_tests::{ContainerdOptions, PrivateContainerd};
 
+mod ctr_breakdown;
 mod density;
 mod phases;
 mod side_by_side;
@@ -417,6 +418,15 @@ impl EventStream {
                 return Ok(());
             }
         }
+    }
+}
+
+impl EventStream {
+    /// Every line that arrived so far (and is not consumed by a wait).
+    fn received(&self) -> Vec<String> {
+        // The shim's last events of the last round may still be on their way.
+        std::thread::sleep(Duration::from_millis(300));
+        self.lines.try_iter().collect()
     }
 }
 

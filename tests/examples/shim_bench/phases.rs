@@ -44,6 +44,7 @@ pub fn print_phases(ctrd: &PrivateContainerd, ids: &[String]) -> Result<()> {
         }
     }
     print_spread("shim's share (Create + Start phases)", total);
+    print_cpu(&log, ids)?;
     // Shims built before the exit path was timed log no phases there (a "before" run).
     let exit_timed = log
         .lines()
@@ -85,13 +86,7 @@ fn print_request(log: &str, ids: &[String], request: &str, marker: &str) -> Resu
                     .with_context(|| format!("{request} phase {name} missing in a round"))
             })
             .collect::<Result<_>>()?;
-        values.sort_unstable();
-        println!(
-            "    {request:<6} {name:<16} {:>7}  (min {}, max {})",
-            values[values.len() / 2],
-            values[0],
-            values[values.len() - 1]
-        );
+        print_row(request, name, &mut values);
     }
     Ok(rounds
         .iter()
@@ -99,21 +94,89 @@ fn print_request(log: &str, ids: &[String], request: &str, marker: &str) -> Resu
         .collect())
 }
 
-fn print_spread(what: &str, mut sums: Vec<u64>) {
-    sums.sort_unstable();
-    println!(
-        "    {what}: median {} µs, min {}, max {}",
-        sums[sums.len() / 2],
-        sums[0],
-        sums[sums.len() - 1]
-    );
+/// The CPU side of the same rounds, from the `<name>_us=` fields the shim logs before its
+/// phases: the shim's user and system time and its threads' wait for a CPU in each request,
+/// the VMM child's until its exec, the root helper's (a build without them prints none).
+fn print_cpu(log: &str, ids: &[String]) -> Result<()> {
+    let mut shim_cpu = vec![0u64; ids.len()];
+    let mut shim_runq = vec![0u64; ids.len()];
+    let mut any = false;
+    println!("  the same rounds' CPU (median µs; wall time = CPU + waiting for a CPU + sleeping):");
+    for (request, marker) in [("Create", CREATE_LINE), ("Start", START_LINE)] {
+        let rounds: Vec<Vec<(String, u64)>> = ids
+            .iter()
+            .map(|id| Ok(us_fields(line_of(log, marker, id)?)))
+            .collect::<Result<_>>()?;
+        let Some(first) = rounds.first() else {
+            continue;
+        };
+        for (name, _) in first {
+            let mut values: Vec<u64> = rounds
+                .iter()
+                .filter_map(|round| round.iter().find(|(n, _)| n == name).map(|(_, v)| *v))
+                .collect();
+            any = true;
+            print_row(request, name, &mut values);
+        }
+        for (i, round) in rounds.iter().enumerate() {
+            let get = |field: &str| round.iter().find(|(n, _)| n == field).map_or(0, |f| f.1);
+            shim_cpu[i] += get("cpu_user_us") + get("cpu_sys_us");
+            shim_runq[i] += get("runq_us");
+        }
+    }
+    if any {
+        print_spread("shim's CPU (Create + Start, user + system)", shim_cpu);
+        print_spread(
+            "shim's threads waiting for a CPU (Create + Start)",
+            shim_runq,
+        );
+    } else {
+        println!("    (this shim logs no CPU figures)");
+    }
+    Ok(())
 }
 
-/// The `phases_us=` fields of the `marker` line of container `id`.
-fn phases_of(log: &str, marker: &str, id: &str) -> Result<Vec<(String, u64)>> {
+/// The `<name>_us=<n>` fields of a line before its phases (`create_to_exec_us` is the
+/// wall time already printed).
+fn us_fields(line: &str) -> Vec<(String, u64)> {
+    let head = line.split("phases_us=").next().unwrap_or("");
+    head.split_whitespace()
+        .filter_map(|token| {
+            let (name, value) = token.trim_matches('"').split_once('=')?;
+            let name = name.trim_matches('"');
+            if !name.ends_with("_us") || name == "create_to_exec_us" {
+                return None;
+            }
+            Some((name.to_string(), value.trim_matches('"').parse().ok()?))
+        })
+        .collect()
+}
+
+/// One figure's median over the rounds, with its spread.
+fn print_row(request: &str, name: &str, values: &mut [u64]) {
+    let (median, min, max) = spread(values);
+    println!("    {request:<6} {name:<20} {median:>7}  (min {min}, max {max})");
+}
+
+/// Median, min and max.
+fn spread(values: &mut [u64]) -> (u64, u64, u64) {
+    values.sort_unstable();
+    (
+        values[values.len() / 2],
+        values[0],
+        values[values.len() - 1],
+    )
+}
+
+fn print_spread(what: &str, mut sums: Vec<u64>) {
+    let (median, min, max) = spread(&mut sums);
+    println!("    {what}: median {median} µs, min {min}, max {max}");
+}
+
+/// The `marker` line of container `id`.
+fn line_of<'a>(log: &'a str, marker: &str, id: &str) -> Result<&'a str> {
     let field = format!("id={id} ");
-    let line = log
-        .lines()
+    log.lines()
         .find(|l| l.contains(marker) && l.contains(&field))
         .with_context(|| {
             let about: Vec<&str> = log.lines().filter(|l| l.contains(id)).take(20).collect();
@@ -121,7 +184,12 @@ fn phases_of(log: &str, marker: &str, id: &str) -> Result<Vec<(String, u64)>> {
                 "no '{marker}' line for {id} in containerd's log; its lines about {id}:\n{}",
                 about.join("\n")
             )
-        })?;
+        })
+}
+
+/// The `phases_us=` fields of the `marker` line of container `id`.
+pub fn phases_of(log: &str, marker: &str, id: &str) -> Result<Vec<(String, u64)>> {
+    let line = line_of(log, marker, id)?;
     let fields = line
         .split_once("phases_us=")
         .with_context(|| format!("no phases_us in {line}"))?

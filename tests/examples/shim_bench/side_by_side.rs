@@ -4,28 +4,43 @@
 //! path, deleting a tap (one RCU barrier in the kernel), which VMM death → TaskExit can
 //! approach but not beat: the shim deletes the container's tap before it publishes TaskExit.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Result;
 use urunc_tests::sandbox::{unique_name, SandboxNetns};
 use urunc_tests::PrivateContainerd;
 
-use crate::{print_latency, remove, run_busybox_detached, run_unikernel_detached, ROUNDS};
+use crate::ctr_breakdown::{print_breakdown, RunWindow};
+use crate::{
+    print_latency, remove, run_busybox_detached, run_unikernel_detached, EventStream, ROUNDS,
+};
 
 /// Taps per `ip -batch` of the floor: one `ip` process amortised over them.
 const FLOOR_TAPS: usize = 20;
 
 /// Prints the medians of `ctr run -d` for each kind and their ratio.
 pub fn print_ctr_run(ctrd: &PrivateContainerd, with_ns: &str) -> Result<()> {
+    let events = EventStream::start(ctrd)?;
     let (mut unikernel, mut busybox) = (Vec::new(), Vec::new());
+    let (mut unikernel_runs, mut busybox_runs) = (Vec::new(), Vec::new());
     for round in 0..ROUNDS {
         let (u, r) = (format!("side-u{round}"), format!("side-r{round}"));
-        let started = Instant::now();
+        let (started, wall) = (Instant::now(), SystemTime::now());
         run_unikernel_detached(ctrd, with_ns, &u)?;
         unikernel.push(started.elapsed());
-        let started = Instant::now();
+        unikernel_runs.push(RunWindow {
+            id: u.clone(),
+            started: wall,
+            ended: SystemTime::now(),
+        });
+        let (started, wall) = (Instant::now(), SystemTime::now());
         run_busybox_detached(ctrd, &r)?;
         busybox.push(started.elapsed());
+        busybox_runs.push(RunWindow {
+            id: r.clone(),
+            started: wall,
+            ended: SystemTime::now(),
+        });
         remove(ctrd, &u)?;
         remove(ctrd, &r)?;
     }
@@ -38,7 +53,15 @@ pub fn print_ctr_run(ctrd: &PrivateContainerd, with_ns: &str) -> Result<()> {
         "  ratio unikernel / busybox: {:.2}",
         median_u.as_secs_f64() / median_r.as_secs_f64()
     );
-    Ok(())
+    let lines = events.received();
+    let log = std::fs::read_to_string(ctrd.log_path())?;
+    print_breakdown(
+        "unikernel (urunc-rs shim)",
+        &lines,
+        &unikernel_runs,
+        Some(&log),
+    )?;
+    print_breakdown("busybox (Go runc shim)", &lines, &busybox_runs, None)
 }
 
 /// Prints the time one tap's deletion takes in a fresh sandbox netns (median of batches).

@@ -1,12 +1,19 @@
-//! A tiny 32-bit x86 PVH guest, hand-assembled: it prints a marker line on
-//! COM1 and then halts forever or powers off.
+//! A tiny x86 PVH guest, hand-assembled: it prints a marker line on COM1 and
+//! then halts forever or powers off.
 //!
-//! PVH is the boot protocol qemu's `-kernel` (with `-M microvm` or q35)
-//! follows for an ELF file carrying a Xen note `XEN_ELFNOTE_PHYS32_ENTRY`: it
-//! loads the segments at their physical addresses and jumps to the note's
-//! entry in 32-bit protected mode with paging off and flat segments. qemu has
-//! no power-off device the guest could reach without ACPI, so "power off" is
-//! a triple fault, which `-no-reboot` turns into qemu exiting.
+//! PVH is the boot protocol qemu's `-kernel` (with `-M microvm` or q35),
+//! firecracker and cloud-hypervisor follow for an ELF file carrying a Xen note
+//! `XEN_ELFNOTE_PHYS32_ENTRY`: they load the segments at their physical
+//! addresses and jump to the note's entry in 32-bit protected mode with paging
+//! off and flat segments. The code is 32-bit, but the file is an ELF64 (as a
+//! Linux vmlinux is): firecracker and cloud-hypervisor load kernels with
+//! linux-loader, which reads only 64-bit ELF headers ("Invalid program header
+//! size" for a 32-bit one); qemu loads both.
+//!
+//! qemu has no power-off device the guest could reach without ACPI, so "power
+//! off" is a triple fault, which `-no-reboot` turns into qemu exiting. Only
+//! qemu ends cleanly on it: on this nested KVM firecracker sees
+//! `KVM_EXIT_INTERNAL_ERROR` and exits 1, and cloud-hypervisor resets the VM.
 
 use std::path::{Path, PathBuf};
 
@@ -18,14 +25,14 @@ pub enum PvhBehaviour {
     /// `cli; hlt` in a loop: runs until the VMM is killed.
     HaltForever,
     /// Triple fault (an empty IDT, then `int3`): qemu with `-no-reboot` exits
-    /// by itself with status 0.
+    /// by itself with status 0 (see the module comment for the other VMMs).
     PowerOff,
 }
 
 /// Where the image is loaded (1 MiB, above the legacy holes).
 const LOAD_ADDRESS: u32 = 0x0010_0000;
-const ELF_HEADER_SIZE: u32 = 52;
-const PROGRAM_HEADER_SIZE: u32 = 32;
+const ELF_HEADER_SIZE: u32 = 64;
+const PROGRAM_HEADER_SIZE: u32 = 56;
 const PROGRAM_HEADER_COUNT: u32 = 2;
 const NOTE_OFFSET: u32 = ELF_HEADER_SIZE + PROGRAM_HEADER_SIZE * PROGRAM_HEADER_COUNT;
 const XEN_NOTE_NAME: &[u8; 4] = b"Xen\0";
@@ -67,20 +74,20 @@ pub fn pvh_elf(behaviour: PvhBehaviour, marker: &str) -> Vec<u8> {
     let file_size = CODE_OFFSET + body.len() as u32;
 
     let mut elf = Vec::with_capacity(file_size as usize);
-    // e_ident: ELF, 32-bit, little-endian, version 1, System V ABI.
-    elf.extend_from_slice(b"\x7fELF\x01\x01\x01\x00");
+    // e_ident: ELF, 64-bit, little-endian, version 1, System V ABI.
+    elf.extend_from_slice(b"\x7fELF\x02\x01\x01\x00");
     elf.extend_from_slice(&[0; 8]);
     push_u16(&mut elf, 2); // e_type: executable
-    push_u16(&mut elf, 3); // e_machine: i386
+    push_u16(&mut elf, 62); // e_machine: x86-64
     push_u32(&mut elf, 1); // e_version
-    push_u32(&mut elf, entry);
-    push_u32(&mut elf, ELF_HEADER_SIZE); // e_phoff
-    push_u32(&mut elf, 0); // e_shoff: no sections
+    push_u64(&mut elf, entry.into());
+    push_u64(&mut elf, ELF_HEADER_SIZE.into()); // e_phoff
+    push_u64(&mut elf, 0); // e_shoff: no sections
     push_u32(&mut elf, 0); // e_flags
     push_u16(&mut elf, ELF_HEADER_SIZE as u16);
     push_u16(&mut elf, PROGRAM_HEADER_SIZE as u16);
     push_u16(&mut elf, PROGRAM_HEADER_COUNT as u16);
-    push_u16(&mut elf, 40); // e_shentsize
+    push_u16(&mut elf, 64); // e_shentsize
     push_u16(&mut elf, 0); // e_shnum
     push_u16(&mut elf, 0); // e_shstrndx
 
@@ -88,32 +95,27 @@ pub fn pvh_elf(behaviour: PvhBehaviour, marker: &str) -> Vec<u8> {
     const PT_NOTE: u32 = 4;
     const READ_WRITE_EXECUTE: u32 = 7;
     const READ: u32 = 4;
-    for field in [
-        PT_LOAD,
-        0,
-        LOAD_ADDRESS,
-        LOAD_ADDRESS,
-        file_size,
-        file_size,
-        READ_WRITE_EXECUTE,
-        0x1000,
-    ] {
-        push_u32(&mut elf, field);
-    }
     let note_address = LOAD_ADDRESS + NOTE_OFFSET;
-    for field in [
-        PT_NOTE,
-        NOTE_OFFSET,
-        note_address,
-        note_address,
-        NOTE_SIZE,
-        NOTE_SIZE,
-        READ,
-        4,
+    for (kind, flags, offset, address, size, align) in [
+        (
+            PT_LOAD,
+            READ_WRITE_EXECUTE,
+            0,
+            LOAD_ADDRESS,
+            file_size,
+            0x1000,
+        ),
+        (PT_NOTE, READ, NOTE_OFFSET, note_address, NOTE_SIZE, 4),
     ] {
-        push_u32(&mut elf, field);
+        push_u32(&mut elf, kind);
+        push_u32(&mut elf, flags);
+        // p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align
+        for field in [offset, address, address, size, size, align] {
+            push_u64(&mut elf, field.into());
+        }
     }
 
+    // The note header has 32-bit fields in ELF64 too.
     push_u32(&mut elf, XEN_NOTE_NAME.len() as u32); // namesz
     push_u32(&mut elf, 4); // descsz
     push_u32(&mut elf, XEN_ELFNOTE_PHYS32_ENTRY);
@@ -158,6 +160,10 @@ fn push_u16(out: &mut Vec<u8>, value: u16) {
 }
 
 fn push_u32(out: &mut Vec<u8>, value: u32) {
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
+fn push_u64(out: &mut Vec<u8>, value: u64) {
     out.extend_from_slice(&value.to_le_bytes());
 }
 

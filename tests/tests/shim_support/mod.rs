@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod kvm_vmm;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -16,6 +18,9 @@ use urunc_tests::{ContainerdOptions, PrivateContainerd};
 pub const RUNTIME: &str = "io.containerd.urunc.v2";
 /// Where the shim keeps per-container state.
 pub const STATE_ROOT: &str = "/run/urunc-rs";
+/// The variable the shim reads its node configuration's path from (instead of
+/// `/etc/urunc/config.toml`).
+pub const NODE_CONFIG_ENV: &str = "URUNC_RS_CONFIG";
 
 /// Checks root and the host programs `programs`; prints `SKIPPED: <reason>` and returns false
 /// when something is missing.
@@ -175,24 +180,42 @@ pub fn import_unikernel(
     initrd: Option<&Path>,
     extra_urunc: &[(&str, &str)],
 ) {
-    let mut files = vec![("/unikernel/kernel".to_string(), kernel.to_path_buf())];
+    let mut files = vec![("/unikernel/kernel", kernel)];
     let mut urunc = vec![
-        ("unikernelType".to_string(), "linux".to_string()),
-        ("hypervisor".to_string(), "qemu".to_string()),
-        ("binary".to_string(), "/unikernel/kernel".to_string()),
+        ("unikernelType", "linux"),
+        ("hypervisor", "qemu"),
+        ("binary", "/unikernel/kernel"),
     ];
     if let Some(initrd) = initrd {
-        files.push(("/unikernel/initrd".to_string(), initrd.to_path_buf()));
-        urunc.push(("initrd".to_string(), "/unikernel/initrd".to_string()));
+        files.push(("/unikernel/initrd", initrd));
+        urunc.push(("initrd", "/unikernel/initrd"));
     }
     for (key, value) in extra_urunc {
         urunc.retain(|(k, _)| k != key);
-        urunc.push((key.to_string(), value.to_string()));
+        urunc.push((*key, *value));
     }
+    import_unikernel_files(ctrd, dir, name, &files, &urunc);
+}
+
+/// Packs `files` (rootfs path, host file) with urunc's configuration `urunc` as unikernel image
+/// `name` (the archive in `dir`), imports it.
+pub fn import_unikernel_files(
+    ctrd: &PrivateContainerd,
+    dir: &Path,
+    name: &str,
+    files: &[(&str, &Path)],
+    urunc: &[(&str, &str)],
+) {
     let image = urunc_pack::UnikernelImage {
         name: name.to_string(),
-        files,
-        urunc,
+        files: files
+            .iter()
+            .map(|(to, from)| (to.to_string(), from.to_path_buf()))
+            .collect(),
+        urunc: urunc
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect(),
         labels_as_annotations: false,
     };
     let archive = dir.join(format!("{}.tar", name.replace(['/', ':'], "_")));

@@ -46,7 +46,7 @@ use super::process_ref::{ProcessMissing, ProcessRef};
 use super::{Container, ExecRequest, ShimContext, UpdateRequest};
 use crate::cgroup::Cgroup;
 use crate::confine::seccomp::SeccompFilter;
-use crate::confine::Confinement;
+use crate::confine::RootInProgress;
 use crate::error::{Result, ShimError};
 use crate::hooks::{self, HookKind};
 use crate::log_binary::LogBinary;
@@ -76,10 +76,10 @@ struct Inner {
 }
 
 /// The VMM's program (absolute, visible at the same path inside its root) and its
-/// confinement, prepared at Create.
+/// confinement, prepared at Create (its root built by a helper; dropping this ends it).
 struct ConfinedVmm {
     program: PathBuf,
-    confinement: Confinement,
+    root: RootInProgress,
     /// The spec's `linux.seccomp`, compiled at Create so a profile that cannot be honoured
     /// fails Create; installed last in the child, after the confinement dropped privileges.
     seccomp: Option<SeccompFilter>,

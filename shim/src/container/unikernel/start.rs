@@ -14,6 +14,7 @@ use super::{lock, run_hooks, ConfinedVmm, Inner};
 use crate::cgroup::Cgroup;
 use crate::confine::HeldMountNamespace;
 use crate::console::Console;
+use crate::container::cpu_sample::schedstat;
 use crate::container::phase_timer::PhaseTimer;
 use crate::container::prepared::Prepared;
 use crate::container::process::Phase;
@@ -151,14 +152,19 @@ impl Inner {
     }
 
     fn start_vmm(self: &Arc<Self>, logger: Option<LoggerInputs>) -> Result<u32> {
-        let mut timer = PhaseTimer::start();
+        let mut timer = PhaseTimer::with_cpu();
         let ConfinedVmm {
             program,
-            confinement,
+            root,
             seccomp,
         } = lock(&self.confined)
             .take()
             .ok_or_else(|| ShimError::precondition(&self.id, "the VMM was already started"))?;
+        // Normally built already, while containerd answered Create and sent Start.
+        let root = root.finish()?;
+        timer.mark("vmm_root");
+        let (root_build, root_ready_for) = (root.build, root.ready_for);
+        let (helper_cpu, helper_runq) = root.helper_schedstat.unwrap_or_default();
         // Copied out so the FIFOs and the console are opened without the container's lock.
         let (paths, namespaces) = {
             let p = lock(&self.prepared);
@@ -181,7 +187,7 @@ impl Inner {
         timer.mark("stdio");
         let pid_namespace = PidNamespace::from_spec(&namespaces)?;
         let setup = ChildSetup {
-            namespaces: NamespacePlan::from_spec(&namespaces)?,
+            namespaces: NamespacePlan::from_spec(&namespaces)?.without_mount(),
             cgroup_procs: match &self.cgroup {
                 Some(cgroup) => cgroup.procs_files()?,
                 None => Vec::new(),
@@ -194,7 +200,7 @@ impl Inner {
         command.arg0(&self.plan.program);
         // After the namespace and cgroup hooks container_command registered: those need the
         // privileges the confinement drops.
-        confinement.install(&mut command);
+        let mount_namespace = root.install(&mut command)?;
         if matches!(pid_namespace, PidNamespace::Fresh) {
             // The VMM would be pid 1, which never sees a SIGTERM it has no handler for.
             signal_init::install(&mut command);
@@ -209,22 +215,35 @@ impl Inner {
         timer.mark("fork_exec");
         // The pipe's write end is the VMM's alone: the copy sees EOF when it dies.
         drop(command);
-        if spawned.is_err() {
-            self.init.close_stdin();
-        }
-        let (child, exit) = spawned.map_err(|e| {
-            ShimError::io(
-                format!("start VMM {program_text} confined (the container's stderr has the failed step)"),
-                e,
-            )
-        })?;
+        let (child, exit) = match spawned {
+            Ok(spawned) => spawned,
+            Err(e) => {
+                self.init.close_stdin();
+                mount_namespace.release();
+                return Err(ShimError::io(
+                    format!("start VMM {program_text} confined (the container's stderr has the failed step)"),
+                    e,
+                ));
+            }
+        };
         let pid = child.id();
-        let mount_namespace = HeldMountNamespace::of(pid);
-        timer.mark("hold_namespace");
+        // The child's own time from its fork to just past its exec (a sliver of the VMM's
+        // loader too): on a CPU, and waiting for one.
+        let (child_cpu, child_runq) = schedstat(pid as i32).unwrap_or_default();
+        let cpu = timer.cpu_spent().unwrap_or_default();
         tracing::info!(
             id = %self.id,
             pid,
             create_to_exec_us = self.created_at.elapsed().as_micros() as u64,
+            cpu_user_us = cpu.user.as_micros() as u64,
+            cpu_sys_us = cpu.system.as_micros() as u64,
+            runq_us = cpu.run_queue.as_micros() as u64,
+            vmm_child_cpu_us = child_cpu.as_micros() as u64,
+            vmm_child_runq_us = child_runq.as_micros() as u64,
+            root_build_us = root_build.as_micros() as u64,
+            root_ready_for_us = root_ready_for.as_micros() as u64,
+            root_helper_cpu_us = helper_cpu.as_micros() as u64,
+            root_helper_runq_us = helper_runq.as_micros() as u64,
             phases_us = %timer,
             "VMM started"
         );
@@ -237,7 +256,7 @@ impl Inner {
             );
         }
         self.init.set_running(pid);
-        self.watch_exit(exit, stderr_tee, started_at, mount_namespace);
+        self.watch_exit(exit, stderr_tee, started_at, Some(mount_namespace));
         Prepared::persist_change(&self.prepared, |state| {
             state.vmm = ProcessIdentity::of(pid as i32)
         })?;

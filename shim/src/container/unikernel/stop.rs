@@ -71,6 +71,8 @@ impl Inner {
     /// Removes everything Create made, running the poststop hooks once the container is gone
     /// (see `teardown`).
     pub(super) async fn teardown(&self) -> Result<()> {
+        // Never started: its root's helper ends (freeing the namespace) when this is dropped.
+        drop(lock(&self.confined).take());
         // The VMM is gone: its logging binary has read everything (or gets SIGTERM to flush).
         let logger = lock(&self.logger).clone();
         let stopped = match logger {
