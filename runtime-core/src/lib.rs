@@ -54,7 +54,8 @@ pub use paths::rootfs_relative;
 pub use queue_proxy::{is_queue_proxy, rewrite_queue_proxy_env};
 pub use shared_fs::{
     choose as choose_shared_fs, virtiofsd_plan, SharedFsKind, SharedRootfs, VirtiofsdPlan,
-    C_VIRTIOFSD, ROOT_TAG, VIRTIOFSD,
+    C_VIRTIOFSD, C_VIRTIOFSD_PID_DIR, ROOT_TAG, VIRTIOFSD, VIRTIOFSD_SANDBOX_CAPABILITIES,
+    VIRTIOFSD_SERVING_CAPABILITIES,
 };
 pub use solo5_manifest::{elf_with_manifest, Solo5Device, Solo5DeviceKind, Solo5Manifest};
 pub use spec_resources::{memory_limit_from_spec, seccomp_requested, vcpus_from_spec};

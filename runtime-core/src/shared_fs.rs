@@ -24,6 +24,16 @@
 //!   binary is the C daemon's path and the Rust form otherwise; the configured `options` are
 //!   appended word by word, except that urunc's (Rust) default options become `-o
 //!   cache=always` for the C daemon.
+//! * The daemon runs confined like the VMM (the shim's `confine`: a root holding only its
+//!   files, what it serves and its socket's folder; the container's cgroup; no_new_privs;
+//!   only [`VIRTIOFSD_CAPABILITIES`]). The C daemon's own sandbox stays on inside it, as
+//!   `-o sandbox=chroot` (written last, so it wins over the configured options): its default
+//!   (`namespace`: new mount, pid and net namespaces and a pivot_root) needs CAP_SYS_ADMIN,
+//!   which the confinement does not give; chroot needs only CAP_SYS_CHROOT and still narrows
+//!   its view to the shared folder after it has made its socket. Its seccomp allowlist stays
+//!   its own. `-o modcaps=-mknod:-setfcap` (last too) makes the set it keeps match the one
+//!   granted: device nodes are useless on the confined nodev mount, and file capabilities
+//!   need xattrs, off by default.
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +46,9 @@ use crate::error::CoreError;
 pub const ROOT_TAG: &str = "fs0";
 /// Where Debian's qemu 7.2 installs its C virtiofsd.
 pub const C_VIRTIOFSD: &str = "/usr/lib/qemu/virtiofsd";
+/// Where the C daemon writes its pid file (`qemu_get_local_state_dir()/run/virtiofsd`); a
+/// writable folder of its confined root.
+pub const C_VIRTIOFSD_PID_DIR: &str = "/var/run/virtiofsd";
 /// The node configuration's name for the daemon (`[extra_binaries.virtiofsd]`).
 pub const VIRTIOFSD: &str = "virtiofsd";
 
@@ -174,13 +187,36 @@ fn qemu_escaped(path: &Path) -> String {
     path.display().to_string().replace(',', ",,")
 }
 
+/// What the daemon keeps to serve a rootfs as root: the C daemon's own file-server set
+/// less CAP_MKNOD and CAP_SETFCAP (see the module). Measured here: it serves the guest's boot
+/// with exactly these effective (`/proc/<pid>/status` CapEff 0xdb).
+pub const VIRTIOFSD_SERVING_CAPABILITIES: [&str; 6] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_SETGID",
+    "CAP_SETUID",
+];
+/// What the C daemon's own sandbox uses once, after the guest connected, and then drops:
+/// chroot(2) into the shared folder, and CAP_SETPCAP to empty its bounding set (without it,
+/// libcap-ng's drop fails after the daemon's seccomp filter is on and it dies by SIGSYS).
+pub const VIRTIOFSD_SANDBOX_CAPABILITIES: [&str; 2] = ["CAP_SETPCAP", "CAP_SYS_CHROOT"];
+/// The C daemon's options that make its own sandbox fit the confinement (see the module).
+const C_DAEMON_CONFINED_OPTIONS: [&str; 4] =
+    ["-o", "sandbox=chroot", "-o", "modcaps=-mknod:-setfcap"];
+
 /// The virtiofsd invocation: program, argv after argv[0].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VirtiofsdPlan {
     pub program: PathBuf,
     pub args: Vec<String>,
-    /// The pid file the C daemon writes and leaves behind when it is killed:
-    /// `/run/virtiofsd/` and the socket path with every `/` turned into `.`.
+    /// What its confinement grants (bounding, permitted, effective): the serving and the
+    /// sandbox capabilities.
+    pub capabilities: Vec<String>,
+    /// The pid file the C daemon writes and leaves behind when it is killed: in
+    /// [`C_VIRTIOFSD_PID_DIR`], the socket path with every `/` turned into `.`; that folder
+    /// must be writable in its confined root.
     pub pid_file: Option<PathBuf>,
 }
 
@@ -232,15 +268,23 @@ pub fn virtiofsd_plan(
     } else {
         args.extend(options.split_whitespace().map(String::from));
     }
+    if c_daemon {
+        args.extend(C_DAEMON_CONFINED_OPTIONS.map(String::from));
+    }
     let pid_file = c_daemon.then(|| {
         PathBuf::from(format!(
-            "/run/virtiofsd/{}.pid",
+            "{C_VIRTIOFSD_PID_DIR}/{}.pid",
             socket.display().to_string().replace('/', ".")
         ))
     });
     Ok(VirtiofsdPlan {
         program: program.to_path_buf(),
         args,
+        capabilities: VIRTIOFSD_SERVING_CAPABILITIES
+            .into_iter()
+            .chain(VIRTIOFSD_SANDBOX_CAPABILITIES)
+            .map(String::from)
+            .collect(),
         pid_file,
     })
 }

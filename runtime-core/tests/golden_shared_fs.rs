@@ -143,17 +143,44 @@ fn virtiofsd_argv_for_the_c_and_the_rust_daemon() {
             "source=/run/containerd/c1/rootfs",
             "-o",
             "cache=always",
+            // Last, so they win: the daemon's own sandbox inside the shim's confinement.
+            "-o",
+            "sandbox=chroot",
+            "-o",
+            "modcaps=-mknod:-setfcap",
         ]
+    );
+    assert_eq!(
+        c_daemon.capabilities.join(" "),
+        "CAP_CHOWN CAP_DAC_OVERRIDE CAP_FOWNER CAP_FSETID CAP_SETGID CAP_SETUID \
+         CAP_SETPCAP CAP_SYS_CHROOT"
     );
     assert_eq!(
         c_daemon.pid_file,
         Some(PathBuf::from(
-            "/run/virtiofsd/.run.urunc-rs.ns.c1.vmm.virtiofs.sock.pid"
+            "/var/run/virtiofsd/.run.urunc-rs.ns.c1.vmm.virtiofs.sock.pid"
         ))
     );
-    let configured =
-        virtiofsd_plan(Path::new(C_VIRTIOFSD), "-o cache=none", dir, socket).expect("plans");
-    assert_eq!(configured.args[3..], ["-o", "cache=none"]);
+    let configured = virtiofsd_plan(
+        Path::new(C_VIRTIOFSD),
+        "-o cache=none -o sandbox=namespace",
+        dir,
+        socket,
+    )
+    .expect("plans");
+    assert_eq!(
+        configured.args[3..],
+        [
+            "-o",
+            "cache=none",
+            "-o",
+            "sandbox=namespace",
+            "-o",
+            "sandbox=chroot",
+            "-o",
+            "modcaps=-mknod:-setfcap"
+        ]
+    );
     let rust_daemon = virtiofsd_plan(
         Path::new("/usr/libexec/virtiofsd"),
         "--cache always --sandbox none",

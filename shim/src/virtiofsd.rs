@@ -2,29 +2,39 @@
 //! through the reaper, ready when its vhost-user socket exists, and stopped from its persisted
 //! record alone, so `delete` after a shim crash can stop it too.
 //!
-//! It runs as root in the host's namespaces and confines itself: its default sandbox puts it
-//! in new mount, pid and network namespaces with the shared directory as its root, under a
-//! seccomp filter, with only the capabilities it needs (it needs CAP_SETPCAP to drop the
-//! others, or it dies by SIGSYS). The shim's VMM confinement (`confine`) would take exactly
-//! those privileges away from it.
+//! It runs confined like the VMM, through the same `confine` plan and apply: in the
+//! container's cgroup (its memory counts, a Pause freezes it, `kill --all` reaches it), in a
+//! mount namespace whose read-only root holds only its program and libraries, the rootfs it
+//! serves, its socket's folder and its pid file's folder, as root with only the capabilities
+//! runtime-core lists, and no_new_privs. The C daemon's own sandbox runs inside that
+//! (`-o sandbox=chroot`, see `shared_fs`): once the guest connected it chroots into the
+//! rootfs, installs its seccomp allowlist and drops to the serving capabilities. The spec's
+//! seccomp profile is not stacked on it: it is written for the container's process (the VMM),
+//! and the daemon's allowlist is already narrower than any runtime default profile.
 //!
 //! The C daemon leaves its socket and a pid file in `/run/virtiofsd` when it is killed; both
 //! are removed here. Its pid file also finds a daemon whose identity was never recorded (a
 //! shim that died between the spawn and the state write).
 
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use runtime_core::VirtiofsdPlan;
+use runtime_core::oci::{Capabilities, Process};
+use runtime_core::{Accel, VirtiofsdPlan};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
+use crate::confine::{self, ConfinePlan, ConfineRequest, Confinement, GuestFiles};
 use crate::error::{Result, ShimError};
 use crate::reaper::{ExitCode, ExitRouter};
+use crate::spawn::{container_command, ChildSetup, NamespacePlan};
 use crate::state::ProcessIdentity;
+use crate::stdio::ProcessStdio;
 
 /// How long the daemon may take to create its socket.
 const READY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -55,10 +65,62 @@ impl VirtiofsdRecord {
     }
 }
 
-/// Spawns the daemon, its stdout and stderr appended to `log`.
+/// Where the daemon runs: the empty folder its confined root is mounted on and the rootfs it
+/// serves.
+pub struct DaemonSite<'a> {
+    pub new_root: &'a Path,
+    pub served: &'a Path,
+}
+
+/// The daemon's confinement, planned with the VMM's `confine` (Create fails here, naming the
+/// field, if it cannot be): its root holds the served rootfs, its socket's folder and its pid
+/// file's folder, writable; it runs as root with `plan.capabilities` only.
+pub fn confine(
+    plan: &VirtiofsdPlan,
+    socket: &Path,
+    site: &DaemonSite,
+) -> Result<(ConfinePlan, Confinement)> {
+    let mut writable_dirs = vec![site.served.to_path_buf()];
+    writable_dirs.extend(socket.parent().map(Path::to_path_buf));
+    if let Some(pid_dir) = plan.pid_file.as_ref().and_then(|file| file.parent()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(pid_dir)
+            .map_err(|e| ShimError::io(format!("create {}", pid_dir.display()), e))?;
+        writable_dirs.push(pid_dir.to_path_buf());
+    }
+    let guest = GuestFiles {
+        writable_dirs,
+        ..GuestFiles::default()
+    };
+    let process = Process {
+        capabilities: Capabilities {
+            bounding: plan.capabilities.clone(),
+            effective: plan.capabilities.clone(),
+            permitted: plan.capabilities.clone(),
+            ..Capabilities::default()
+        },
+        ..Process::default()
+    };
+    confine::prepare(&ConfineRequest {
+        program: &plan.program.display().to_string(),
+        search_path: &crate::host::vmm_search_path(),
+        new_root: site.new_root,
+        guest: &guest,
+        accel: Accel::Tcg,
+        networked: false,
+        process: Some(&process),
+        data_dirs: None,
+    })
+}
+
+/// Spawns the daemon confined, in its own session, its stdout and stderr appended to `log`.
 pub fn spawn(
     router: &ExitRouter,
     plan: &VirtiofsdPlan,
+    (confined, confinement): (ConfinePlan, Confinement),
+    cgroup_procs: Vec<CString>,
     log: &Path,
 ) -> Result<(ProcessIdentity, oneshot::Receiver<ExitCode>)> {
     let log_file = std::fs::OpenOptions::new()
@@ -69,17 +131,34 @@ pub fn spawn(
     let stderr = log_file
         .try_clone()
         .map_err(|e| ShimError::io(format!("dup {}", log.display()), e))?;
-    let mut command = Command::new(&plan.program);
-    command
-        .args(&plan.args)
-        .stdin(Stdio::null())
-        .stdout(log_file)
-        .stderr(stderr);
-    // Its own process group: a signal to the shim's group is not meant for it.
-    std::os::unix::process::CommandExt::process_group(&mut command, 0);
-    let (child, exit) = router
-        .spawn(&mut command)
-        .map_err(|e| ShimError::io(format!("start {}", plan.program.display()), e))?;
+    let stdin = std::fs::File::open("/dev/null")
+        .map_err(|e| ShimError::io("open /dev/null".to_string(), e))?;
+    let stdio = ProcessStdio {
+        stdin: OwnedFd::from(stdin),
+        stdout: OwnedFd::from(log_file),
+        stderr: OwnedFd::from(stderr),
+    };
+    let setup = ChildSetup {
+        namespaces: NamespacePlan::joins_only(&[])?,
+        cgroup_procs,
+    };
+    let program = confined.program.display().to_string();
+    let mut command = container_command(&program, &plan.args, &[], stdio, setup);
+    // The root is built in a helper process, as the VMM's is; the daemon's child joins it
+    // after the cgroup step container_command registered (that needs the privileges the
+    // confinement drops). Once the daemon runs, its own process holds the namespace.
+    let root = confinement.start_building(router)?.finish()?;
+    let _held_until_spawned = root.install(&mut command)?;
+    let (child, exit) = router.spawn(&mut command).map_err(|e| {
+        ShimError::io(
+            format!(
+                "start {} confined (its log {} has the failed step)",
+                program,
+                log.display()
+            ),
+            e,
+        )
+    })?;
     let pid = child.id() as i32;
     let identity = ProcessIdentity::of(pid).ok_or_else(|| ShimError::Virtiofsd {
         program: plan.program.clone(),
@@ -192,6 +271,7 @@ fn tail(log: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
 
     #[test]
     fn stop_removes_what_a_killed_daemon_leaves_and_finds_it_by_its_pid_file() {

@@ -147,7 +147,7 @@ async fn busybox_sees_only_its_confinement() {
     let kernel = bundle.guest_file("kernel", b"pretend kernel\n", None);
     let block = bundle.guest_file("disk.img", b"", Some(UID));
     let guest = GuestFiles {
-        kernel: kernel.clone(),
+        kernel: Some(kernel.clone()),
         block: Some(block.clone()),
         ..GuestFiles::default()
     };
@@ -345,7 +345,7 @@ fn busybox_root(bundle: &Bundle, kernel: PathBuf) -> super::RootInProgress {
         ..HostFiles::default()
     };
     let guest = GuestFiles {
-        kernel,
+        kernel: Some(kernel),
         ..GuestFiles::default()
     };
     let plan = plan(&ConfineInput {
@@ -383,7 +383,7 @@ async fn qemu_runs_confined_with_its_libraries() {
     let bundle = Bundle::new();
     let kernel = bundle.guest_file("kernel", b"unused\n", None);
     let guest = GuestFiles {
-        kernel,
+        kernel: Some(kernel),
         ..GuestFiles::default()
     };
     let process = confined_process();
@@ -414,7 +414,7 @@ async fn qemu_boots_a_linux_kernel_confined() {
         None,
     );
     let guest = GuestFiles {
-        kernel: kernel.clone(),
+        kernel: Some(kernel.clone()),
         ..GuestFiles::default()
     };
     let process = confined_process();

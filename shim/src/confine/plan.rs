@@ -38,7 +38,8 @@ pub struct BindMount {
 /// The guest's files, already resolved inside the rootfs by the shim.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GuestFiles {
-    pub kernel: PathBuf,
+    /// `None` for a program that boots no guest (virtiofsd).
+    pub kernel: Option<PathBuf>,
     pub initrd: Option<PathBuf>,
     /// A block image in the rootfs, or the rootfs block device.
     pub block: Option<PathBuf>,
@@ -130,12 +131,14 @@ pub fn plan(input: &ConfineInput) -> Result<ConfinePlan> {
         add(cache, false, Access::ReadOnly, "loader cache")?;
     }
     let guest = input.guest;
-    add(
-        &guest.kernel,
-        false,
-        Access::ReadOnly,
-        "com.urunc.unikernel.binary",
-    )?;
+    if let Some(kernel) = &guest.kernel {
+        add(
+            kernel,
+            false,
+            Access::ReadOnly,
+            "com.urunc.unikernel.binary",
+        )?;
+    }
     if let Some(initrd) = &guest.initrd {
         add(
             initrd,
@@ -388,7 +391,7 @@ mod tests {
 
     fn guest() -> GuestFiles {
         GuestFiles {
-            kernel: "/run/c/rootfs/kernel".into(),
+            kernel: Some("/run/c/rootfs/kernel".into()),
             initrd: Some("/run/c/rootfs/initrd".into()),
             block: Some("/dev/mapper/thin-1".into()),
             block_is_device: true,
@@ -529,7 +532,7 @@ mod tests {
     #[test]
     fn hostile_paths_are_refused_naming_the_field() {
         let (host, mut guest) = (host(), guest());
-        guest.kernel = "/run/c/rootfs/../../etc/shadow".into();
+        guest.kernel = Some("/run/c/rootfs/../../etc/shadow".into());
         let error = plan(&ConfineInput {
             new_root: Path::new("/run/urunc/c-root"),
             host: &host,
@@ -546,7 +549,7 @@ mod tests {
         );
 
         let guest = GuestFiles {
-            kernel: "/run/c/rootfs/kernel".into(),
+            kernel: Some("/run/c/rootfs/kernel".into()),
             ..GuestFiles::default()
         };
         let error = plan(&ConfineInput {

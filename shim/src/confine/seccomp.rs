@@ -863,7 +863,7 @@ mod tests {
         }))
         .expect("process");
         let guest = GuestFiles {
-            kernel,
+            kernel: Some(kernel),
             ..GuestFiles::default()
         };
         let (plan, confinement) = crate::confine::prepare_test_qemu(&new_root, &guest, &process);

@@ -210,7 +210,7 @@ fn confine_vmm(
     create_dir(&new_root, 0o755, None)?;
     let input = &planned.input;
     let guest = GuestFiles {
-        kernel: input.kernel.clone(),
+        kernel: Some(input.kernel.clone()),
         initrd: input.initrd.clone(),
         block: input.block.clone(),
         block_is_device: planned.block_is_device,
@@ -404,8 +404,15 @@ async fn plan(
         .await?;
     timer.mark("plan");
     if let Some(runtime_core::SharedRootfs::Virtiofs { socket }) = &shared {
-        shared_rootfs::start_virtiofsd(context, prepared, &node_config, &rootfs, socket, owner)
-            .await?;
+        shared_rootfs::start_virtiofsd(
+            context,
+            prepared,
+            &node_config,
+            (&rootfs, socket),
+            cgroup.as_ref(),
+            owner,
+        )
+        .await?;
         timer.mark("virtiofsd");
     }
     log_network(&id, network.as_ref());

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use runtime_core::{NodeConfig, SharedFsKind, SharedRootfs, VIRTIOFSD};
 
+use crate::cgroup::Cgroup;
 use crate::container::prepared::Prepared;
 use crate::container::ShimContext;
 use crate::error::{Result, ShimError};
@@ -14,8 +15,10 @@ use crate::virtiofsd::{self, VirtiofsdRecord};
 
 /// In the VMM's directory, which its confined root holds.
 const VIRTIOFS_SOCKET: &str = "virtiofs.sock";
-/// In the container's state directory.
+/// In the container's state directory: its log, and the empty folder its confined root is
+/// mounted on (in its own mount namespace only).
 const VIRTIOFSD_LOG: &str = "virtiofsd.log";
+const VIRTIOFSD_ROOT_DIR: &str = "virtiofsd-root";
 /// `sun_path` holds 108 bytes with the terminating NUL.
 const MAX_SOCKET_PATH: usize = 107;
 
@@ -39,14 +42,15 @@ pub(super) fn shared_rootfs(kind: SharedFsKind, rootfs: &Path, vmm_dir: &Path) -
     }
 }
 
-/// Starts the virtiofsd that serves `rootfs` on `socket`, recorded first; its socket is
-/// given to the VMM's user. On error the caller's undo stops whatever was started.
+/// Starts the virtiofsd that serves `rootfs` on `socket`, confined in the container's
+/// `cgroup`, recorded first; its socket is given to the VMM's user. On error the caller's
+/// undo stops whatever was started.
 pub(super) async fn start_virtiofsd(
     context: &ShimContext,
     prepared: &Mutex<Prepared>,
     node_config: &NodeConfig,
-    rootfs: &Path,
-    socket: &Path,
+    (rootfs, socket): (&Path, &Path),
+    cgroup: Option<&Cgroup>,
     (uid, gid): (u32, u32),
 ) -> Result<()> {
     let binary = virtiofsd_binary(node_config).ok_or_else(|| {
@@ -69,13 +73,31 @@ pub(super) async fn start_virtiofsd(
     }
     let plan =
         runtime_core::virtiofsd_plan(Path::new(&binary.path), &binary.options, rootfs, socket)?;
-    let (id, log) = {
+    let (id, log, new_root) = {
         let p = prepared.lock().unwrap_or_else(|p| p.into_inner());
-        (p.id.clone(), p.store.dir().join(VIRTIOFSD_LOG))
+        let dir = p.store.dir();
+        (
+            p.id.clone(),
+            dir.join(VIRTIOFSD_LOG),
+            dir.join(VIRTIOFSD_ROOT_DIR),
+        )
     };
+    std::fs::create_dir(&new_root)
+        .map_err(|e| ShimError::io(format!("create {}", new_root.display()), e))?;
+    let cgroup_procs = match cgroup {
+        Some(cgroup) => cgroup.procs_files()?,
+        None => Vec::new(),
+    };
+    let site = virtiofsd::DaemonSite {
+        new_root: &new_root,
+        served: rootfs,
+    };
+    let confined = virtiofsd::confine(&plan, socket, &site)?;
+    tracing::info!(%id, mounts = ?confined.0.mounts.iter().map(|m| m.path.display().to_string()).collect::<Vec<_>>(), capabilities = ?plan.capabilities, "virtiofsd confined");
     let mut record = VirtiofsdRecord::planned(&plan, socket);
     Prepared::persist_change(prepared, |state| state.virtiofsd = Some(record.clone()))?;
-    let (identity, mut exit) = virtiofsd::spawn(&context.router, &plan, &log)?;
+    let (identity, mut exit) =
+        virtiofsd::spawn(&context.router, &plan, confined, cgroup_procs, &log)?;
     record.process = Some(identity);
     Prepared::persist_change(prepared, |state| state.virtiofsd = Some(record.clone()))?;
     tracing::info!(%id, pid = identity.pid, program = %plan.program.display(), args = ?plan.args, "virtiofsd started");
