@@ -406,6 +406,7 @@ async fn plan(
     if let Some(runtime_core::SharedRootfs::Virtiofs { socket }) = &shared {
         shared_rootfs::start_virtiofsd(
             context,
+            steps,
             prepared,
             &node_config,
             (&rootfs, socket),

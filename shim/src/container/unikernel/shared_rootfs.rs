@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use runtime_core::{NodeConfig, SharedFsKind, SharedRootfs, VIRTIOFSD};
 
 use crate::cgroup::Cgroup;
+use crate::container::blocking::BlockingSteps;
 use crate::container::prepared::Prepared;
 use crate::container::ShimContext;
 use crate::error::{Result, ShimError};
@@ -47,6 +48,7 @@ pub(super) fn shared_rootfs(kind: SharedFsKind, rootfs: &Path, vmm_dir: &Path) -
 /// undo stops whatever was started.
 pub(super) async fn start_virtiofsd(
     context: &ShimContext,
+    steps: &BlockingSteps,
     prepared: &Mutex<Prepared>,
     node_config: &NodeConfig,
     (rootfs, socket): (&Path, &Path),
@@ -82,22 +84,35 @@ pub(super) async fn start_virtiofsd(
             dir.join(VIRTIOFSD_ROOT_DIR),
         )
     };
-    std::fs::create_dir(&new_root)
-        .map_err(|e| ShimError::io(format!("create {}", new_root.display()), e))?;
     let cgroup_procs = match cgroup {
         Some(cgroup) => cgroup.procs_files()?,
         None => Vec::new(),
     };
-    let site = virtiofsd::DaemonSite {
-        new_root: &new_root,
-        served: rootfs,
-    };
-    let confined = virtiofsd::confine(&plan, socket, &site)?;
-    tracing::info!(%id, mounts = ?confined.0.mounts.iter().map(|m| m.path.display().to_string()).collect::<Vec<_>>(), capabilities = ?plan.capabilities, "virtiofsd confined");
     let mut record = VirtiofsdRecord::planned(&plan, socket);
     Prepared::persist_change(prepared, |state| state.virtiofsd = Some(record.clone()))?;
-    let (identity, mut exit) =
-        virtiofsd::spawn(&context.router, &plan, confined, cgroup_procs, &log)?;
+    // Reading the daemon's libraries, building its root in the helper and forking block: off
+    // the reactor, as the VMM's are.
+    let (router, step_plan, served, step_socket, step_log, step_id) = (
+        context.router.clone(),
+        plan.clone(),
+        rootfs.to_path_buf(),
+        socket.to_path_buf(),
+        log.clone(),
+        id.clone(),
+    );
+    let (identity, mut exit) = steps
+        .run("start virtiofsd confined", move || {
+            std::fs::create_dir(&new_root)
+                .map_err(|e| ShimError::io(format!("create {}", new_root.display()), e))?;
+            let site = virtiofsd::DaemonSite {
+                new_root: &new_root,
+                served: &served,
+            };
+            let confined = virtiofsd::confine(&step_plan, &step_socket, &site)?;
+            tracing::info!(id = %step_id, mounts = ?confined.0.mounts.iter().map(|m| m.path.display().to_string()).collect::<Vec<_>>(), capabilities = ?step_plan.capabilities, "virtiofsd confined");
+            virtiofsd::spawn(&router, &step_plan, confined, cgroup_procs, &step_log)
+        })
+        .await?;
     record.process = Some(identity);
     Prepared::persist_change(prepared, |state| state.virtiofsd = Some(record.clone()))?;
     tracing::info!(%id, pid = identity.pid, program = %plan.program.display(), args = ?plan.args, "virtiofsd started");
