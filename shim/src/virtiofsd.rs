@@ -160,12 +160,31 @@ pub fn spawn(
         )
     })?;
     let pid = child.id() as i32;
-    let identity = ProcessIdentity::of(pid).ok_or_else(|| ShimError::Virtiofsd {
-        program: plan.program.clone(),
-        pid,
-        reason: format!("exited at once; it said: {}", tail(log)),
-    })?;
-    Ok((identity, exit))
+    match ProcessIdentity::of(pid) {
+        Some(identity) => Ok((identity, exit)),
+        // Gone before its identity could be read: the reaper has its status, or soon will.
+        None => Err(ShimError::Virtiofsd {
+            program: plan.program.clone(),
+            pid,
+            reason: format!("{} at once; it said: {}", exit_status(exit), tail(log)),
+        }),
+    }
+}
+
+/// How a daemon that already ended ended, once the reaper reports it (a blocking wait: it
+/// runs on the Create's blocking steps, and the reaper reports a reaped child at once).
+fn exit_status(mut exit: oneshot::Receiver<ExitCode>) -> String {
+    let started = Instant::now();
+    loop {
+        match exit.try_recv() {
+            Ok(code) => return format!("exited with status {code}"),
+            Err(oneshot::error::TryRecvError::Closed) => return "was lost by the reaper".into(),
+            Err(oneshot::error::TryRecvError::Empty) if started.elapsed() > EXIT_TIMEOUT => {
+                return format!("exited (no status reported within {EXIT_TIMEOUT:?})")
+            }
+            Err(oneshot::error::TryRecvError::Empty) => std::thread::sleep(POLL),
+        }
+    }
 }
 
 /// Waits until the daemon's socket exists; fails, quoting its log, if it exits first or
