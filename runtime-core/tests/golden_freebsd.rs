@@ -5,9 +5,10 @@
 mod common;
 
 use runtime_core::{
-    plan_vmm, Arch, GracefulStop, Hypervisor, PlanFile, SharedRootfs, UnikernelType, VmmInput,
-    VmmPlan, ANNOT_BLOCK, ANNOT_INITRD,
+    plan_vmm, Arch, Hypervisor, PlanFile, SharedRootfs, UnikernelType, VmmInput, VmmPlan,
+    ANNOT_BLOCK, ANNOT_INITRD,
 };
+use serde_json::{json, Value};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
@@ -60,53 +61,53 @@ PAD\n",
 const CMDLINE_UFS: &str = "vfs.root.mountfrom=ufs:/dev/vtbd0 init_path=/urunit \
 URUNIT_CONFIG=/dev/vtbd1";
 
+/// The plan of the same container as another kind's guest, for what FreeBSD does not change.
+fn other_kind(kind: UnikernelType, hypervisor: Hypervisor) -> VmmPlan {
+    plan(&common::input(kind, hypervisor))
+}
+
+/// urunc's machine and drives; the CPU, memory, console and stop options are those of every
+/// x86 guest on qemu (`golden.rs`), Hermit's here.
 #[test]
 fn freebsd_on_qemu() {
     let kind = UnikernelType::parse("com.urunc.unikernel.unikernelType", "freebsd");
     assert_eq!(kind.expect("urunc's spelling"), UnikernelType::Freebsd);
     let plan = plan(&input(Hypervisor::Qemu));
+    let args = argv(&plan);
+    let other = other_kind(UnikernelType::Hermit, Hypervisor::Qemu);
+    let other = argv(&other);
+    let kernel = |argv: &[&str]| argv.iter().position(|a| *a == "-kernel").expect("-kernel");
+    let (at, other_at) = (kernel(&args), kernel(&other));
     assert_eq!(
-        argv(&plan),
+        args[..3],
         [
             "qemu-system-x86_64",
             "-M",
-            "microvm,acpi=on,pic=on,pit=on,rtc=on",
-            "-accel",
-            "tcg",
-            "-cpu",
-            "max",
-            "-m",
-            "512M",
-            "-smp",
-            "2",
-            "-nodefaults",
-            "-no-user-config",
-            "-nographic",
-            "-no-reboot",
-            "-serial",
-            "stdio",
-            "-kernel",
-            "/run/urunc/c1/rootfs/unikernel/kernel",
-            "-append",
-            CMDLINE_UFS,
-            "-netdev",
-            "tap,id=n0,ifname=tap0_urunc,script=no,downscript=no,vnet_hdr=on",
-            "-device",
-            "virtio-net-device,netdev=n0,mac=02:42:0a:04:00:02",
-            "-device",
-            "virtio-blk-device,serial=rootfs,drive=rootfs",
-            "-drive",
-            "format=raw,if=none,id=rootfs,file=/run/urunc/c1/rootfs/unikernel/disk.img",
-            "-device",
-            "virtio-blk-device,serial=urunit,drive=urunit",
-            "-drive",
-            "format=raw,if=none,id=urunit,file=/run/urunc/c1/urunit.conf",
-            "-qmp",
-            "unix:/run/urunc/c1/control.sock,server=on,wait=off",
-            "-sandbox",
-            "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+            "microvm,acpi=on,pic=on,pit=on,rtc=on"
         ]
     );
+    assert_eq!(args[3..at], other[3..other_at]);
+    let own = [
+        "-kernel",
+        "/run/urunc/c1/rootfs/unikernel/kernel",
+        "-append",
+        CMDLINE_UFS,
+        "-netdev",
+        "tap,id=n0,ifname=tap0_urunc,script=no,downscript=no,vnet_hdr=on",
+        "-device",
+        "virtio-net-device,netdev=n0,mac=02:42:0a:04:00:02",
+        "-device",
+        "virtio-blk-device,serial=rootfs,drive=rootfs",
+        "-drive",
+        "format=raw,if=none,id=rootfs,file=/run/urunc/c1/rootfs/unikernel/disk.img",
+        "-device",
+        "virtio-blk-device,serial=urunit,drive=urunit",
+        "-drive",
+        "format=raw,if=none,id=urunit,file=/run/urunc/c1/urunit.conf",
+    ];
+    assert_eq!(args[at..at + own.len()], own);
+    // Then QMP and qemu's own seccomp sandbox, as for every guest.
+    assert_eq!(args[at + own.len()..], other[other.len() - 4..]);
     assert_eq!(plan.guest_cmdline, CMDLINE_UFS);
     assert_eq!(
         plan.files,
@@ -117,71 +118,56 @@ fn freebsd_on_qemu() {
     );
 }
 
+/// firecracker's invocation and machine are every guest's (`golden.rs`, Linux's here); the boot
+/// source and the drives are urunc's for FreeBSD.
 #[test]
 fn freebsd_on_firecracker() {
     let plan = plan(&input(Hypervisor::Firecracker));
-    assert_eq!(
-        argv(&plan),
-        [
-            "firecracker",
-            "--api-sock",
-            "/run/urunc/c1/control.sock",
-            "--level",
-            "Warning",
-            "--config-file",
-            "/run/urunc/c1/fc.json"
-        ]
-    );
-    let expected = r#"{
-  "boot-source": {
-    "kernel_image_path": "/run/urunc/c1/rootfs/unikernel/kernel",
-    "boot_args": "vfs.root.mountfrom=ufs:/dev/vtbd0 init_path=/urunit URUNIT_CONFIG=/dev/vtbd1"
-  },
-  "machine-config": {
-    "vcpu_count": 2,
-    "mem_size_mib": 512,
-    "smt": false,
-    "track_dirty_pages": false
-  },
-  "drives": [
-    {
-      "drive_id": "FCrootfs",
-      "is_read_only": false,
-      "is_root_device": false,
-      "path_on_host": "/run/urunc/c1/rootfs/unikernel/disk.img"
-    },
-    {
-      "drive_id": "FC_URUNIT_CONFIG",
-      "is_read_only": false,
-      "is_root_device": false,
-      "path_on_host": "/run/urunc/c1/urunit.conf"
+    let other = other_kind(UnikernelType::Linux, Hypervisor::Firecracker);
+    assert_eq!(plan.args, other.args);
+    assert_eq!(plan.graceful_stop, other.graceful_stop);
+    let [json, config] = &plan.files[..] else {
+        panic!("fc.json and urunit's drive: {:?}", plan.files);
+    };
+    assert_eq!(json.path, other.files[0].path);
+    let ours: Value = serde_json::from_str(&json.contents).expect("JSON");
+    let theirs: Value = serde_json::from_str(&other.files[0].contents).expect("JSON");
+    for key in ["machine-config", "network-interfaces"] {
+        assert_eq!(ours[key], theirs[key], "{key}");
     }
-  ],
-  "network-interfaces": [
-    {
-      "iface_id": "net1",
-      "guest_mac": "02:42:0a:04:00:02",
-      "host_dev_name": "tap0_urunc"
-    }
-  ]
-}"#;
-    assert_eq!(
-        plan.files,
-        [
-            PlanFile {
-                path: PathBuf::from("/run/urunc/c1/fc.json"),
-                contents: expected.into(),
+    let expected = json!({
+        "boot-source": {
+            "kernel_image_path": "/run/urunc/c1/rootfs/unikernel/kernel",
+            "boot_args": CMDLINE_UFS
+        },
+        "drives": [
+            {
+                "drive_id": "FCrootfs",
+                "is_read_only": false,
+                "is_root_device": false,
+                "path_on_host": DISK
             },
-            PlanFile {
-                path: PathBuf::from(CONFIG_PATH),
-                contents: common_config(),
+            {
+                "drive_id": "FC_URUNIT_CONFIG",
+                "is_read_only": false,
+                "is_root_device": false,
+                "path_on_host": CONFIG_PATH
             }
         ]
+    });
+    for key in ["boot-source", "drives"] {
+        assert_eq!(ours[key], expected[key], "{key}");
+    }
+    assert_eq!(
+        ours.as_object().map(|o| o.len()),
+        Some(4),
+        "no other section: {ours}"
     );
     assert_eq!(
-        plan.graceful_stop,
-        GracefulStop::FirecrackerCtrlAltDel {
-            socket: PathBuf::from("/run/urunc/c1/control.sock")
+        *config,
+        PlanFile {
+            path: PathBuf::from(CONFIG_PATH),
+            contents: common_config(),
         }
     );
 }
