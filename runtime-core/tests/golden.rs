@@ -621,8 +621,8 @@ fn hermit_elsewhere_is_refused_naming_both_values() {
     assert!(error.contains("x86_64 only"), "{error}");
 }
 
-/// Every pair in the table has a golden test (above, or in its kind's file); this guards the table
-/// itself so that adding a pair without a golden test fails here.
+/// Every pair in the table has a golden test (above, or in its kind's file); this guards the
+/// table itself so that adding a pair without a golden test fails here.
 #[test]
 fn every_supported_pair_has_a_golden_test() {
     let covered = [
