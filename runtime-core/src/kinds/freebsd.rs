@@ -89,8 +89,8 @@ fn boot<'c, 'a>(ctx: &'c GuestContext<'a>) -> Result<Boot<'c, 'a>, CoreError> {
     let (mount_from, disks) = match ctx.rootfs {
         // A `block` annotation names a UFS image; without one the disk is the rootfs block
         // device, which urunc hands over only when it is ext2.
-        GuestRootfs::Block if config.block.is_some() => ("ufs:/dev/vtbd0".to_owned(), 1),
-        GuestRootfs::Block => ("ext2fs:/dev/vtbd0".to_owned(), 1),
+        GuestRootfs::Block if config.block.is_some() => (format!("ufs:{BLOCK_DEVICE_PREFIX}0"), 1),
+        GuestRootfs::Block => (format!("ext2fs:{BLOCK_DEVICE_PREFIX}0"), 1),
         GuestRootfs::Shared(SharedFsKind::NineP) => (format!("p9fs:{ROOT_TAG}"), 0),
         GuestRootfs::Shared(SharedFsKind::Virtiofs) => {
             return Err(CoreError::invalid(
