@@ -76,6 +76,7 @@ pub fn exercise(data: &[u8]) -> Outcome {
         vcpus: (knob(1) & 32 == 32).then(|| u32::from(knob(14))),
         env,
         args,
+        guest_process: runtime_core::GuestProcess::default(),
         accel: if knob(0) & 2 == 2 {
             Accel::Kvm
         } else {

@@ -83,6 +83,7 @@ pub enum UnikernelType {
     Mirage,
     Mewz,
     Hermit,
+    Freebsd,
 }
 
 impl UnikernelType {
@@ -95,6 +96,7 @@ impl UnikernelType {
             "mirage" => Ok(Self::Mirage),
             "mewz" => Ok(Self::Mewz),
             "hermit" => Ok(Self::Hermit),
+            "freebsd" => Ok(Self::Freebsd),
             _ => Err(CoreError::UnknownUnikernelType {
                 field: field.to_owned(),
                 value: value.to_owned(),
@@ -110,6 +112,7 @@ impl UnikernelType {
             Self::Mirage => "mirage",
             Self::Mewz => "mewz",
             Self::Hermit => "hermit",
+            Self::Freebsd => "freebsd",
         }
     }
 }

@@ -24,7 +24,7 @@ pub enum CoreError {
     #[error("{field} is missing (value \"\"): a unikernel configuration needs it")]
     MissingField { field: String },
     /// `unikernelType` names a kind urunc does not know.
-    #[error("{field}={value:?} is not a known unikernel type (expected one of: linux, unikraft, rumprun, mirage, mewz, hermit)")]
+    #[error("{field}={value:?} is not a known unikernel type (expected one of: linux, unikraft, rumprun, mirage, mewz, hermit, freebsd)")]
     UnknownUnikernelType { field: String, value: String },
     /// `hypervisor` names a VMM urunc does not know.
     #[error("{field}={value:?} is not a known hypervisor (expected one of: qemu, firecracker, hvt, spt, cloud-hypervisor)")]

@@ -64,6 +64,6 @@ pub use storage::{
 };
 pub use timestamps::TimedRequest;
 pub use vmm::{
-    plan_vmm, supported_pairs, Accel, Arch, GracefulStop, PlanFile, VmmInput, VmmPlan,
-    DEFAULT_MEMORY_MIB, MAX_MEMORY_MIB, MAX_VCPUS, MIN_MEMORY_MIB,
+    plan_vmm, supported_pairs, Accel, Arch, GracefulStop, GuestProcess, PlanFile, VmmInput,
+    VmmPlan, DEFAULT_MEMORY_MIB, MAX_MEMORY_MIB, MAX_VCPUS, MIN_MEMORY_MIB,
 };

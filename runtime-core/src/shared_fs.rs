@@ -5,8 +5,8 @@
 //! urunc's choice, kept here: only when `mountRootfs` is true and the rootfs cannot be the
 //! guest's block device, virtiofs first (the kind reads virtiofs, the VMM has vhost-user-fs,
 //! and the virtiofsd binary of `[extra_binaries.virtiofsd]` exists on the host), else 9p
-//! (the kind reads 9p, the VMM has virtio-9p). Of urunc's kinds only Linux reads either;
-//! of its VMMs only qemu shares a filesystem.
+//! (the kind reads 9p, the VMM has virtio-9p). Of urunc's kinds Linux reads both, FreeBSD
+//! 9p only; of its VMMs only qemu shares a filesystem.
 //!
 //! What each one becomes, as data: qemu's devices, the guest's `root=` parameters (urunc's,
 //! both with the mount tag `fs0`), and for virtiofs the daemon's argv. Departures from urunc,
@@ -91,6 +91,7 @@ impl SharedRootfs {
 fn kind_reads(kind: &UnikernelType, fs: SharedFsKind) -> bool {
     match (kind, fs) {
         (UnikernelType::Linux, _) => true,
+        (UnikernelType::Freebsd, fs) => fs == SharedFsKind::NineP,
         (
             UnikernelType::Unikraft
             | UnikernelType::Rumprun
@@ -145,18 +146,27 @@ pub(crate) fn root_params(fs: SharedFsKind) -> String {
 /// (`device` for microvm's virtio-mmio, `pci`); `memory_mib` the guest's RAM, which virtiofs
 /// needs shared with the daemon. Returns the machine properties to add to `-M` and the other
 /// arguments.
+///
+/// A FreeBSD guest's 9p share gets `multidevs=remap`, as urunc's `FreeBSD.MonitorSharedfsCli`
+/// writes it: the rootfs spans several host devices (overlay layers, bind mounts) whose inode
+/// numbers would otherwise collide in the guest. Linux's keeps urunc's Linux form.
 pub(crate) fn qemu_args(
     shared: &SharedRootfs,
+    kind: &UnikernelType,
     device_suffix: &str,
     memory_mib: u64,
 ) -> (Vec<String>, Vec<String>) {
+    let multidevs = match kind {
+        UnikernelType::Freebsd => "multidevs=remap,",
+        _ => "",
+    };
     match shared {
         SharedRootfs::NineP { dir } => (
             Vec::new(),
             vec![
                 "-fsdev".into(),
                 format!(
-                    "local,id=rootfs9p,security_model=none,path={}",
+                    "local,id=rootfs9p,security_model=none,{multidevs}path={}",
                     qemu_escaped(dir)
                 ),
                 "-device".into(),
@@ -183,7 +193,7 @@ pub(crate) fn qemu_args(
 }
 
 /// qemu's option parser splits on `,`; a literal comma is written twice.
-fn qemu_escaped(path: &Path) -> String {
+pub(crate) fn qemu_escaped(path: &Path) -> String {
     path.display().to_string().replace(',', ",,")
 }
 

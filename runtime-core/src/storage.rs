@@ -10,7 +10,7 @@
 //!
 //! 1. A `block` annotation wins: that image is the guest's disk.
 //! 2. The kind must use block devices (`SupportsBlock`) and know the
-//!    filesystem (`SupportsFS`: Linux any, rumprun ext2, MirageOS none).
+//!    filesystem (`SupportsFS`: Linux any, rumprun and FreeBSD ext2, MirageOS none).
 //! 3. `useDMBlock` (annotation or `/urunc.json`) decides; when it is not set,
 //!    the environment variable `USE_DEVMAPPER_AS_BLOCK` of the runtime (the
 //!    shim inherits containerd's environment); when neither is set, yes.
@@ -148,7 +148,7 @@ fn use_dm_block(config: &UruncConfig, env_default: Option<&str>) -> Result<bool,
 fn supports_fs(kind: &UnikernelType, fs_type: &str) -> bool {
     match kind {
         UnikernelType::Linux => true,
-        UnikernelType::Rumprun => fs_type == "ext2",
+        UnikernelType::Rumprun | UnikernelType::Freebsd => fs_type == "ext2",
         UnikernelType::Mirage
         | UnikernelType::Unikraft
         | UnikernelType::Mewz

@@ -68,6 +68,7 @@ fn key_values(key_index: usize) -> &'static [&'static str] {
             "rumprun",
             "mirage",
             "mewz",
+            "freebsd",
             "bGludXg=",
             "b64:dW5pa3JhZnQ=",
         ],
@@ -105,6 +106,7 @@ const ARGS: &[&str] = &[
     "",
     "--",
     "/init",
+    "/urunit",
     "x=y",
     "--ipv4=1.2.3.4/8",
 ];

@@ -192,6 +192,7 @@ fn linux_input(host: &Host, work_dir: &Path, initrd: PathBuf) -> VmmInput {
         vcpus: Some(1),
         env: vec!["GREETING=hello world".into()],
         args: vec!["/init".into(), "a b".into(), "c".into()],
+        guest_process: runtime_core::GuestProcess::default(),
         accel: Accel::Tcg,
         arch: Arch::X86_64,
         cpu_features_off: Vec::new(),

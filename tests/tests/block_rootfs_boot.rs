@@ -133,6 +133,7 @@ fn linux_guest_boots_from_the_rootfs_block_device_as_vda() {
         vcpus: Some(1),
         env: vec![],
         args: vec![DISK_INIT.into(), "poweroff".into()],
+        guest_process: runtime_core::GuestProcess::default(),
         accel: Accel::Tcg,
         arch: Arch::X86_64,
         cpu_features_off: Vec::new(),

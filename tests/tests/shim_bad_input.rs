@@ -111,6 +111,14 @@ fn hostile_configurations_are_refused_at_create_and_leave_nothing() {
             &good_ns,
             vec![BINARY, "/unikernel/missing", "does not exist"],
         ),
+        // FreeBSD boots from a disk or a 9p share: an initrd is refused after the network
+        // was attached, which is undone.
+        (
+            "freebsd-with-initrd",
+            vec![(TYPE, "freebsd"), (INITRD, "/unikernel/kernel")],
+            &good_ns,
+            vec![INITRD, "\"/unikernel/kernel\"", "freebsd"],
+        ),
         // The tests' containerd forces TCG (`URUNC_RS_ACCEL`): the KVM-only VMMs are refused
         // before anything is looked up or made.
         (

@@ -19,12 +19,19 @@
 //! an odd count is rounded down to the even number below it and a larger
 //! one capped at 32, never up, so the guest never gets more vCPUs than the
 //! spec's CPU limit (the cgroup enforces the limit either way).
+//!
+//! A FreeBSD guest's drives are urunc's: `FC<id>` for its disk, then
+//! `FC_URUNIT_CONFIG` for urunit's configuration, none of them the root device
+//! (firecracker would add Linux's `root=/dev/vda` to the boot arguments; the guest
+//! finds its root in `vfs.root.mountfrom`).
 
 use serde::Serialize;
 use std::path::PathBuf;
 
 use super::MachineTraits;
+use crate::config::{Hypervisor, UnikernelType};
 use crate::error::CoreError;
+use crate::kinds::freebsd;
 use crate::vmm::{Arch, GracefulStop, PlanFile, PreparedGuest, VmmInput, VmmPlan};
 
 pub(super) const PROGRAM: &str = "firecracker";
@@ -62,7 +69,7 @@ struct MachineConfig {
 
 #[derive(Serialize)]
 struct Drive {
-    drive_id: &'static str,
+    drive_id: String,
     is_read_only: bool,
     is_root_device: bool,
     path_on_host: String,
@@ -113,16 +120,7 @@ pub(super) fn plan(input: &VmmInput, guest: &PreparedGuest) -> Result<VmmPlan, C
             smt: false,
             track_dirty_pages: false,
         },
-        drives: input
-            .block
-            .iter()
-            .map(|block| Drive {
-                drive_id: "rootfs",
-                is_read_only: false,
-                is_root_device: true,
-                path_on_host: block.display().to_string(),
-            })
-            .collect(),
+        drives: drives(input, guest),
         network_interfaces: input
             .network
             .iter()
@@ -174,6 +172,33 @@ pub(super) fn plan(input: &VmmInput, guest: &PreparedGuest) -> Result<VmmPlan, C
         graceful_stop,
         guest_cmdline: guest.guest_cmdline.clone(),
     })
+}
+
+/// The block device as the root device; for FreeBSD, urunc's drives (see the module).
+fn drives(input: &VmmInput, guest: &PreparedGuest) -> Vec<Drive> {
+    let drive = |drive_id: String, is_root_device: bool, path: &std::path::Path| Drive {
+        drive_id,
+        is_read_only: false,
+        is_root_device,
+        path_on_host: path.display().to_string(),
+    };
+    if input.config.unikernel_type != UnikernelType::Freebsd {
+        return input
+            .block
+            .iter()
+            .map(|block| drive("rootfs".into(), true, block.as_path()))
+            .collect();
+    }
+    let disk_id = freebsd::drive_id(Hypervisor::Firecracker, freebsd::ROOT_DRIVE);
+    let disks = input
+        .block
+        .iter()
+        .map(|block| drive(disk_id.clone(), false, block.as_path()));
+    let config = guest
+        .config_drive
+        .iter()
+        .map(|c| drive(freebsd::FIRECRACKER_CONFIG_DRIVE.into(), false, c.as_path()));
+    disks.chain(config).collect()
 }
 
 #[cfg(test)]

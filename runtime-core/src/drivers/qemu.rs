@@ -2,7 +2,12 @@
 //!
 //! Machine: a Linux guest on x86_64 gets `-M microvm` (no PCI, no firmware:
 //! the fastest boot qemu has; virtio devices are `virtio-*-device` on
-//! virtio-mmio); the other kinds get `-M pc` with virtio-pci devices, which
+//! virtio-mmio); a FreeBSD guest gets urunc's
+//! `-M microvm,acpi=on,pic=on,pit=on,rtc=on` (FreeBSD reads the ACPI tables, it
+//! has no MP table to fall back on, and urunc saw qemu 8.2/9.1 crash with
+//! `pic=off` once FreeBSD set up the I/O APIC), its disks as urunc names them
+//! (`serial=<id>`, which the guest sees) with urunit's configuration drive
+//! last; the other kinds get `-M pc` with virtio-pci devices, which
 //! is what their images expect (urunc uses qemu's default `pc` machine);
 //! aarch64 gets `-M virt`. Departures from urunc, each for a reason:
 //!
@@ -29,8 +34,12 @@
 //! * `-qmp unix:<socket>,server=on,wait=off` when the shim wants a graceful
 //!   stop: QMP `system_powerdown` presses the ACPI power button.
 
+use std::path::Path;
+
 use super::MachineTraits;
 use crate::config::UnikernelType;
+use crate::kinds::freebsd;
+use crate::shared_fs::qemu_escaped;
 use crate::vmm::{Accel, Arch, GracefulStop, PreparedGuest, VmmInput, VmmPlan};
 
 const SECCOMP_SANDBOX: &str =
@@ -39,6 +48,8 @@ const SECCOMP_SANDBOX: &str =
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Machine {
     Microvm,
+    /// microvm with its legacy PC devices and ACPI on, for FreeBSD.
+    MicrovmAcpi,
     Pc,
     Virt,
 }
@@ -48,6 +59,7 @@ impl Machine {
         match (arch, kind) {
             (Arch::Aarch64, _) => Machine::Virt,
             (Arch::X86_64, UnikernelType::Linux) => Machine::Microvm,
+            (Arch::X86_64, UnikernelType::Freebsd) => Machine::MicrovmAcpi,
             (Arch::X86_64, _) => Machine::Pc,
         }
     }
@@ -55,6 +67,7 @@ impl Machine {
     fn name(self) -> &'static str {
         match self {
             Machine::Microvm => "microvm",
+            Machine::MicrovmAcpi => "microvm,acpi=on,pic=on,pit=on,rtc=on",
             Machine::Pc => "pc",
             Machine::Virt => "virt",
         }
@@ -63,7 +76,7 @@ impl Machine {
     /// microvm's virtio-mmio transport or PCI.
     fn device_suffix(self) -> &'static str {
         match self {
-            Machine::Microvm => "device",
+            Machine::Microvm | Machine::MicrovmAcpi => "device",
             Machine::Pc | Machine::Virt => "pci",
         }
     }
@@ -77,7 +90,7 @@ pub(super) fn machine(kind: &UnikernelType, arch: Arch) -> MachineTraits {
             console: "ttyS0",
             kernel_params: &["reboot=t"],
         },
-        Machine::Pc => MachineTraits {
+        Machine::MicrovmAcpi | Machine::Pc => MachineTraits {
             console: "ttyS0",
             kernel_params: &[],
         },
@@ -112,7 +125,7 @@ pub(super) fn plan(input: &VmmInput, guest: &PreparedGuest) -> VmmPlan {
     };
     let (machine_props, shared_args) = match &input.shared_rootfs {
         Some(shared) => {
-            crate::shared_fs::qemu_args(shared, machine.device_suffix(), guest.memory_mib)
+            crate::shared_fs::qemu_args(shared, kind, machine.device_suffix(), guest.memory_mib)
         }
         None => (Vec::new(), Vec::new()),
     };
@@ -173,8 +186,14 @@ pub(super) fn plan(input: &VmmInput, guest: &PreparedGuest) -> VmmPlan {
         }
         args.extend(["-device".into(), device]);
     }
-    if let Some(block) = &input.block {
-        let escaped = block.display().to_string().replace(',', ",,");
+    if *kind == UnikernelType::Freebsd {
+        let disks = input.block.iter().map(|block| (freebsd::ROOT_DRIVE, block));
+        let config = guest.config_drive.iter();
+        for (id, path) in disks.chain(config.map(|c| (freebsd::QEMU_CONFIG_DRIVE, c))) {
+            args.extend(serial_drive(id, path, machine.device_suffix()));
+        }
+    } else if let Some(block) = &input.block {
+        let escaped = qemu_escaped(block);
         args.extend([
             "-drive".into(),
             format!("file={escaped},if=none,id=d0,format=raw"),
@@ -212,4 +231,14 @@ pub(super) fn plan(input: &VmmInput, guest: &PreparedGuest) -> VmmPlan {
         graceful_stop,
         guest_cmdline: guest.guest_cmdline.clone(),
     }
+}
+
+/// A disk the guest tells apart by its serial, in urunc's form (`qemuMMIOBlock`).
+fn serial_drive(id: &str, path: &Path, device_suffix: &str) -> [String; 4] {
+    [
+        "-device".into(),
+        format!("virtio-blk-{device_suffix},serial={id},drive={id}"),
+        "-drive".into(),
+        format!("format=raw,if=none,id={id},file={}", qemu_escaped(path)),
+    ]
 }

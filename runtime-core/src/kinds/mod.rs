@@ -2,17 +2,20 @@
 //! command line its guest parses, in the format urunc builds
 //! (pkg/unikontainers/unikernels/*.go).
 
+pub(crate) mod freebsd;
 mod hermit;
 mod linux;
 mod mewz;
 mod mirage;
 mod rumprun;
 mod unikraft;
+mod urunit;
 mod words;
 
 use crate::config::{UnikernelType, UruncConfig, ANNOT_CMDLINE};
 use crate::error::CoreError;
 use crate::net::GuestNetwork;
+use crate::vmm::{GuestProcess, PlanFile};
 
 /// Where the guest's root filesystem comes from, as urunc's `RootFSType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +47,9 @@ pub(crate) struct GuestContext<'a> {
     pub env: &'a [String],
     pub args: Vec<GuestArg>,
     pub rootfs: GuestRootfs,
+    /// An initrd is configured (when a disk or a share is the root, it is early userspace).
+    pub initrd: bool,
+    pub process: &'a GuestProcess,
     /// The serial console device the VMM's machine provides (`ttyS0`,
     /// `ttyAMA0`); only Linux needs to be told.
     pub console: &'static str,
@@ -86,6 +92,25 @@ pub(crate) fn guest_cmdline(ctx: &GuestContext<'_>) -> Result<String, CoreError>
         UnikernelType::Mirage => mirage::cmdline(ctx),
         UnikernelType::Mewz => Ok(mewz::cmdline(ctx)),
         UnikernelType::Hermit => hermit::cmdline(ctx),
+        UnikernelType::Freebsd => freebsd::cmdline(ctx),
+    }
+}
+
+/// The file the guest's init reads its configuration from, as a raw drive the VMM attaches
+/// after every other block device, in `work_dir`; `None` for the kinds whose command line
+/// carries everything.
+pub(crate) fn config_drive(
+    ctx: &GuestContext<'_>,
+    work_dir: &std::path::Path,
+) -> Result<Option<PlanFile>, CoreError> {
+    match ctx.config.unikernel_type {
+        UnikernelType::Freebsd => freebsd::config_drive(ctx, work_dir),
+        UnikernelType::Linux
+        | UnikernelType::Unikraft
+        | UnikernelType::Rumprun
+        | UnikernelType::Mirage
+        | UnikernelType::Mewz
+        | UnikernelType::Hermit => Ok(None),
     }
 }
 
@@ -93,7 +118,10 @@ pub(crate) fn guest_cmdline(ctx: &GuestContext<'_>) -> Result<String, CoreError>
 /// shim asks before it offers the container rootfs as a block device.
 pub fn supports_block(kind: &UnikernelType) -> bool {
     match kind {
-        UnikernelType::Linux | UnikernelType::Rumprun | UnikernelType::Mirage => true,
+        UnikernelType::Linux
+        | UnikernelType::Rumprun
+        | UnikernelType::Mirage
+        | UnikernelType::Freebsd => true,
         UnikernelType::Unikraft | UnikernelType::Mewz | UnikernelType::Hermit => false,
     }
 }

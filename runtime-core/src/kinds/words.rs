@@ -49,7 +49,7 @@ pub(crate) fn bare_word(field: &str, value: &str) -> Result<String, CoreError> {
 
 /// A `KEY=VALUE` environment entry with a POSIX name
 /// (`[A-Za-z_][A-Za-z0-9_]*`); returns the key and the value.
-fn env_entry<'a>(field: &str, entry: &'a str) -> Result<(&'a str, &'a str), CoreError> {
+pub(crate) fn env_entry<'a>(field: &str, entry: &'a str) -> Result<(&'a str, &'a str), CoreError> {
     let Some((key, value)) = entry.split_once('=') else {
         return Err(CoreError::invalid(
             field,

@@ -13,6 +13,10 @@ pub struct Process {
     /// `KEY=VALUE` entries.
     #[serde(deserialize_with = "super::null_as_empty")]
     pub env: Vec<String>,
+    /// The working directory, absolute in the container; a guest whose init reads it
+    /// (FreeBSD's urunit) starts the program there.
+    #[serde(deserialize_with = "super::null_as_empty")]
+    pub cwd: String,
     pub capabilities: Capabilities,
     #[serde(deserialize_with = "super::null_as_empty")]
     pub rlimits: Vec<Rlimit>,

@@ -205,7 +205,7 @@ fn containerd_default_seccomp_profile_loads_with_only_known_names() {
 fn unknown_fields_are_ignored() {
     let plain = spec(
         r#"{"ociVersion":"1.2.0",
-            "process":{"user":{"uid":5,"gid":6},"args":["a"],"rlimits":[{"type":"RLIMIT_CORE","soft":1,"hard":2}]},
+            "process":{"user":{"uid":5,"gid":6},"args":["a"],"cwd":"/","rlimits":[{"type":"RLIMIT_CORE","soft":1,"hard":2}]},
             "hooks":{"poststop":[{"path":"/bin/true"}]},
             "linux":{"namespaces":[{"type":"network","path":"/run/netns/x"}],
                      "seccomp":{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO","args":[{"index":1,"value":2,"op":"SCMP_CMP_EQ"}]}]}}}"#,

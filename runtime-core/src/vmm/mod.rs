@@ -51,6 +51,8 @@ pub struct VmmInput {
     pub env: Vec<String>,
     /// `process.args`; when empty the cmdline annotation is used, as in urunc.
     pub args: Vec<String>,
+    /// The spec's process user and working directory, for a guest whose init reads them.
+    pub guest_process: GuestProcess,
     pub accel: Accel,
     /// qemu CPU features this host's KVM cannot set, turned off (`-cpu host,-<feature>`);
     /// see `AccelChoice`.
@@ -72,6 +74,16 @@ pub struct VmmInput {
     /// qemu's data folder from the node configuration's `data_path` (`-L`); `None`: qemu's
     /// built-in folder.
     pub firmware_dir: Option<PathBuf>,
+}
+
+/// Who the guest's program runs as and where: the spec's `process.user.uid`, `.gid` and
+/// `process.cwd`. Only a guest whose init takes them from the host (FreeBSD's urunit) reads
+/// them; the others run their program as the image built it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GuestProcess {
+    pub uid: u32,
+    pub gid: u32,
+    pub cwd: String,
 }
 
 /// A file the shim must write (mode 0600, owned by the VMM's user) before it
@@ -117,6 +129,9 @@ pub(crate) struct PreparedGuest {
     pub guest_cmdline: String,
     pub memory_mib: u64,
     pub vcpus: u32,
+    /// A raw drive the guest's init reads its configuration from (FreeBSD's urunit),
+    /// attached after every other block device; the plan's files hold its contents.
+    pub config_drive: Option<PathBuf>,
 }
 
 /// Builds the guest command line (unikernel kind) and the VMM invocation
@@ -167,16 +182,22 @@ pub fn plan_vmm(input: &VmmInput) -> Result<VmmPlan, CoreError> {
         env: &input.env,
         args: kinds::guest_args(&input.args, config),
         rootfs,
+        initrd: input.initrd.is_some(),
+        process: &input.guest_process,
         console: machine.console,
         machine_params: machine.kernel_params,
         extra_kernel_args: &input.extra_kernel_args,
     };
+    let config_drive = kinds::config_drive(&ctx, &input.work_dir)?;
     let prepared = PreparedGuest {
         guest_cmdline: kinds::guest_cmdline(&ctx)?,
         memory_mib,
         vcpus,
+        config_drive: config_drive.as_ref().map(|file| file.path.clone()),
     };
-    drivers::plan(input, &prepared)
+    let mut plan = drivers::plan(input, &prepared)?;
+    plan.files.extend(config_drive);
+    Ok(plan)
 }
 
 /// A shared rootfs only where urunc's choice allows one, never beside a block root disk.

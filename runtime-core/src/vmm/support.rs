@@ -1,13 +1,14 @@
 //! Which unikernel kinds each VMM runs: urunc's table (README "Supported
-//! platforms", hermit on qemu included) plus cloud-hypervisor for Linux, which
-//! urunc lacks.
+//! platforms", hermit on qemu included), FreeBSD on qemu and firecracker (the two VMMs
+//! urunc's `FreeBSD.MonitorBlockCli` attaches its drives for; its README has no row for it
+//! yet), plus cloud-hypervisor for Linux, which urunc lacks.
 //! `SUPPORT.md` at the crate root shows the same table; a test keeps them equal.
 
 use super::Arch;
 use crate::config::{Hypervisor, UnikernelType};
 use crate::error::CoreError;
 
-static SUPPORTED_PAIRS: [(UnikernelType, Hypervisor); 12] = [
+static SUPPORTED_PAIRS: [(UnikernelType, Hypervisor); 14] = [
     (UnikernelType::Linux, Hypervisor::Qemu),
     (UnikernelType::Linux, Hypervisor::Firecracker),
     (UnikernelType::Linux, Hypervisor::CloudHypervisor),
@@ -20,6 +21,8 @@ static SUPPORTED_PAIRS: [(UnikernelType, Hypervisor); 12] = [
     (UnikernelType::Mirage, Hypervisor::Spt),
     (UnikernelType::Mewz, Hypervisor::Qemu),
     (UnikernelType::Hermit, Hypervisor::Qemu),
+    (UnikernelType::Freebsd, Hypervisor::Qemu),
+    (UnikernelType::Freebsd, Hypervisor::Firecracker),
 ];
 
 /// The support table: every (unikernel kind, VMM) pair `plan_vmm` accepts.
@@ -27,12 +30,14 @@ pub fn supported_pairs() -> &'static [(UnikernelType, Hypervisor)] {
     &SUPPORTED_PAIRS
 }
 
-/// Unikraft, Mewz and Hermit images exist for x86_64 only (urunc's table).
+/// Unikraft, Mewz and Hermit images exist for x86_64 only (urunc's table); FreeBSD boots
+/// through its x86 PVH entry point (qemu's microvm is x86 only).
 pub(crate) fn supports_arch(kind: &UnikernelType, arch: Arch) -> bool {
     match kind {
-        UnikernelType::Unikraft | UnikernelType::Mewz | UnikernelType::Hermit => {
-            arch == Arch::X86_64
-        }
+        UnikernelType::Unikraft
+        | UnikernelType::Mewz
+        | UnikernelType::Hermit
+        | UnikernelType::Freebsd => arch == Arch::X86_64,
         UnikernelType::Linux | UnikernelType::Rumprun | UnikernelType::Mirage => true,
     }
 }

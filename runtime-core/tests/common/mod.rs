@@ -2,7 +2,8 @@
 //! outputs differ only by what the test varies.
 
 use runtime_core::{
-    supports_block, Accel, Arch, GuestNetwork, Hypervisor, UnikernelType, UruncConfig, VmmInput,
+    supports_block, Accel, Arch, GuestNetwork, GuestProcess, Hypervisor, UnikernelType,
+    UruncConfig, VmmInput,
 };
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -51,6 +52,11 @@ pub fn input(kind: UnikernelType, hypervisor: Hypervisor) -> VmmInput {
         vcpus: Some(2),
         env: vec!["PATH=/bin".into(), "GREETING=hello world".into()],
         args: vec!["/bin/app".into(), "-p".into(), "8080".into()],
+        guest_process: GuestProcess {
+            uid: 1000,
+            gid: 1000,
+            cwd: "/srv".into(),
+        },
         // TCG where the VMM has it; the others have no TCG mode.
         accel: if runtime_core::has_tcg(hypervisor) {
             Accel::Tcg

@@ -257,19 +257,24 @@ pub fn sandbox_with_ns() -> (SandboxNetns, String) {
 /// `ctr run -d` of unikernel image `image` as container `id` in the
 /// network namespace named by `with_ns` (from [`sandbox_with_ns`]).
 pub fn run_detached_in(ctrd: &PrivateContainerd, with_ns: &str, image: &str, id: &str) {
-    ctr_ok(
-        ctrd,
-        &[
-            "run",
-            "-d",
-            "--runtime",
-            RUNTIME,
-            "--with-ns",
-            with_ns,
-            image,
-            id,
-        ],
-    );
+    run_detached_with(ctrd, with_ns, &[], image, id, &[]);
+}
+
+/// Like [`run_detached_in`], with `ctr run` options `flags` (e.g. `--cwd /srv`) and the
+/// process args `command` instead of the image's.
+pub fn run_detached_with(
+    ctrd: &PrivateContainerd,
+    with_ns: &str,
+    flags: &[&str],
+    image: &str,
+    id: &str,
+    command: &[&str],
+) {
+    let mut args = vec!["run", "-d", "--runtime", RUNTIME, "--with-ns", with_ns];
+    args.extend_from_slice(flags);
+    args.extend([image, id]);
+    args.extend_from_slice(command);
+    ctr_ok(ctrd, &args);
 }
 
 /// A foreground `ctr run` of unikernel image `image` as container `id` in

@@ -374,6 +374,11 @@ async fn plan(
     let input = VmmInput {
         memory_limit_bytes,
         vcpus,
+        guest_process: runtime_core::GuestProcess {
+            uid: process.user.uid,
+            gid: process.user.gid,
+            cwd: process.cwd,
+        },
         env: process.env,
         args: process.args,
         accel: accel.accel,
