@@ -17,7 +17,7 @@ use super::stop::undo;
 use super::{lock, run_hooks, ConfinedVmm, Inner, UnikernelKind};
 use crate::cgroup::Cgroup;
 use crate::confine::seccomp::SeccompFilter;
-use crate::confine::{self, ConfineRequest, GuestFiles};
+use crate::confine::{self, ConfineRequest, ConfineTarget, GuestFiles};
 use crate::container::blocking::BlockingSteps;
 use crate::container::core::ContainerCore;
 use crate::container::phase_timer::PhaseTimer;
@@ -222,11 +222,13 @@ fn confine_vmm(
             .as_deref()
             .unwrap_or(&planned.vmm.program),
         search_path: &search_path,
-        new_root: &new_root,
-        guest: &guest,
-        accel: input.accel,
-        networked: input.network.is_some(),
-        process: process.as_ref(),
+        target: ConfineTarget {
+            new_root: &new_root,
+            guest: &guest,
+            accel: input.accel,
+            networked: input.network.is_some(),
+            process: process.as_ref(),
+        },
         data_dirs: planned.vmm_data_dirs.as_deref(),
     })?;
     timer.mark("confinement");
