@@ -1,22 +1,40 @@
-//! attach: wire a container's tap to the sandbox's eth0 with tc redirects.
+//! attach: wire a container's tap to the sandbox's eth0, with tc redirects or in the static
+//! mode (`static_nat`).
 
 use crate::error::{NetnsError, Result};
 use crate::identity::NetnsIdentity;
 use crate::record::{NetRecord, FILTER_PRIORITY};
-use crate::request::{AttachOutcome, AttachRequest, GuestAttachment, UPLINK};
-use crate::rtnl::Rtnl;
+use crate::request::{AttachOutcome, AttachRequest, GuestAttachment, NetworkMode, UPLINK};
+use crate::rtnl::{Link, Rtnl};
 use crate::setup::{create_tap, ensure_no_guest_network, persist_then_create};
+use crate::static_nat::attach_static;
 use crate::tap::{first_free_tap_name, format_mac, TapDevice};
 
-/// Runs on the worker of `identity`'s namespace.
+/// Runs on the worker of `identity`'s namespace: a namespace without eth0 has no network to
+/// give the guest, whatever the mode.
 pub(crate) async fn attach(
     rtnl: &Rtnl,
     identity: &NetnsIdentity,
     request: AttachRequest,
+    mode: NetworkMode,
 ) -> Result<AttachOutcome> {
     let Some(uplink) = rtnl.link_by_name(UPLINK).await? else {
         return Ok(AttachOutcome::NoNetwork);
     };
+    match mode {
+        NetworkMode::Redirect => attach_redirect(rtnl, identity, request, uplink).await,
+        NetworkMode::StaticNat => attach_static(rtnl, identity, request, uplink).await,
+    }
+}
+
+/// The redirect mode: the guest takes eth0's address, and tc moves every frame between eth0
+/// and the tap.
+async fn attach_redirect(
+    rtnl: &Rtnl,
+    identity: &NetnsIdentity,
+    request: AttachRequest,
+    uplink: Link,
+) -> Result<AttachOutcome> {
     let (ipv4, prefix_len) = rtnl
         .ipv4_of(&uplink)
         .await?

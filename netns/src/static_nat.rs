@@ -12,20 +12,19 @@ use crate::nat_rules::{
     STATIC_PREFIX_LEN, STATIC_TAP_IP,
 };
 use crate::record::{NetRecord, StaticNat, FILTER_PRIORITY};
-use crate::request::{AttachOutcome, AttachRequest, GuestAttachment, UPLINK};
-use crate::rtnl::Rtnl;
+use crate::request::{AttachOutcome, AttachRequest, GuestAttachment};
+use crate::rtnl::{Link, Rtnl};
 use crate::setup::{create_tap, ensure_no_guest_network, persist_then_create};
 use crate::tap::{first_free_tap_name, format_mac, TapDevice};
 
-/// Runs on the worker of `identity`'s namespace: the static mode's attach.
+/// Runs on the worker of `identity`'s namespace (see `attach`): the static mode's attach to
+/// eth0 (`uplink`).
 pub(crate) async fn attach_static(
     rtnl: &Rtnl,
     identity: &NetnsIdentity,
     request: AttachRequest,
+    uplink: Link,
 ) -> Result<AttachOutcome> {
-    let Some(uplink) = rtnl.link_by_name(UPLINK).await? else {
-        return Ok(AttachOutcome::NoNetwork);
-    };
     ensure_no_guest_network(rtnl, identity, &uplink).await?;
     let links = rtnl.links().await?;
     let nat = StaticNat {

@@ -22,7 +22,6 @@ use crate::identity::NetnsIdentity;
 use crate::record::NetRecord;
 use crate::request::{AttachOutcome, AttachRequest, NetworkMode};
 use crate::rtnl::Rtnl;
-use crate::static_nat::attach_static;
 use crate::sweep::{sweep, SweepReport};
 
 /// Workers are named `ns-<inode>` so `ps -T` shows which namespace each serves.
@@ -169,10 +168,7 @@ async fn handle_request(
 ) {
     match request {
         Request::Attach(request, mode, reply) => {
-            let outcome = match mode {
-                NetworkMode::Redirect => attach(rtnl, identity, request).await,
-                NetworkMode::StaticNat => attach_static(rtnl, identity, request).await,
-            };
+            let outcome = attach(rtnl, identity, request, mode).await;
             if let Ok(AttachOutcome::Attached { record, .. }) = &outcome {
                 attached.insert(record.container_id.clone(), record.clone());
             }

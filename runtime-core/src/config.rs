@@ -58,20 +58,26 @@ const TOGGLE_KEYS: [&str; 4] = [
 ];
 
 /// Every key urunc-rs understands, in the order urunc documents them.
-pub const ALL_KEYS: [&str; 12] = [
-    ANNOT_TYPE,
-    ANNOT_VERSION,
-    ANNOT_BINARY,
-    ANNOT_CMDLINE,
-    ANNOT_HYPERVISOR,
-    ANNOT_INITRD,
-    ANNOT_BLOCK,
-    ANNOT_BLK_MNT_POINT,
-    ANNOT_USE_DM_BLOCK,
-    ANNOT_MOUNT_ROOTFS,
-    ANNOT_SOLO5_NET_DEV,
-    ANNOT_SOLO5_BLK_DEV,
-];
+pub const ALL_KEYS: [&str; 12] = concat_keys(CONFIG_KEYS, TOGGLE_KEYS);
+
+/// `first` then `second`, as one array (written out once, so the three lists cannot disagree).
+const fn concat_keys<const A: usize, const B: usize, const N: usize>(
+    first: [&'static str; A],
+    second: [&'static str; B],
+) -> [&'static str; N] {
+    assert!(A + B == N, "ALL_KEYS' length is not the sum of its parts");
+    let mut all = [""; N];
+    let mut index = 0;
+    while index < A {
+        all[index] = first[index];
+        index += 1;
+    }
+    while index < N {
+        all[index] = second[index - A];
+        index += 1;
+    }
+    all
+}
 
 /// The unikernel framework, which decides the guest command line format.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,6 +8,7 @@ mod decode;
 mod drivers;
 pub use drivers::{qemu::program as qemu_program, vmm_program};
 mod early_exit;
+pub mod elf64;
 mod error;
 pub mod features;
 mod kinds;

@@ -11,9 +11,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::elf64::{u32_at, FileHeader, NotElf64, ProgramHeader, PROGRAM_HEADER_SIZE, PT_NOTE};
 use crate::error::CoreError;
 
-const PT_NOTE: u32 = 4;
 const NOTE_NAME: &[u8] = b"Solo5\0";
 /// "MFT1", little-endian.
 const MFT1_NOTE_TYPE: u32 = 0x3154_464d;
@@ -69,35 +69,32 @@ impl Solo5Manifest {
                 format!("solo5 manifest: {reason}"),
             )
         };
-        if elf.len() < 64 || &elf[..4] != b"\x7fELF" {
-            return Err(refuse("not an ELF file".into()));
+        let header = FileHeader::parse(elf).map_err(|fault| match fault {
+            NotElf64::NotElf => refuse(fault.to_string()),
+            NotElf64::OtherClass => refuse(format!("{fault} (solo5 targets are)")),
+        })?;
+        let phentsize = usize::from(header.phentsize);
+        if phentsize < PROGRAM_HEADER_SIZE {
+            return Err(refuse(format!(
+                "program header size {phentsize} < {PROGRAM_HEADER_SIZE}"
+            )));
         }
-        if elf[4] != 2 || elf[5] != 1 {
-            return Err(refuse(
-                "not a 64-bit little-endian ELF (solo5 targets are)".into(),
-            ));
-        }
-        let phoff = u64_at(elf, 0x20).ok_or_else(|| refuse("truncated ELF header".into()))?;
-        let phentsize = u16_at(elf, 0x36).unwrap_or(0) as usize;
-        let phnum = u16_at(elf, 0x38).unwrap_or(0) as usize;
-        if phentsize < 56 {
-            return Err(refuse(format!("program header size {phentsize} < 56")));
-        }
-        for index in 0..phnum {
-            let at = usize::try_from(phoff)
+        for index in 0..usize::from(header.phnum) {
+            let at = usize::try_from(header.phoff)
                 .ok()
                 .and_then(|p| p.checked_add(index.checked_mul(phentsize)?))
                 .ok_or_else(|| refuse("program header table out of range".into()))?;
-            let p_type = u32_at(elf, at)
+            let program_header = elf
+                .get(at..)
+                .and_then(ProgramHeader::parse)
                 .ok_or_else(|| refuse(format!("program header {index} out of the file")))?;
-            if p_type != PT_NOTE {
+            if program_header.kind != PT_NOTE {
                 continue;
             }
-            let (Some(offset), Some(filesz)) = (u64_at(elf, at + 8), u64_at(elf, at + 32)) else {
-                return Err(refuse(format!("program header {index} truncated")));
-            };
-            let (Ok(offset), Ok(filesz)) = (usize::try_from(offset), usize::try_from(filesz))
-            else {
+            let (Ok(offset), Ok(filesz)) = (
+                usize::try_from(program_header.offset),
+                usize::try_from(program_header.filesz),
+            ) else {
                 return Err(refuse(format!("note segment {index} out of range")));
             };
             let segment = offset
@@ -184,18 +181,6 @@ fn manifest_note(segment: &[u8]) -> Result<Option<Solo5Manifest>, String> {
     Ok(Some(Solo5Manifest { devices }))
 }
 
-fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
-}
-
-fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
-}
-
 /// Test support: the bytes of a minimal ELF64 with one `PT_NOTE` segment holding a
 /// manifest of `devices`, laid out as solo5's `MFT1_NOTE_DECLARE_BEGIN` emits it.
 #[doc(hidden)]
@@ -227,8 +212,8 @@ pub fn elf_with_manifest(devices: &[(&str, Solo5DeviceKind)]) -> Vec<u8> {
     note.extend_from_slice(&[0u8; MFT_OFFSET - NOTE_HEADER_SIZE]);
     note.extend_from_slice(&mft);
 
-    const EHDR: usize = 64;
-    const PHDR: usize = 56;
+    const EHDR: usize = crate::elf64::FILE_HEADER_SIZE;
+    const PHDR: usize = PROGRAM_HEADER_SIZE;
     let note_offset = EHDR + PHDR;
     let mut elf = vec![0u8; EHDR];
     elf[..4].copy_from_slice(b"\x7fELF");

@@ -29,7 +29,7 @@ use runtime_core::{Accel, VirtiofsdPlan};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use crate::confine::{self, ConfinePlan, ConfineRequest, Confinement, GuestFiles};
+use crate::confine::{self, ConfinePlan, ConfineRequest, ConfineTarget, Confinement, GuestFiles};
 use crate::error::{Result, ShimError};
 use crate::reaper::{ExitCode, ExitRouter};
 use crate::spawn::{container_command, ChildSetup, NamespacePlan};
@@ -106,11 +106,13 @@ pub fn confine(
     confine::prepare(&ConfineRequest {
         program: &plan.program.display().to_string(),
         search_path: &crate::host::vmm_search_path(),
-        new_root: site.new_root,
-        guest: &guest,
-        accel: Accel::Tcg,
-        networked: false,
-        process: Some(&process),
+        target: ConfineTarget {
+            new_root: site.new_root,
+            guest: &guest,
+            accel: Accel::Tcg,
+            networked: false,
+            process: Some(&process),
+        },
         data_dirs: None,
     })
 }

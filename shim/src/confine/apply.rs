@@ -137,16 +137,9 @@ impl Confinement {
             "unshare the mount namespace",
             c"",
         )?;
-        check(
-            unsafe {
-                libc::mount(
-                    none,
-                    c"/".as_ptr(),
-                    none,
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null(),
-                )
-            },
+        change_mount(
+            c"/",
+            libc::MS_REC | libc::MS_PRIVATE,
             "make the mounts private",
             c"/",
         )?;
@@ -223,19 +216,13 @@ impl Confinement {
     }
 
     fn remount_each(&self) -> io::Result<()> {
-        let none: *const libc::c_char = std::ptr::null();
         for mount in &self.mounts {
-            // SAFETY: a raw remount of a NUL-terminated path owned by self.
-            let remounted = unsafe {
-                libc::mount(
-                    none,
-                    mount.target.as_ptr(),
-                    none,
-                    libc::MS_BIND | libc::MS_REMOUNT | remount_flags(mount.access),
-                    std::ptr::null(),
-                )
-            };
-            check(remounted, "restrict the mount of", &mount.source)?;
+            change_mount(
+                &mount.target,
+                libc::MS_BIND | libc::MS_REMOUNT | remount_flags(mount.access),
+                "restrict the mount of",
+                &mount.source,
+            )?;
         }
         Ok(())
     }
@@ -243,7 +230,6 @@ impl Confinement {
     /// pivot_root(".", ".") stacks the old root on the new one; detaching it leaves only the
     /// tmpfs, which is then made read-only.
     fn enter_root(&self) -> io::Result<()> {
-        let none: *const libc::c_char = std::ptr::null();
         // SAFETY (every block below): raw system calls on NUL-terminated strings.
         check(
             unsafe { libc::chdir(self.new_root.as_ptr()) },
@@ -258,20 +244,9 @@ impl Confinement {
             c"/",
         )?;
         check(unsafe { libc::chdir(c"/".as_ptr()) }, "chdir to", c"/")?;
-        check(
-            unsafe {
-                libc::mount(
-                    none,
-                    c"/".as_ptr(),
-                    none,
-                    libc::MS_BIND
-                        | libc::MS_REMOUNT
-                        | libc::MS_RDONLY
-                        | libc::MS_NOSUID
-                        | libc::MS_NODEV,
-                    std::ptr::null(),
-                )
-            },
+        change_mount(
+            c"/",
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
             "make the root read-only",
             c"/",
         )
@@ -466,6 +441,15 @@ fn errno() -> libc::c_int {
     io::Error::last_os_error()
         .raw_os_error()
         .unwrap_or(libc::EIO)
+}
+
+/// mount(2) with flags only (no source, type or data): a propagation change or a remount of
+/// `target`; a failure is reported as `step` on `named`. Async-signal-safe, as [`check`].
+fn change_mount(target: &CStr, flags: libc::c_ulong, step: &str, named: &CStr) -> io::Result<()> {
+    let none: *const libc::c_char = std::ptr::null();
+    // SAFETY: a raw mount(2) of a NUL-terminated path; every other pointer is null.
+    let changed = unsafe { libc::mount(none, target.as_ptr(), none, flags, std::ptr::null()) };
+    check(changed, step, named)
 }
 
 fn check(result: libc::c_int, step: &str, path: &CStr) -> io::Result<()> {

@@ -14,7 +14,7 @@ use runtime_core::Accel;
 
 use super::host_files::HostFiles;
 use super::test_reaper::{self, find_program, is_root};
-use super::{elf, plan, ConfineInput, Confinement, GuestFiles};
+use super::{elf, plan, ConfineInput, ConfineTarget, Confinement, GuestFiles};
 
 const BUSYBOX: &str = "/bin/busybox";
 const UID: u32 = 1000;
@@ -158,12 +158,14 @@ async fn busybox_sees_only_its_confinement() {
     let process = confined_process();
     let new_root = bundle.new_root();
     let plan = plan(&ConfineInput {
-        new_root: &new_root,
+        target: ConfineTarget {
+            new_root: &new_root,
+            guest: &guest,
+            accel: Accel::Tcg,
+            networked: true,
+            process: Some(&process),
+        },
         host: &host,
-        guest: &guest,
-        accel: Accel::Tcg,
-        networked: true,
-        process: Some(&process),
         last_capability: super::kernel_last_capability().expect("cap_last_cap"),
     })
     .expect("plan");
@@ -349,12 +351,14 @@ fn busybox_root(bundle: &Bundle, kernel: PathBuf) -> super::RootInProgress {
         ..GuestFiles::default()
     };
     let plan = plan(&ConfineInput {
-        new_root: &bundle.new_root(),
+        target: ConfineTarget {
+            new_root: &bundle.new_root(),
+            guest: &guest,
+            accel: Accel::Tcg,
+            networked: false,
+            process: None,
+        },
         host: &host,
-        guest: &guest,
-        accel: Accel::Tcg,
-        networked: false,
-        process: None,
         last_capability: super::kernel_last_capability().expect("cap_last_cap"),
     })
     .expect("plan");

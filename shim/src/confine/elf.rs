@@ -10,16 +10,18 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-const PT_LOAD: u32 = 1;
-const PT_DYNAMIC: u32 = 2;
-const PT_INTERP: u32 = 3;
+use runtime_core::elf64::{
+    u64_at, FileHeader, ProgramHeader, FILE_HEADER_SIZE, PROGRAM_HEADER_SIZE, PT_DYNAMIC,
+    PT_INTERP, PT_LOAD,
+};
+
 const DT_NULL: u64 = 0;
 const DT_NEEDED: u64 = 1;
 const DT_STRTAB: u64 = 5;
 const DT_STRSZ: u64 = 10;
 const DT_RPATH: u64 = 15;
 const DT_RUNPATH: u64 = 29;
-const PHDR_SIZE: u64 = 56;
+const PHDR_SIZE: u64 = PROGRAM_HEADER_SIZE as u64;
 const DYN_SIZE: u64 = 16;
 /// Far above what any real object carries; bounds what a corrupt header can make us read.
 const MAX_HEADERS: u64 = 4096;
@@ -39,13 +41,6 @@ pub struct ElfNeeds {
     pub runpath: Vec<String>,
 }
 
-struct Segment {
-    kind: u32,
-    offset: u64,
-    vaddr: u64,
-    filesz: u64,
-}
-
 /// Reads what `path` needs to load; an error says which part of which file is unreadable.
 pub fn read_needs(path: &Path) -> io::Result<ElfNeeds> {
     let file = File::open(path)?;
@@ -55,36 +50,24 @@ pub fn read_needs(path: &Path) -> io::Result<ElfNeeds> {
             format!("{}: {what}", path.display()),
         )
     };
-    let mut header = [0u8; 64];
+    let mut header = [0u8; FILE_HEADER_SIZE];
     file.read_exact_at(&mut header, 0)
         .map_err(|_| invalid("shorter than an ELF header"))?;
-    if header[..4] != *b"\x7fELF" {
-        return Err(invalid("not an ELF file"));
-    }
-    if header[4] != 2 || header[5] != 1 {
-        return Err(invalid("not a 64-bit little-endian ELF file"));
-    }
-    let machine = u16_at(&header, 0x12);
-    let phoff = u64_at(&header, 0x20);
-    let phentsize = u64::from(u16_at(&header, 0x36));
-    let phnum = u64::from(u16_at(&header, 0x38));
-    if phentsize != PHDR_SIZE || phnum > MAX_HEADERS {
+    let header = FileHeader::parse(&header).map_err(|fault| invalid(&fault.to_string()))?;
+    let phnum = u64::from(header.phnum);
+    if u64::from(header.phentsize) != PHDR_SIZE || phnum > MAX_HEADERS {
         return Err(invalid("unexpected program header table"));
     }
-    let table = read_range(&file, phoff, phnum * PHDR_SIZE)
+    let table = read_range(&file, header.phoff, phnum * PHDR_SIZE)
         .map_err(|_| invalid("truncated program headers"))?;
-    let segments: Vec<Segment> = table
-        .chunks_exact(PHDR_SIZE as usize)
-        .map(|ph| Segment {
-            kind: u32_at(ph, 0),
-            offset: u64_at(ph, 8),
-            vaddr: u64_at(ph, 16),
-            filesz: u64_at(ph, 32),
-        })
+    // Every chunk is a whole program header: none is left out.
+    let segments: Vec<ProgramHeader> = table
+        .chunks_exact(PROGRAM_HEADER_SIZE)
+        .filter_map(ProgramHeader::parse)
         .collect();
 
     let mut needs = ElfNeeds {
-        machine,
+        machine: header.machine,
         ..ElfNeeds::default()
     };
     if let Some(interp) = segments.iter().find(|s| s.kind == PT_INTERP) {
@@ -107,7 +90,10 @@ pub fn read_needs(path: &Path) -> io::Result<ElfNeeds> {
     let mut rpath = Vec::new();
     let mut runpath = Vec::new();
     for entry in entries.chunks_exact(DYN_SIZE as usize) {
-        let (tag, value) = (u64_at(entry, 0), u64_at(entry, 8));
+        // A whole entry: both words are there.
+        let (Some(tag), Some(value)) = (u64_at(entry, 0), u64_at(entry, 8)) else {
+            break;
+        };
         match tag {
             DT_NULL => break,
             DT_NEEDED => needed.push(value),
@@ -159,22 +145,6 @@ fn c_string(bytes: &[u8], offset: u64) -> Option<String> {
     let rest = bytes.get(usize::try_from(offset).ok()?..)?;
     let end = rest.iter().position(|b| *b == 0)?;
     String::from_utf8(rest[..end].to_vec()).ok()
-}
-
-fn u16_at(bytes: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([bytes[at], bytes[at + 1]])
-}
-
-fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    let mut word = [0; 4];
-    word.copy_from_slice(&bytes[at..at + 4]);
-    u32::from_le_bytes(word)
-}
-
-fn u64_at(bytes: &[u8], at: usize) -> u64 {
-    let mut word = [0; 8];
-    word.copy_from_slice(&bytes[at..at + 8]);
-    u64::from_le_bytes(word)
 }
 
 #[cfg(test)]

@@ -38,31 +38,25 @@ mod confined_run_tests;
 #[cfg(test)]
 pub(crate) mod test_reaper;
 
-use std::path::{Path, PathBuf};
-
-use runtime_core::oci::Process;
-use runtime_core::Accel;
+use std::path::PathBuf;
 
 pub use apply::Confinement;
 pub use held_namespace::HeldMountNamespace;
-pub use plan::{plan, ConfineInput, ConfinePlan, GuestFiles};
+pub use plan::{plan, ConfineInput, ConfinePlan, ConfineTarget, GuestFiles};
 pub use root_helper::RootInProgress;
 
 use crate::error::{Result, ShimError};
 
 const CAP_LAST_CAP: &str = "/proc/sys/kernel/cap_last_cap";
 
-/// Everything the shim knows at Start about the VMM it is about to confine.
+/// Everything the shim knows at Create about the VMM it is about to confine.
 pub struct ConfineRequest<'a> {
     /// The VMM plan's program (a name looked up in `search_path`, or an absolute path).
     pub program: &'a str,
     pub search_path: &'a str,
-    /// An empty directory the shim created for this container (removed at Delete).
-    pub new_root: &'a Path,
-    pub guest: &'a GuestFiles,
-    pub accel: Accel,
-    pub networked: bool,
-    pub process: Option<&'a Process>,
+    /// Its new root (an empty directory the shim created for this container, removed at
+    /// Delete), its guest's files, its accelerator, network and process.
+    pub target: ConfineTarget<'a>,
     /// The VMM's data folders from the node configuration (`data_path`), mounted instead of
     /// the host's; `None`: the host's.
     pub data_dirs: Option<&'a [PathBuf]>,
@@ -77,12 +71,8 @@ pub fn prepare(request: &ConfineRequest) -> Result<(ConfinePlan, Confinement)> {
         host = host.with_data_dirs(dirs);
     }
     let plan = plan(&ConfineInput {
-        new_root: request.new_root,
+        target: request.target,
         host: &host,
-        guest: request.guest,
-        accel: request.accel,
-        networked: request.networked,
-        process: request.process,
         last_capability: kernel_last_capability()?,
     })?;
     let confinement = Confinement::prepare(&plan)?;
@@ -102,18 +92,20 @@ pub fn kernel_last_capability() -> Result<u32> {
 /// prepares a VMM.
 #[cfg(test)]
 pub(crate) fn prepare_test_qemu(
-    new_root: &Path,
+    new_root: &std::path::Path,
     guest: &GuestFiles,
-    process: &Process,
+    process: &runtime_core::oci::Process,
 ) -> (ConfinePlan, Confinement) {
     prepare(&ConfineRequest {
         program: "qemu-system-x86_64",
         search_path: "/usr/bin:/bin",
-        new_root,
-        guest,
-        accel: Accel::Tcg,
-        networked: false,
-        process: Some(process),
+        target: ConfineTarget {
+            new_root,
+            guest,
+            accel: runtime_core::Accel::Tcg,
+            networked: false,
+            process: Some(process),
+        },
         data_dirs: None,
     })
     .expect("prepare qemu")

@@ -50,17 +50,24 @@ pub struct GuestFiles {
     pub writable_dirs: Vec<PathBuf>,
 }
 
-pub struct ConfineInput<'a> {
+/// What is confined and how: the part of the confinement the caller decides (the request to
+/// [`super::prepare`] and the plan's input both carry it).
+#[derive(Clone, Copy)]
+pub struct ConfineTarget<'a> {
     /// An empty directory owned by the shim; the VMM's tmpfs root is mounted on it, in the
     /// VMM's own mount namespace only.
     pub new_root: &'a Path,
-    pub host: &'a HostFiles,
     pub guest: &'a GuestFiles,
     pub accel: Accel,
     pub networked: bool,
     /// The spec's `process` (user, capabilities, rlimits); `None` runs as root without
     /// capabilities.
     pub process: Option<&'a Process>,
+}
+
+pub struct ConfineInput<'a> {
+    pub target: ConfineTarget<'a>,
+    pub host: &'a HostFiles,
     /// `/proc/sys/kernel/cap_last_cap` of this host.
     pub last_capability: u32,
 }
@@ -108,7 +115,8 @@ pub struct ConfinePlan {
 const BASE_DEVICES: [&str; 3] = ["/dev/null", "/dev/zero", "/dev/urandom"];
 
 pub fn plan(input: &ConfineInput) -> Result<ConfinePlan> {
-    checked_path("confine.new_root", input.new_root)?;
+    let target = &input.target;
+    checked_path("confine.new_root", target.new_root)?;
     let mut mounts = Vec::new();
     let mut add = |path: &Path, directory: bool, access: Access, field: &str| -> Result<()> {
         checked_path(field, path)?;
@@ -130,7 +138,7 @@ pub fn plan(input: &ConfineInput) -> Result<ConfinePlan> {
     if let Some(cache) = &host.loader_cache {
         add(cache, false, Access::ReadOnly, "loader cache")?;
     }
-    let guest = input.guest;
+    let guest = target.guest;
     if let Some(kernel) = &guest.kernel {
         add(
             kernel,
@@ -164,25 +172,25 @@ pub fn plan(input: &ConfineInput) -> Result<ConfinePlan> {
     for device in BASE_DEVICES {
         add(Path::new(device), false, Access::Device, "device")?;
     }
-    if input.accel == Accel::Kvm {
+    if target.accel == Accel::Kvm {
         add(Path::new("/dev/kvm"), false, Access::Device, "device")?;
     }
-    if input.networked {
+    if target.networked {
         add(Path::new("/dev/net/tun"), false, Access::Device, "device")?;
     }
     for mount in &mounts {
-        if input.new_root.starts_with(&mount.path) || mount.path.starts_with(input.new_root) {
+        if target.new_root.starts_with(&mount.path) || mount.path.starts_with(target.new_root) {
             return Err(ShimError::invalid(
                 "confine.new_root",
-                input.new_root.display().to_string(),
+                target.new_root.display().to_string(),
                 format!("overlaps the mounted path {}", mount.path.display()),
             ));
         }
     }
 
-    let process = input.process;
+    let process = target.process;
     Ok(ConfinePlan {
-        new_root: input.new_root.to_path_buf(),
+        new_root: target.new_root.to_path_buf(),
         program: host.program.clone(),
         mounts: without_covered(mounts),
         user: process.map(user_of).transpose()?.unwrap_or_default(),
@@ -416,17 +424,35 @@ mod tests {
         .expect("process")
     }
 
+    /// The input of a plan for `guest` under TCG, without network, as root, in `new_root`.
+    fn tcg_input<'a>(
+        new_root: &'a Path,
+        host: &'a HostFiles,
+        guest: &'a GuestFiles,
+    ) -> ConfineInput<'a> {
+        ConfineInput {
+            target: ConfineTarget {
+                new_root,
+                guest,
+                accel: Accel::Tcg,
+                networked: false,
+                process: None,
+            },
+            host,
+            last_capability: 40,
+        }
+    }
+
     fn plan_for(accel: Accel, networked: bool, process: Option<&Process>) -> Result<ConfinePlan> {
         let (host, guest) = (host(), guest());
-        plan(&ConfineInput {
-            new_root: Path::new("/run/urunc/c-root"),
-            host: &host,
-            guest: &guest,
+        let mut input = tcg_input(Path::new("/run/urunc/c-root"), &host, &guest);
+        input.target = ConfineTarget {
             accel,
             networked,
             process,
-            last_capability: 40,
-        })
+            ..input.target
+        };
+        plan(&input)
     }
 
     #[test]
@@ -516,16 +542,10 @@ mod tests {
     fn capabilities_unknown_to_the_kernel_are_left_out() {
         let process = process();
         let (host, guest) = (host(), guest());
-        let plan = plan(&ConfineInput {
-            new_root: Path::new("/run/urunc/c-root"),
-            host: &host,
-            guest: &guest,
-            accel: Accel::Tcg,
-            networked: false,
-            process: Some(&process),
-            last_capability: 9,
-        })
-        .expect("plan");
+        let mut input = tcg_input(Path::new("/run/urunc/c-root"), &host, &guest);
+        input.target.process = Some(&process);
+        input.last_capability = 9;
+        let plan = plan(&input).expect("plan");
         assert_eq!(plan.capabilities.bounding, 1 << 5);
     }
 
@@ -533,16 +553,8 @@ mod tests {
     fn hostile_paths_are_refused_naming_the_field() {
         let (host, mut guest) = (host(), guest());
         guest.kernel = Some("/run/c/rootfs/../../etc/shadow".into());
-        let error = plan(&ConfineInput {
-            new_root: Path::new("/run/urunc/c-root"),
-            host: &host,
-            guest: &guest,
-            accel: Accel::Tcg,
-            networked: false,
-            process: None,
-            last_capability: 40,
-        })
-        .expect_err("dot-dot");
+        let error =
+            plan(&tcg_input(Path::new("/run/urunc/c-root"), &host, &guest)).expect_err("dot-dot");
         assert!(
             error.to_string().contains("com.urunc.unikernel.binary"),
             "{error}"
@@ -552,16 +564,8 @@ mod tests {
             kernel: Some("/run/c/rootfs/kernel".into()),
             ..GuestFiles::default()
         };
-        let error = plan(&ConfineInput {
-            new_root: Path::new("/usr/share/qemu/root"),
-            host: &host,
-            guest: &guest,
-            accel: Accel::Tcg,
-            networked: false,
-            process: None,
-            last_capability: 40,
-        })
-        .expect_err("root inside a mounted directory");
+        let error = plan(&tcg_input(Path::new("/usr/share/qemu/root"), &host, &guest))
+            .expect_err("root inside a mounted directory");
         assert!(error.to_string().contains("confine.new_root"), "{error}");
     }
 

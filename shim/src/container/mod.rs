@@ -1,8 +1,12 @@
 //! A container served by the shim: a unikernel (the shim runs its VMM) or a plain container
-//! delegated to runc. The service speaks to both through [`Container`].
+//! delegated to runc. The service speaks to both through [`Container`]: the [`ContainerCore`]
+//! both kinds share (id, bundle, init and exec processes, exit reporting) and the [`Kind`]
+//! (what a unikernel and a runc container each do their own way).
 
 pub mod blocking;
+pub mod core;
 pub mod cpu_sample;
+pub mod kind;
 pub mod phase_timer;
 pub mod prepared;
 pub mod process;
@@ -13,12 +17,12 @@ pub mod unikernel;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-
-use crate::error::Result;
+use self::core::ContainerCore;
+use crate::error::{Result, ShimError};
 use crate::events::ExitGate;
 use crate::reaper::ExitRouter;
-use process::Process;
+use kind::Kind;
+use process::{Phase, Process};
 use process_ref::ProcessRef;
 
 /// What every container needs from the shim around it.
@@ -48,36 +52,106 @@ pub struct UpdateRequest {
     pub has_annotations: bool,
 }
 
-/// What each kind of container (unikernel, runc) does its own way; what both do alike
-/// (CloseIO, ResizePty) is written once, here.
-#[async_trait]
-pub trait Container: Send + Sync {
-    fn id(&self) -> &str;
-    fn bundle(&self) -> &str;
-    fn process(&self, process: &ProcessRef) -> Result<Arc<Process>>;
-    /// Starts the init process or a registered exec; returns its pid.
-    async fn start(&self, process: &ProcessRef) -> Result<u32>;
-    async fn kill(&self, process: &ProcessRef, signal: u32, all: bool) -> Result<()>;
-    /// Registers an exec process (started later by `start`).
-    async fn exec(&self, request: ExecRequest) -> Result<()>;
-    /// Forgets a stopped exec process.
-    async fn delete_exec(&self, exec_id: &str) -> Result<()>;
-    /// Removes everything the container made (mounts, cgroup, network, state). Called once the
-    /// init process is stopped or was never started.
-    async fn teardown(&self) -> Result<()>;
-    async fn pause(&self) -> Result<()>;
-    async fn resume(&self) -> Result<()>;
-    /// The pids of the container's processes.
-    async fn pids(&self) -> Result<Vec<u32>>;
-    async fn update(&self, request: UpdateRequest) -> Result<()>;
+/// A container the service serves: its [`ContainerCore`] and its [`Kind`]. Each request goes
+/// to the one that owns what it touches.
+pub struct Container {
+    core: Arc<ContainerCore>,
+    kind: Box<dyn Kind>,
+}
 
-    /// CloseIO: the process reads EOF on its stdin.
-    fn close_io(&self, process: &ProcessRef) -> Result<()> {
-        self.process(process)?.close_stdin();
+impl Container {
+    /// `kind` holds `core` too (its processes, its id).
+    pub fn new(core: Arc<ContainerCore>, kind: Box<dyn Kind>) -> Self {
+        Container { core, kind }
+    }
+
+    pub fn id(&self) -> &str {
+        self.core.id()
+    }
+
+    pub fn bundle(&self) -> &str {
+        self.core.bundle()
+    }
+
+    pub fn process(&self, which: &ProcessRef) -> Result<Arc<Process>> {
+        self.core.process(which)
+    }
+
+    /// Starts the init process or a registered exec; returns its pid.
+    pub async fn start(&self, which: &ProcessRef) -> Result<u32> {
+        match which {
+            ProcessRef::Init => {
+                if self.core.init().snapshot().phase != Phase::Created {
+                    return Err(ShimError::precondition(
+                        self.id(),
+                        "the container was already started",
+                    ));
+                }
+                self.kind.start_init().await
+            }
+            ProcessRef::Exec(exec_id) => {
+                self.kind.check_exec()?;
+                let exec = self.core.exec(exec_id)?;
+                if exec.process.snapshot().phase != Phase::Created {
+                    return Err(ShimError::precondition(
+                        self.id(),
+                        format!("{which} was already started"),
+                    ));
+                }
+                self.kind.start_exec(&exec).await
+            }
+        }
+    }
+
+    pub async fn kill(&self, which: &ProcessRef, signal: u32, all: bool) -> Result<()> {
+        match which {
+            ProcessRef::Init => self.kind.kill_init(signal, all).await,
+            ProcessRef::Exec(exec_id) => self.core.kill_exec(exec_id, signal),
+        }
+    }
+
+    /// Registers an exec process (started later by `start`).
+    pub fn exec(&self, request: ExecRequest) -> Result<()> {
+        self.kind.check_exec()?;
+        self.core.add_exec(request)
+    }
+
+    /// Forgets a stopped exec process.
+    pub fn delete_exec(&self, exec_id: &str) -> Result<()> {
+        self.core.remove_exec(exec_id)
+    }
+
+    /// Removes everything the container made (see [`Kind::teardown`]).
+    pub async fn teardown(&self) -> Result<()> {
+        self.kind.teardown().await
+    }
+
+    pub async fn pause(&self) -> Result<()> {
+        self.kind.freeze(true).await?;
+        self.core.init().set_paused(true);
         Ok(())
     }
 
-    fn resize_pty(&self, process: &ProcessRef, width: u32, height: u32) -> Result<()> {
-        self.process(process)?.resize(self.id(), width, height)
+    pub async fn resume(&self) -> Result<()> {
+        self.kind.freeze(false).await?;
+        self.core.init().set_paused(false);
+        Ok(())
+    }
+
+    pub async fn pids(&self) -> Result<Vec<u32>> {
+        self.kind.pids().await
+    }
+
+    pub async fn update(&self, request: UpdateRequest) -> Result<()> {
+        self.kind.update(request).await
+    }
+
+    /// CloseIO: the process reads EOF on its stdin.
+    pub fn close_io(&self, which: &ProcessRef) -> Result<()> {
+        self.core.close_io(which)
+    }
+
+    pub fn resize_pty(&self, which: &ProcessRef, width: u32, height: u32) -> Result<()> {
+        self.core.resize_pty(which, width, height)
     }
 }

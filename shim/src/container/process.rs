@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use tokio::sync::watch;
 
-use super::process_ref::ProcessRef;
+use super::process_ref::{ProcessMissing, ProcessRef};
 use crate::console::Console;
 use crate::error::{Result, ShimError};
 use crate::stdin_pump::StdinPump;
@@ -31,6 +31,17 @@ pub struct Snapshot {
     pub pid: u32,
     pub phase: Phase,
     pub exit: Option<Exit>,
+}
+
+impl Snapshot {
+    /// Why a signal cannot reach the process now: it has no pid yet, or it is gone.
+    pub fn missing(&self) -> Option<ProcessMissing> {
+        match self.phase {
+            Phase::Created => Some(ProcessMissing::NotStarted),
+            Phase::Stopped => Some(ProcessMissing::Exited),
+            Phase::Running | Phase::Paused => None,
+        }
+    }
 }
 
 pub struct Process {

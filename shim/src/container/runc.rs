@@ -5,53 +5,37 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use nix::sys::signal::kill;
-use nix::unistd::Pid;
 use tokio::sync::oneshot;
 
+use super::core::{ContainerCore, Exec, ExitFindings, ExitSteps, NoExitSteps};
+use super::kind::Kind;
 use super::prepared::{with_undo, Prepared};
 use super::process::{Phase, Process};
-use super::process_ref::{ProcessMissing, ProcessRef};
+use super::process_ref::ProcessMissing;
 use super::teardown;
-use super::{Container, ExecRequest, ShimContext, UpdateRequest};
+use super::{Container, ShimContext, UpdateRequest};
 use crate::cgroup::{oom_kills_counted, ProcessCgroup};
 use crate::console::ConsoleSocket;
 use crate::error::{Result, ShimError};
-use crate::events::ExitReport;
 use crate::reaper::ExitCode;
 use crate::runc::{Runc, RuncIo};
-use crate::state::ContainerKind;
+use crate::state;
 
-pub struct RuncContainer {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    id: String,
-    bundle_text: String,
+pub struct RuncKind {
+    core: Arc<ContainerCore>,
     runc: Runc,
     context: ShimContext,
     prepared: Prepared,
-    init: Arc<Process>,
-    execs: Mutex<HashMap<String, Exec>>,
-    /// The init's cgroup file with the kernel's OOM kill counter, read once it runs.
-    oom_counter: OnceLock<PathBuf>,
 }
 
-struct Exec {
-    process: Arc<Process>,
-    /// The OCI process JSON containerd sent, handed to `runc exec --process`.
-    spec: Vec<u8>,
-}
-
-impl RuncContainer {
+impl RuncKind {
     /// `runc create` on the prepared bundle. On failure nothing is left: not runc's container,
     /// not the mount, not the state.
-    pub async fn create(context: ShimContext, mut prepared: Prepared) -> Result<Self> {
-        prepared.state.kind = ContainerKind::Runc;
+    pub async fn create(context: ShimContext, mut prepared: Prepared) -> Result<Container> {
+        prepared.state.kind = state::ContainerKind::Runc;
         if let Err(error) = prepared.persist() {
             return Err(with_undo(error, prepared.undo()));
         }
@@ -60,27 +44,22 @@ impl RuncContainer {
         {
             return Err(with_undo(error, prepared.undo()));
         }
-        let inner = Inner {
-            id: prepared.id.clone(),
-            bundle_text: prepared.bundle_text(),
+        let core = ContainerCore::of_prepared(&prepared, context.exits.clone());
+        let kind = RuncKind {
+            core: core.clone(),
             runc: Runc::new(&context.namespace, &prepared.bundle, context.router.clone()),
             context,
-            init: Arc::new(Process::new(ProcessRef::Init, prepared.stdio.clone())),
             prepared,
-            execs: Mutex::new(HashMap::new()),
-            oom_counter: OnceLock::new(),
         };
-        let created = inner.create_init().await;
-        if created.is_err() {
-            inner.init.close_stdin();
-        }
-        match created {
-            Ok(exit) => {
-                let inner = Arc::new(inner);
-                inner.watch_exit(inner.init.clone(), exit);
-                Ok(RuncContainer { inner })
+        match kind.create_init().await {
+            Ok((exit, steps)) => {
+                core.watch_exit(core.init().clone(), exit, Box::new(steps));
+                Ok(Container::new(core, Box::new(kind)))
             }
-            Err(error) => Err(with_undo(error, inner.undo().await)),
+            Err(error) => {
+                core.init().close_stdin();
+                Err(with_undo(error, kind.undo().await))
+            }
         }
     }
 }
@@ -141,64 +120,39 @@ fn point_queue_proxy_at_guest(
     Ok(())
 }
 
-impl Inner {
-    async fn create_init(&self) -> Result<oneshot::Receiver<ExitCode>> {
-        let (io, console) = process_io(&self.id, &self.init)?;
+impl RuncKind {
+    fn id(&self) -> &str {
+        self.core.id()
+    }
+
+    async fn create_init(&self) -> Result<(oneshot::Receiver<ExitCode>, InitExit)> {
+        let init = self.core.init();
+        let (io, console) = process_io(self.id(), init)?;
         let pid_file = self.prepared.bundle.join("init.pid");
         self.runc
-            .create(&self.id, &self.prepared.bundle, &pid_file, io)
+            .create(self.id(), &self.prepared.bundle, &pid_file, io)
             .await?;
-        attach_console(&self.id, &self.init, console)?;
+        attach_console(self.id(), init, console)?;
         let pid = read_pid(&pid_file)?;
-        self.init.set_pid(pid);
+        init.set_pid(pid);
         // Where runc put the container is read from the kernel, not from the spec: runc's
         // cgroupfs driver takes a `slice:prefix:name` cgroupsPath as one directory name
         // below its own cgroup, where systemd would make a scope of it.
-        match ProcessCgroup::of_pid(pid).map(|cgroup| cgroup.oom_counter()) {
-            Ok(Some(file)) => {
-                let _ = self.oom_counter.set(file);
-            }
+        let oom_counter = match ProcessCgroup::of_pid(pid).map(|cgroup| cgroup.oom_counter()) {
+            Ok(Some(file)) => Some(file),
             Ok(None) => {
-                tracing::warn!(id = %self.id, pid, "no memory cgroup: OOM kills cannot be told")
+                tracing::warn!(id = %self.id(), pid, "no memory cgroup: OOM kills cannot be told");
+                None
             }
             Err(error) => {
-                tracing::warn!(id = %self.id, pid, %error, "OOM kills cannot be told")
+                tracing::warn!(id = %self.id(), pid, %error, "OOM kills cannot be told");
+                None
             }
-        }
-        Ok(self.context.router.watch(pid as i32))
-    }
-
-    /// Reports the exit of `process` once the reaper sees it.
-    fn watch_exit(self: &Arc<Self>, process: Arc<Process>, exit: oneshot::Receiver<ExitCode>) {
-        let inner = Arc::clone(self);
-        tokio::spawn(async move {
-            // A dropped sender means the reaper is gone; report the process as lost.
-            let status = exit.await.unwrap_or(255);
-            let pid = process.snapshot().pid;
-            // CRI gives a container the reason OOMKilled only on a TaskOOM event (containerd's
-            // runc shim publishes one from the cgroup's OOM notification); runc keeps the
-            // cgroup until `runc delete`, so its OOM counter is still there to read.
-            if process.which.is_init() && inner.init_oom_killed() {
-                tracing::info!(id = %inner.id, pid, "the OOM killer killed a task of the container");
-                inner.context.exits.oom_killed(&inner.id);
-            }
-            let exit = process.set_stopped(status);
-            tracing::info!(id = %inner.id, process = %process.which, pid, status, "process exited");
-            inner.context.exits.exited(ExitReport {
-                container_id: inner.id.clone(),
-                exec_id: process.which.exec_id().to_string(),
-                pid,
-                exit_status: status,
-                exited_at: exit.at,
-            });
-        });
-    }
-
-    /// Whether the kernel's OOM killer killed a task of the container's cgroup.
-    fn init_oom_killed(&self) -> bool {
-        self.oom_counter
-            .get()
-            .is_some_and(|file| oom_kills_counted(file))
+        };
+        Ok((
+            self.context.router.watch(pid as i32),
+            InitExit { oom_counter },
+        ))
     }
 
     /// Removes what create made: runc's container, the rootfs mount, the state.
@@ -213,44 +167,26 @@ impl Inner {
         )
         .await
     }
+}
 
-    fn exec_process(&self, exec_id: &str) -> Result<Arc<Process>> {
-        self.execs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(exec_id)
-            .map(|exec| exec.process.clone())
-            .ok_or_else(|| unknown_exec(&self.id, exec_id))
-    }
+/// The init's exit: whether the OOM killer killed a task of the container, from the counter
+/// of the init's cgroup.
+struct InitExit {
+    oom_counter: Option<PathBuf>,
+}
 
-    async fn start_exec(self: &Arc<Self>, exec_id: &str) -> Result<u32> {
-        let (process, spec) = {
-            let execs = self.execs.lock().unwrap_or_else(|p| p.into_inner());
-            let exec = execs
-                .get(exec_id)
-                .ok_or_else(|| unknown_exec(&self.id, exec_id))?;
-            (exec.process.clone(), exec.spec.clone())
-        };
-        let process_json = self.prepared.bundle.join(format!("exec-{exec_id}.json"));
-        std::fs::write(&process_json, spec)
-            .map_err(|e| ShimError::io(format!("write {}", process_json.display()), e))?;
-        let pid_file = self.prepared.bundle.join(format!("exec-{exec_id}.pid"));
-        let (io, console) = process_io(&format!("{}-{exec_id}", self.id), &process)?;
-        let ran = self.runc.exec(&self.id, &process_json, &pid_file, io).await;
-        let removed = std::fs::remove_file(&process_json);
-        if ran.is_err() {
-            process.close_stdin();
+#[async_trait]
+impl ExitSteps for InitExit {
+    async fn before_report(&mut self, _status: ExitCode) -> ExitFindings {
+        // CRI gives a container the reason OOMKilled only on a TaskOOM event (containerd's
+        // runc shim publishes one from the cgroup's OOM notification); runc keeps the cgroup
+        // until `runc delete`, so its OOM counter is still there to read.
+        ExitFindings {
+            oom_killed: self
+                .oom_counter
+                .as_ref()
+                .is_some_and(|file| oom_kills_counted(file)),
         }
-        ran?;
-        attach_console(&self.id, &process, console)?;
-        removed.map_err(|e| ShimError::io(format!("remove {}", process_json.display()), e))?;
-        let pid = read_pid(&pid_file)?;
-        std::fs::remove_file(&pid_file)
-            .map_err(|e| ShimError::io(format!("remove {}", pid_file.display()), e))?;
-        let exit = self.context.router.watch(pid as i32);
-        process.set_running(pid);
-        self.watch_exit(process, exit);
-        Ok(pid)
     }
 }
 
@@ -292,14 +228,6 @@ fn is_not_running(error: &ShimError) -> bool {
     matches!(error, ShimError::Runc { stderr, .. } if stderr.contains("container not running"))
 }
 
-fn unknown_exec(id: &str, exec_id: &str) -> ShimError {
-    ShimError::process_not_found(
-        id,
-        &ProcessRef::Exec(exec_id.to_string()),
-        ProcessMissing::Unknown,
-    )
-}
-
 fn read_pid(pid_file: &Path) -> Result<u32> {
     let text = std::fs::read_to_string(pid_file)
         .map_err(|e| ShimError::io(format!("read {}", pid_file.display()), e))?;
@@ -313,135 +241,81 @@ fn read_pid(pid_file: &Path) -> Result<u32> {
 }
 
 #[async_trait]
-impl Container for RuncContainer {
-    fn id(&self) -> &str {
-        &self.inner.id
-    }
-
-    fn bundle(&self) -> &str {
-        &self.inner.bundle_text
-    }
-
-    fn process(&self, process: &ProcessRef) -> Result<Arc<Process>> {
-        match process {
-            ProcessRef::Init => Ok(self.inner.init.clone()),
-            ProcessRef::Exec(exec_id) => self.inner.exec_process(exec_id),
-        }
-    }
-
-    async fn start(&self, process: &ProcessRef) -> Result<u32> {
-        if let ProcessRef::Exec(exec_id) = process {
-            return self.inner.start_exec(exec_id).await;
-        }
-        let init = &self.inner.init;
-        if init.snapshot().phase != Phase::Created {
-            return Err(ShimError::precondition(
-                &self.inner.id,
-                "the container was already started",
-            ));
-        }
-        self.inner.runc.start(&self.inner.id).await?;
+impl Kind for RuncKind {
+    async fn start_init(&self) -> Result<u32> {
+        self.runc.start(self.id()).await?;
+        let init = self.core.init();
         let pid = init.snapshot().pid;
         init.set_running(pid);
         Ok(pid)
     }
 
-    async fn kill(&self, which: &ProcessRef, signal: u32, all: bool) -> Result<()> {
-        let process = self.process(which)?;
-        let snapshot = process.snapshot();
-        let finished =
-            || ShimError::process_not_found(&self.inner.id, which, ProcessMissing::Exited);
-        if snapshot.phase == Phase::Stopped {
-            if which.is_init() && all {
-                // The init is gone, but in a pod's shared pid namespace what it started lives
-                // on in the container's cgroup and holds the container's stdio open, so
-                // containerd waits for it; `runc kill --all` still reaches the cgroup, as
-                // containerd's runc shim does after its init died.
-                return match self.inner.runc.kill(&self.inner.id, signal, true).await {
-                    Err(error) if is_not_running(&error) => Err(finished()),
-                    answer => answer,
-                };
-            }
-            return Err(finished());
-        }
-        if which.is_init() {
-            // The init can die between the phase check and runc's: runc then answers "container
-            // not running" before the reaper marked it stopped. That is the same answer as
-            // above, as containerd's runc shim gives it (CRI takes NotFound as already stopped).
-            return match self.inner.runc.kill(&self.inner.id, signal, all).await {
-                Err(error) if is_not_running(&error) => Err(finished()),
-                answer => answer,
-            };
-        }
-        if snapshot.phase == Phase::Created {
-            // A registered exec has no pid until its Start: kill(0) would signal the shim's
-            // own process group.
-            return Err(ShimError::process_not_found(
-                &self.inner.id,
-                which,
-                ProcessMissing::NotStarted,
-            ));
-        }
-        let signal = crate::container::process::signal(signal)?;
-        match kill(Pid::from_raw(snapshot.pid as i32), signal) {
-            Err(nix::errno::Errno::ESRCH) => Err(finished()),
-            answer => {
-                answer.map_err(|e| ShimError::sys(format!("kill {which} pid {}", snapshot.pid), e))
-            }
-        }
-    }
-
-    async fn exec(&self, request: ExecRequest) -> Result<()> {
-        let mut execs = self.inner.execs.lock().unwrap_or_else(|p| p.into_inner());
-        if execs.contains_key(&request.exec_id) {
-            return Err(ShimError::AlreadyExists {
-                id: format!("{}/{}", self.inner.id, request.exec_id),
-            });
-        }
-        let which = ProcessRef::Exec(request.exec_id.clone());
-        execs.insert(
-            request.exec_id,
-            Exec {
-                process: Arc::new(Process::new(which, request.stdio)),
-                spec: request.spec,
-            },
-        );
+    fn check_exec(&self) -> Result<()> {
         Ok(())
     }
 
-    async fn delete_exec(&self, exec_id: &str) -> Result<()> {
-        let mut execs = self.inner.execs.lock().unwrap_or_else(|p| p.into_inner());
-        match execs.get(exec_id).map(|e| e.process.snapshot().phase) {
-            None => Err(unknown_exec(&self.inner.id, exec_id)),
-            Some(Phase::Running) | Some(Phase::Paused) => Err(ShimError::precondition(
-                &self.inner.id,
-                format!("exec {exec_id} is still running"),
-            )),
-            Some(_) => {
-                execs.remove(exec_id);
-                Ok(())
-            }
+    async fn start_exec(&self, exec: &Exec) -> Result<u32> {
+        let Exec { process, spec } = exec;
+        let exec_id = process.which.exec_id();
+        let process_json = self.prepared.bundle.join(format!("exec-{exec_id}.json"));
+        std::fs::write(&process_json, spec)
+            .map_err(|e| ShimError::io(format!("write {}", process_json.display()), e))?;
+        let pid_file = self.prepared.bundle.join(format!("exec-{exec_id}.pid"));
+        let (io, console) = process_io(&format!("{}-{exec_id}", self.id()), process)?;
+        let ran = self
+            .runc
+            .exec(self.id(), &process_json, &pid_file, io)
+            .await;
+        let removed = std::fs::remove_file(&process_json);
+        if ran.is_err() {
+            process.close_stdin();
+        }
+        ran?;
+        attach_console(self.id(), process, console)?;
+        removed.map_err(|e| ShimError::io(format!("remove {}", process_json.display()), e))?;
+        let pid = read_pid(&pid_file)?;
+        std::fs::remove_file(&pid_file)
+            .map_err(|e| ShimError::io(format!("remove {}", pid_file.display()), e))?;
+        let exit = self.context.router.watch(pid as i32);
+        process.set_running(pid);
+        self.core
+            .watch_exit(process.clone(), exit, Box::new(NoExitSteps));
+        Ok(pid)
+    }
+
+    async fn kill_init(&self, signal: u32, all: bool) -> Result<()> {
+        let init = self.core.init();
+        let finished =
+            || ShimError::process_not_found(self.id(), &init.which, ProcessMissing::Exited);
+        // A stopped init with `all`: in a pod's shared pid namespace what it started lives on
+        // in the container's cgroup and holds the container's stdio open, so containerd waits
+        // for it; `runc kill --all` still reaches the cgroup, as containerd's runc shim does
+        // after its init died.
+        if init.snapshot().phase == Phase::Stopped && !all {
+            return Err(finished());
+        }
+        // The init can die between the phase check and runc's: runc then answers "container
+        // not running" before the reaper marked it stopped. That is the same answer as
+        // above, as containerd's runc shim gives it (CRI takes NotFound as already stopped).
+        match self.runc.kill(self.id(), signal, all).await {
+            Err(error) if is_not_running(&error) => Err(finished()),
+            answer => answer,
         }
     }
 
     async fn teardown(&self) -> Result<()> {
-        self.inner.undo().await
+        self.undo().await
     }
 
-    async fn pause(&self) -> Result<()> {
-        self.inner.runc.pause(&self.inner.id).await?;
-        self.inner.init.set_paused(true);
-        Ok(())
-    }
-
-    async fn resume(&self) -> Result<()> {
-        self.inner.runc.resume(&self.inner.id).await?;
-        self.inner.init.set_paused(false);
-        Ok(())
+    async fn freeze(&self, frozen: bool) -> Result<()> {
+        match frozen {
+            true => self.runc.pause(self.id()).await,
+            false => self.runc.resume(self.id()).await,
+        }
     }
 
     async fn pids(&self) -> Result<Vec<u32>> {
-        self.inner.runc.ps(&self.inner.id).await
+        self.runc.ps(self.id()).await
     }
 
     async fn update(&self, request: UpdateRequest) -> Result<()> {
@@ -449,10 +323,10 @@ impl Container for RuncContainer {
             return Ok(());
         };
         // containerd sends the OCI LinuxResources as JSON (typeurl's encoding of a Go struct).
-        let file = self.inner.prepared.bundle.join("update-resources.json");
+        let file = self.prepared.bundle.join("update-resources.json");
         std::fs::write(&file, &resources)
             .map_err(|e| ShimError::io(format!("write {}", file.display()), e))?;
-        let updated = self.inner.runc.update(&self.inner.id, &file).await;
+        let updated = self.runc.update(self.id(), &file).await;
         let removed = std::fs::remove_file(&file)
             .map_err(|e| ShimError::io(format!("remove {}", file.display()), e));
         updated.and(removed)

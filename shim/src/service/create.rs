@@ -13,8 +13,8 @@ use super::in_flight::{CancelledBy, Reservation};
 use crate::container::blocking::BlockingSteps;
 use crate::container::phase_timer::PhaseTimer;
 use crate::container::prepared::{with_undo, Prepared};
-use crate::container::runc::RuncContainer;
-use crate::container::unikernel::UnikernelContainer;
+use crate::container::runc::RuncKind;
+use crate::container::unikernel::UnikernelKind;
 use crate::container::{teardown, Container, ShimContext};
 use crate::error::{Result, ShimError};
 use crate::mounts::RequestMount;
@@ -43,7 +43,7 @@ pub async fn run(
     context: ShimContext,
     reservation: Reservation,
     request: CreateRequest,
-) -> Result<Arc<dyn Container>> {
+) -> Result<Arc<Container>> {
     // Create's own lines (its phases among them) must reach a FIFO containerd reads: the one
     // it opened for this bundle, not the one of a container deleted since.
     crate::logging::add_container(&request.id, &request.bundle);
@@ -85,7 +85,7 @@ async fn build(
     context: &ShimContext,
     steps: &BlockingSteps,
     request: CreateRequest,
-) -> Result<Arc<dyn Container>> {
+) -> Result<Arc<Container>> {
     let mut timer = PhaseTimer::with_cpu();
     let namespace = context.namespace.clone();
     let (prepared, config) = steps
@@ -107,16 +107,14 @@ async fn build(
         .await?;
     timer.mark("bundle_config");
     let id = prepared.id.clone();
-    let container: Arc<dyn Container> = match config {
+    let container: Arc<Container> = match config {
         Some(config) => {
             tracing::info!(%id, unikernel = config.unikernel_type.as_str(), hypervisor = config.hypervisor.as_str(), "unikernel container");
-            Arc::new(
-                UnikernelContainer::create(context.clone(), steps, prepared, config, timer).await?,
-            )
+            Arc::new(UnikernelKind::create(context.clone(), steps, prepared, config, timer).await?)
         }
         None => {
             tracing::info!(%id, "no urunc configuration: running with runc");
-            Arc::new(RuncContainer::create(context.clone(), prepared).await?)
+            Arc::new(RuncKind::create(context.clone(), prepared).await?)
         }
     };
     Ok(container)

@@ -57,21 +57,18 @@ async fn two_concurrent_creates_of_one_id_exactly_one_wins() {
     let dir = tempfile::tempdir().expect("tempdir");
     slow_bundle(dir.path());
     let bundle = dir.path().to_path_buf();
+    let create_twin = || {
+        service.create_container(
+            "twin",
+            bundle.clone(),
+            Vec::new(),
+            no_stdio(),
+            Default::default(),
+        )
+    };
     let (first, second, counted) = tokio::join!(
-        service.create_container(
-            "twin",
-            bundle.clone(),
-            Vec::new(),
-            no_stdio(),
-            Default::default()
-        ),
-        service.create_container(
-            "twin",
-            bundle.clone(),
-            Vec::new(),
-            no_stdio(),
-            Default::default()
-        ),
+        create_twin(),
+        create_twin(),
         // While the winner's Create is in flight the shim is not idle (Shutdown must wait).
         async { service.container_count() },
     );

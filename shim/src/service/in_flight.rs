@@ -72,7 +72,7 @@ impl InFlight {
     }
 }
 
-type Table = HashMap<String, Arc<dyn Container>>;
+type Table = HashMap<String, Arc<Container>>;
 
 /// The containers served and the Creates in flight; cloned into each Create's task.
 #[derive(Clone, Default)]
@@ -97,7 +97,7 @@ impl Registry {
         table.len() + self.creating().len()
     }
 
-    pub fn container(&self, id: &str) -> Result<Arc<dyn Container>> {
+    pub fn container(&self, id: &str) -> Result<Arc<Container>> {
         self.table()
             .get(id)
             .cloned()

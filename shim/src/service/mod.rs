@@ -76,11 +76,11 @@ impl TaskService {
         self.registry.cancel_all_creates(by).await
     }
 
-    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<dyn Container>>> {
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Container>>> {
         self.registry.table()
     }
 
-    fn container(&self, id: &str) -> Result<Arc<dyn Container>> {
+    fn container(&self, id: &str) -> Result<Arc<Container>> {
         self.registry.container(id)
     }
 
@@ -92,7 +92,7 @@ impl TaskService {
         mounts: Vec<RequestMount>,
         stdio: StdioPaths,
         node_config: NodeConfigSource,
-    ) -> Result<Arc<dyn Container>> {
+    ) -> Result<Arc<Container>> {
         let reservation = self.registry.reserve(id)?;
         let request = create::CreateRequest {
             id: id.to_string(),

@@ -194,7 +194,7 @@ impl Task for TaskService {
                     at: std::time::SystemTime::now(),
                 });
             if let ProcessRef::Exec(exec_id) = &which {
-                container.delete_exec(exec_id).await?;
+                container.delete_exec(exec_id)?;
             } else {
                 container.teardown().await?;
                 self.table().remove(&req.id);
@@ -299,7 +299,7 @@ impl Task for TaskService {
     async fn exec(&self, _ctx: &TtrpcContext, req: ExecProcessRequest) -> TtrpcResult<Empty> {
         tracing::info!(id = %req.id, exec_id = %req.exec_id, "Exec");
         let result = async {
-            self.container(&req.id)?.exec(exec_request(&req)).await?;
+            self.container(&req.id)?.exec(exec_request(&req))?;
             self.events.task_exec_added(&req.id, &req.exec_id);
             Ok(Empty::new())
         }

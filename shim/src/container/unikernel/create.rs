@@ -14,16 +14,15 @@ use runtime_core::{Hypervisor, UnikernelType, UruncConfig, VmmInput, VmmPlan};
 use super::network::{attach_network, log_network, make_fresh_netns};
 use super::shared_rootfs;
 use super::stop::undo;
-use super::{lock, run_hooks, ConfinedVmm, Inner, UnikernelContainer};
+use super::{lock, run_hooks, ConfinedVmm, Inner, UnikernelKind};
 use crate::cgroup::Cgroup;
 use crate::confine::seccomp::SeccompFilter;
-use crate::confine::{self, ConfineRequest, GuestFiles};
+use crate::confine::{self, ConfineRequest, ConfineTarget, GuestFiles};
 use crate::container::blocking::BlockingSteps;
+use crate::container::core::ContainerCore;
 use crate::container::phase_timer::PhaseTimer;
 use crate::container::prepared::{with_undo, Prepared};
-use crate::container::process::Process;
-use crate::container::process_ref::ProcessRef;
-use crate::container::ShimContext;
+use crate::container::{Container, ShimContext};
 use crate::error::{Result, ShimError};
 use crate::hooks::HookKind;
 use crate::reaper::ExitRouter;
@@ -55,7 +54,7 @@ struct Planned {
     vmm_data_dirs: Option<Vec<PathBuf>>,
 }
 
-impl UnikernelContainer {
+impl UnikernelKind {
     /// Builds the unikernel of `prepared`; its blocking work runs as `steps` (off the reactor).
     pub async fn create(
         context: ShimContext,
@@ -63,7 +62,7 @@ impl UnikernelContainer {
         prepared: Prepared,
         config: UruncConfig,
         timer: PhaseTimer,
-    ) -> Result<Self> {
+    ) -> Result<Container> {
         let created_at = Instant::now();
         let prepared = Arc::new(Mutex::new(prepared));
         let planned = async {
@@ -99,10 +98,8 @@ impl UnikernelContainer {
         .await;
         match planned {
             Ok((planned, confined, timer)) => {
-                let (id, bundle_text, stdio) = {
-                    let p = lock(&prepared);
-                    (p.id.clone(), p.bundle_text(), p.stdio.clone())
-                };
+                let core = ContainerCore::of_prepared(&lock(&prepared), context.exits.clone());
+                let id = core.id().to_string();
                 let plan = planned.vmm;
                 tracing::info!(%id, program = %confined.program.display(), args = ?plan.args, "VMM planned");
                 // Before phases_us: shim_bench reads the phases to the end of the line.
@@ -123,22 +120,21 @@ impl UnikernelContainer {
                         &timer,
                     );
                 }
-                Ok(UnikernelContainer {
+                let kind = UnikernelKind {
                     inner: Arc::new(Inner {
-                        id,
-                        bundle_text,
+                        core: core.clone(),
                         context,
                         plan,
                         hypervisor: planned.input.config.hypervisor,
                         cgroup: planned.cgroup,
-                        init: Arc::new(Process::new(ProcessRef::Init, stdio)),
                         prepared,
                         confined: Mutex::new(Some(confined)),
                         logger: Mutex::new(None),
                         poststop_ran: AtomicBool::new(false),
                         created_at,
                     }),
-                })
+                };
+                Ok(Container::new(core, Box::new(kind)))
             }
             Err(error) => {
                 let undo = undo(&context, &prepared).await;
@@ -226,11 +222,13 @@ fn confine_vmm(
             .as_deref()
             .unwrap_or(&planned.vmm.program),
         search_path: &search_path,
-        new_root: &new_root,
-        guest: &guest,
-        accel: input.accel,
-        networked: input.network.is_some(),
-        process: process.as_ref(),
+        target: ConfineTarget {
+            new_root: &new_root,
+            guest: &guest,
+            accel: input.accel,
+            networked: input.network.is_some(),
+            process: process.as_ref(),
+        },
         data_dirs: planned.vmm_data_dirs.as_deref(),
     })?;
     timer.mark("confinement");

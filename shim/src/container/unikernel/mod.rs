@@ -40,10 +40,11 @@ use async_trait::async_trait;
 use runtime_core::oci::Status;
 use runtime_core::{Hypervisor, VmmPlan};
 
+use super::core::{ContainerCore, Exec};
+use super::kind::Kind;
 use super::prepared::Prepared;
 use super::process::Process;
-use super::process_ref::{ProcessMissing, ProcessRef};
-use super::{Container, ExecRequest, ShimContext, UpdateRequest};
+use super::{ShimContext, UpdateRequest};
 use crate::cgroup::Cgroup;
 use crate::confine::seccomp::SeccompFilter;
 use crate::confine::RootInProgress;
@@ -51,18 +52,16 @@ use crate::error::{Result, ShimError};
 use crate::hooks::{self, HookKind};
 use crate::log_binary::LogBinary;
 
-pub struct UnikernelContainer {
+pub struct UnikernelKind {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    id: String,
-    bundle_text: String,
+    core: Arc<ContainerCore>,
     context: ShimContext,
     plan: VmmPlan,
     hypervisor: Hypervisor,
     cgroup: Option<Cgroup>,
-    init: Arc<Process>,
     /// The prepared container, with the state as last persisted (shared with Create's
     /// blocking steps).
     prepared: Arc<Mutex<Prepared>>,
@@ -83,6 +82,16 @@ struct ConfinedVmm {
     /// The spec's `linux.seccomp`, compiled at Create so a profile that cannot be honoured
     /// fails Create; installed last in the child, after the confinement dropped privileges.
     seccomp: Option<SeccompFilter>,
+}
+
+impl Inner {
+    fn id(&self) -> &str {
+        self.core.id()
+    }
+
+    fn init(&self) -> &Arc<Process> {
+        self.core.init()
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -106,64 +115,36 @@ async fn run_hooks(
 }
 
 #[async_trait]
-impl Container for UnikernelContainer {
-    fn id(&self) -> &str {
-        &self.inner.id
-    }
-
-    fn bundle(&self) -> &str {
-        &self.inner.bundle_text
-    }
-
-    fn process(&self, process: &ProcessRef) -> Result<Arc<Process>> {
-        match process {
-            ProcessRef::Init => Ok(self.inner.init.clone()),
-            ProcessRef::Exec(_) => Err(ShimError::process_not_found(
-                &self.inner.id,
-                process,
-                ProcessMissing::Unknown,
-            )),
-        }
-    }
-
-    async fn start(&self, process: &ProcessRef) -> Result<u32> {
-        if !process.is_init() {
-            return Err(unikernel_exec());
-        }
+impl Kind for UnikernelKind {
+    async fn start_init(&self) -> Result<u32> {
         self.inner.start().await
     }
 
-    async fn kill(&self, which: &ProcessRef, signal: u32, all: bool) -> Result<()> {
-        let process = self.process(which)?;
-        self.inner.kill(&process, signal, all).await
-    }
-
-    async fn exec(&self, _request: ExecRequest) -> Result<()> {
+    fn check_exec(&self) -> Result<()> {
         Err(unikernel_exec())
     }
 
-    async fn delete_exec(&self, exec_id: &str) -> Result<()> {
-        Err(ShimError::process_not_found(
-            &self.inner.id,
-            &ProcessRef::from_exec_id(exec_id),
-            ProcessMissing::Unknown,
-        ))
+    async fn start_exec(&self, _exec: &Exec) -> Result<u32> {
+        Err(unikernel_exec())
+    }
+
+    async fn kill_init(&self, signal: u32, all: bool) -> Result<()> {
+        self.inner.kill(signal, all).await
     }
 
     async fn teardown(&self) -> Result<()> {
         self.inner.teardown().await
     }
 
-    async fn pause(&self) -> Result<()> {
-        self.freezer(true)
-    }
-
-    async fn resume(&self) -> Result<()> {
-        self.freezer(false)
+    async fn freeze(&self, frozen: bool) -> Result<()> {
+        let cgroup = self.inner.cgroup.as_ref().ok_or_else(|| {
+            ShimError::precondition(self.inner.id(), "the container has no cgroup to freeze")
+        })?;
+        cgroup.set_frozen(frozen)
     }
 
     async fn pids(&self) -> Result<Vec<u32>> {
-        let pid = self.inner.init.snapshot().pid;
+        let pid = self.inner.init().snapshot().pid;
         match &self.inner.cgroup {
             Some(cgroup) => cgroup.pids(),
             None if pid != 0 => Ok(vec![pid]),
@@ -176,20 +157,9 @@ impl Container for UnikernelContainer {
             return Ok(());
         }
         Err(ShimError::precondition(
-            &self.inner.id,
+            self.inner.id(),
             "a running VMM's memory and vCPUs are fixed at boot; recreate the container to change its resources",
         ))
-    }
-}
-
-impl UnikernelContainer {
-    fn freezer(&self, frozen: bool) -> Result<()> {
-        let cgroup = self.inner.cgroup.as_ref().ok_or_else(|| {
-            ShimError::precondition(&self.inner.id, "the container has no cgroup to freeze")
-        })?;
-        cgroup.set_frozen(frozen)?;
-        self.inner.init.set_paused(frozen);
-        Ok(())
     }
 }
 

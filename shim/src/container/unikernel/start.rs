@@ -6,20 +6,19 @@ use std::os::unix::process::CommandExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use runtime_core::oci::Status;
-use tokio::sync::oneshot;
 
 use super::network::detach_network;
 use super::{lock, run_hooks, ConfinedVmm, Inner};
 use crate::cgroup::Cgroup;
 use crate::confine::HeldMountNamespace;
 use crate::console::Console;
+use crate::container::core::{ExitFindings, ExitSteps};
 use crate::container::cpu_sample::schedstat;
 use crate::container::phase_timer::PhaseTimer;
 use crate::container::prepared::Prepared;
-use crate::container::process::Phase;
 use crate::error::{Result, ShimError};
-use crate::events::ExitReport;
 use crate::hooks::HookKind;
 use crate::host;
 use crate::log_binary::{LogBinary, LoggerInputs};
@@ -32,12 +31,6 @@ use crate::stdio::ProcessStdio;
 impl Inner {
     /// Runs the `startContainer` hooks, spawns the VMM, then runs the `poststart` hooks.
     pub(super) async fn start(self: &Arc<Self>) -> Result<u32> {
-        if self.init.snapshot().phase != Phase::Created {
-            return Err(ShimError::precondition(
-                &self.id,
-                "the unikernel was already started",
-            ));
-        }
         let inner = self;
         run_hooks(
             &inner.context,
@@ -59,7 +52,7 @@ impl Inner {
         )
         .await
         {
-            tracing::warn!(id = %inner.id, %error, "poststart hooks failed; the VMM keeps running");
+            tracing::warn!(id = %inner.id(), %error, "poststart hooks failed; the VMM keeps running");
         }
         Ok(pid)
     }
@@ -75,65 +68,12 @@ impl Inner {
             &self.context.router,
             &program,
             &args,
-            &self.id,
+            self.id(),
             &self.context.namespace,
         )
         .await?;
         *lock(&self.logger) = Some(Arc::new(logger));
         Ok(Some(inputs))
-    }
-
-    fn watch_exit(
-        self: &Arc<Self>,
-        exit: oneshot::Receiver<ExitCode>,
-        stderr: Option<StderrTee>,
-        started_at: Instant,
-        mount_namespace: Option<HeldMountNamespace>,
-    ) {
-        let inner = Arc::clone(self);
-        tokio::spawn(async move {
-            // A dropped sender means the reaper is gone; report the VMM as lost.
-            let status = exit.await.unwrap_or(255);
-            let died_at = Instant::now();
-            let mut timer = PhaseTimer::start();
-            let pid = inner.init.snapshot().pid;
-            if let Some(tee) = stderr {
-                inner
-                    .report_early_exit(&tee, status, died_at - started_at)
-                    .await;
-            }
-            timer.mark("stderr_drain");
-            // Invariant 2: the network is gone (and verified) before TaskExit.
-            if let Err(error) = detach_network(&inner.context, &inner.prepared).await {
-                tracing::error!(id = %inner.id, %error, "network teardown after VMM exit failed; Delete will retry");
-            }
-            timer.mark("network_detach");
-            if inner.cgroup.as_ref().is_some_and(Cgroup::oom_killed) {
-                inner.context.exits.oom_killed(&inner.id);
-            }
-            timer.mark("oom_check");
-            let exit = inner.init.set_stopped(status);
-            inner.context.exits.exited(ExitReport {
-                container_id: inner.id.clone(),
-                exec_id: String::new(),
-                pid,
-                exit_status: status,
-                exited_at: exit.at,
-            });
-            timer.mark("publish");
-            tracing::info!(
-                id = %inner.id,
-                pid,
-                status,
-                exit_to_event_us = died_at.elapsed().as_micros() as u64,
-                phases_us = %timer,
-                "VMM exited"
-            );
-            // After TaskExit: freeing the namespace waits for an RCU grace period.
-            if let Some(namespace) = mount_namespace {
-                namespace.release();
-            }
-        });
     }
 
     /// A VMM that died right after its start: why, from its stderr, in the shim's log and as
@@ -147,7 +87,7 @@ impl Inner {
         })
         .await;
         if let Some(report) = report {
-            tracing::error!(id = %self.id, %report, "the VMM died right after its start");
+            tracing::error!(id = %self.id(), %report, "the VMM died right after its start");
         }
     }
 
@@ -159,7 +99,7 @@ impl Inner {
             seccomp,
         } = lock(&self.confined)
             .take()
-            .ok_or_else(|| ShimError::precondition(&self.id, "the VMM was already started"))?;
+            .ok_or_else(|| ShimError::precondition(self.id(), "the VMM was already started"))?;
         // Normally built already, while containerd answered Create and sent Start.
         let root = root.finish()?;
         timer.mark("vmm_root");
@@ -173,14 +113,14 @@ impl Inner {
         // On a terminal the VMM's stderr is the pty, shared with its console: not teed.
         let (stdio, stderr_tee) = if paths.terminal {
             let (console, slave) = Console::open()?;
-            self.init
-                .set_stdin(console.start_copying(&self.id, &paths)?);
-            self.init.set_console(console);
+            self.init()
+                .set_stdin(console.start_copying(self.id(), &paths)?);
+            self.init().set_console(console);
             (ProcessStdio::terminal(slave)?, None)
         } else {
-            let (mut stdio, stdin) = paths.open_with(&self.id, logger)?;
-            self.init.set_stdin(stdin);
-            let (vmm_stderr, tee) = stderr_tee::interpose(&self.id, stdio.stderr)?;
+            let (mut stdio, stdin) = paths.open_with(self.id(), logger)?;
+            self.init().set_stdin(stdin);
+            let (vmm_stderr, tee) = stderr_tee::interpose(self.id(), stdio.stderr)?;
             stdio.stderr = vmm_stderr;
             (stdio, Some(tee))
         };
@@ -218,7 +158,7 @@ impl Inner {
         let (child, exit) = match spawned {
             Ok(spawned) => spawned,
             Err(e) => {
-                self.init.close_stdin();
+                self.init().close_stdin();
                 mount_namespace.release();
                 return Err(ShimError::io(
                     format!("start VMM {program_text} confined (the container's stderr has the failed step)"),
@@ -232,7 +172,7 @@ impl Inner {
         let (child_cpu, child_runq) = schedstat(pid as i32).unwrap_or_default();
         let cpu = timer.cpu_spent().unwrap_or_default();
         tracing::info!(
-            id = %self.id,
+            id = %self.id(),
             pid,
             create_to_exec_us = self.created_at.elapsed().as_micros() as u64,
             cpu_user_us = cpu.user.as_micros() as u64,
@@ -251,15 +191,74 @@ impl Inner {
             crate::timestamps::record(
                 &node_config.timestamps,
                 runtime_core::TimedRequest::Start,
-                &self.id,
+                self.id(),
                 &timer,
             );
         }
-        self.init.set_running(pid);
-        self.watch_exit(exit, stderr_tee, started_at, Some(mount_namespace));
+        self.init().set_running(pid);
+        let steps = VmmExit {
+            inner: Arc::clone(self),
+            stderr: stderr_tee,
+            started_at,
+            timer: PhaseTimer::start(),
+            died_at: started_at,
+            mount_namespace,
+        };
+        self.core
+            .watch_exit(self.init().clone(), exit, Box::new(steps));
         Prepared::persist_change(&self.prepared, |state| {
             state.vmm = ProcessIdentity::of(pid as i32)
         })?;
         Ok(pid)
+    }
+}
+
+/// The VMM's exit: why it died (when right after its start), its network detached and
+/// verified before the exit is reported (invariant 2), its OOM kill told; once reported, its
+/// mount namespace is let go.
+struct VmmExit {
+    inner: Arc<Inner>,
+    stderr: Option<StderrTee>,
+    started_at: Instant,
+    /// The exit path's phases and its start, both (re)started when the VMM is reaped.
+    timer: PhaseTimer,
+    died_at: Instant,
+    mount_namespace: HeldMountNamespace,
+}
+
+#[async_trait]
+impl ExitSteps for VmmExit {
+    async fn before_report(&mut self, status: ExitCode) -> ExitFindings {
+        self.died_at = Instant::now();
+        self.timer = PhaseTimer::start();
+        let inner = &self.inner;
+        if let Some(tee) = self.stderr.take() {
+            inner
+                .report_early_exit(&tee, status, self.died_at - self.started_at)
+                .await;
+        }
+        self.timer.mark("stderr_drain");
+        if let Err(error) = detach_network(&inner.context, &inner.prepared).await {
+            tracing::error!(id = %inner.id(), %error, "network teardown after VMM exit failed; Delete will retry");
+        }
+        self.timer.mark("network_detach");
+        let oom_killed = inner.cgroup.as_ref().is_some_and(Cgroup::oom_killed);
+        self.timer.mark("oom_check");
+        ExitFindings { oom_killed }
+    }
+
+    fn after_report(mut self: Box<Self>) {
+        self.timer.mark("publish");
+        let snapshot = self.inner.init().snapshot();
+        tracing::info!(
+            id = %self.inner.id(),
+            pid = snapshot.pid,
+            status = snapshot.exit.map_or(0, |exit| exit.status),
+            exit_to_event_us = self.died_at.elapsed().as_micros() as u64,
+            phases_us = %self.timer,
+            "VMM exited"
+        );
+        // After TaskExit: freeing the namespace waits for an RCU grace period.
+        self.mount_namespace.release();
     }
 }

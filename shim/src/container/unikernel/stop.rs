@@ -12,8 +12,7 @@ use runtime_core::{GracefulStop, Hypervisor};
 
 use super::{lock, run_hooks, Inner};
 use crate::container::prepared::Prepared;
-use crate::container::process::{Phase, Process};
-use crate::container::process_ref::ProcessMissing;
+use crate::container::process::Phase;
 use crate::container::{teardown, ShimContext};
 use crate::error::{Result, ShimError};
 use crate::hooks::HookKind;
@@ -23,17 +22,13 @@ use crate::runc::Runc;
 const QMP_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Inner {
-    /// Signals the VMM (`process`, the init process), or asks its guest to power off (see the
-    /// module of `unikernel`); with `all`, every other process of its cgroup too.
-    pub(super) async fn kill(&self, process: &Process, signal: u32, all: bool) -> Result<()> {
-        let snapshot = process.snapshot();
-        let missing = match snapshot.phase {
-            Phase::Created => Some(ProcessMissing::NotStarted),
-            Phase::Stopped => Some(ProcessMissing::Exited),
-            Phase::Running | Phase::Paused => None,
-        };
-        if let Some(why) = missing {
-            return Err(ShimError::process_not_found(&self.id, &process.which, why));
+    /// Signals the VMM (the init process), or asks its guest to power off (see the module of
+    /// `unikernel`); with `all`, every other process of its cgroup too.
+    pub(super) async fn kill(&self, signal: u32, all: bool) -> Result<()> {
+        let init = self.init();
+        let snapshot = init.snapshot();
+        if let Some(why) = snapshot.missing() {
+            return Err(ShimError::process_not_found(self.id(), &init.which, why));
         }
         let signal = crate::container::process::signal(signal)?;
         let graceful = matches!(signal, Signal::SIGTERM | Signal::SIGINT)
@@ -95,22 +90,22 @@ impl Inner {
             GracefulStop::QmpPowerdown { socket } => {
                 match crate::qmp::request_powerdown(socket, QMP_TIMEOUT).await {
                     Ok(()) => {
-                        tracing::info!(id = %self.id, %signal, "asked the guest to power off (QMP system_powerdown); SIGKILL ends it if it does not");
+                        tracing::info!(id = %self.id(), %signal, "asked the guest to power off (QMP system_powerdown); SIGKILL ends it if it does not");
                         true
                     }
                     Err(error) => {
-                        tracing::warn!(id = %self.id, %signal, %error, "QMP unreachable: delivering the signal to the VMM instead");
+                        tracing::warn!(id = %self.id(), %signal, %error, "QMP unreachable: delivering the signal to the VMM instead");
                         false
                     }
                 }
             }
             GracefulStop::FirecrackerCtrlAltDel { socket } => {
-                tracing::error!(id = %self.id, %signal, socket = %socket.display(), "firecracker's Ctrl-Alt-Del is not implemented by this shim: delivering the signal to the VMM");
+                tracing::error!(id = %self.id(), %signal, socket = %socket.display(), "firecracker's Ctrl-Alt-Del is not implemented by this shim: delivering the signal to the VMM");
                 false
             }
             GracefulStop::Signal => {
                 if self.hypervisor == Hypervisor::Firecracker {
-                    tracing::info!(id = %self.id, %signal, "firecracker runs with --no-api (as under urunc): no Ctrl-Alt-Del for the guest; the signal goes to the VMM, which it ends without a guest shutdown");
+                    tracing::info!(id = %self.id(), %signal, "firecracker runs with --no-api (as under urunc): no Ctrl-Alt-Del for the guest; the signal goes to the VMM, which it ends without a guest shutdown");
                 }
                 false
             }
@@ -122,7 +117,7 @@ impl Inner {
         if self.poststop_ran.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        let pid = self.init.snapshot().pid;
+        let pid = self.init().snapshot().pid;
         let pid = (pid != 0).then_some(pid);
         let outcome = run_hooks(
             &self.context,
@@ -133,7 +128,7 @@ impl Inner {
         )
         .await;
         if let Err(error) = &outcome {
-            tracing::error!(id = %self.id, %error, "poststop hooks failed (the container is deleted)");
+            tracing::error!(id = %self.id(), %error, "poststop hooks failed (the container is deleted)");
         }
         outcome
     }
