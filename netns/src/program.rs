@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{dup2_stderr, dup2_stdout, execve, fork, pipe2, ForkResult};
+use nix::unistd::{dup2_stderr, dup2_stdout, pipe2};
 
 /// Where helper programs are looked for; the shim's PATH may lack sbin.
 const SEARCH_DIRS: [&str; 4] = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
@@ -56,31 +56,40 @@ pub fn run_in_current_netns(program: &Path, args: &[&str]) -> std::io::Result<Pr
         argv.push(to_c(arg)?);
     }
     let envp = [to_c("PATH=/usr/sbin:/usr/bin:/sbin:/bin")?];
+    // The pointer arrays execve takes, built before the clone: the clone child of a
+    // multi-threaded process may find malloc's lock held by a thread that does not exist in
+    // it, so it must not allocate.
+    let argv_ptrs = null_terminated(&argv);
+    let envp_ptrs = null_terminated(&envp);
     let (reader, writer) = pipe2(OFlag::O_CLOEXEC)?;
     let mut stack = vec![0u8; CHILD_STACK];
     let child = Box::new(|| {
-        // Only async-signal-safe calls from here: fork, dup2, execve, waitpid.
-        // SAFETY: the forked program only dup2s and execs.
-        match unsafe { fork() } {
-            Ok(ForkResult::Child) => {
+        // Only raw system calls from here: glibc's fork() takes malloc's and other locks for
+        // its atfork handlers, which can be held forever in this copy of a threaded process
+        // (seen as a futex hang); the raw clone takes none.
+        // SAFETY: a plain fork (SIGCHLD, no shared memory); the child only dup2s and execs.
+        let forked = unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD, 0, 0, 0, 0) };
+        match forked {
+            0 => {
                 if dup2_stdout(&writer).is_ok() && dup2_stderr(&writer).is_ok() {
-                    let _ = execve(&path, &argv, &envp);
+                    // SAFETY: both arrays are null-terminated and outlive the call.
+                    unsafe { libc::execve(path.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr()) };
                 }
                 // SAFETY: _exit is always safe; it skips atexit handlers.
                 unsafe { libc::_exit(127) }
             }
-            Ok(ForkResult::Parent { child }) => loop {
-                match waitpid(child, None) {
+            child if child > 0 => loop {
+                match waitpid(nix::unistd::Pid::from_raw(child as i32), None) {
                     Ok(WaitStatus::Exited(_, code)) => return code as isize,
                     Ok(WaitStatus::Signaled(_, signal, _)) => return 128 + signal as isize,
                     Err(nix::errno::Errno::EINTR) | Ok(_) => continue,
                     Err(_) => return 125,
                 }
             },
-            Err(_) => 125,
+            _ => 125,
         }
     });
-    // SAFETY: the child only forks, waits and exits (see above); without
+    // SAFETY: the child only forks (raw), waits and exits (see above); without
     // CLONE_VM it works on its own copy of memory; signal None = a clone child.
     let pid = unsafe { nix::sched::clone(child, &mut stack, CloneFlags::empty(), None) }?;
     drop(writer);
@@ -103,6 +112,15 @@ pub fn run_in_current_netns(program: &Path, args: &[&str]) -> std::io::Result<Pr
         }
     };
     Ok(ProgramOutput { code, output })
+}
+
+/// The `char *const[]` execve takes: pointers into `strings`, then NULL.
+fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -135,5 +153,37 @@ mod tests {
         }
         stop.store(true, Ordering::Relaxed);
         reaper.join().unwrap();
+    }
+
+    /// The clone child is a copy of a threaded process: a thread that held malloc's lock at
+    /// the clone does not exist in it, so the child must take no lock (glibc's fork() takes
+    /// malloc's for its atfork handlers, and hung on the futex forever).
+    #[test]
+    fn a_thread_allocating_meanwhile_cannot_hang_the_helper() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let allocator = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::black_box(vec![0u8; 4096]);
+                }
+            })
+        };
+        let sh = find_program("sh").expect("sh exists");
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for _ in 0..200 {
+                let out = run_in_current_netns(&sh, &["-c", "exit 0"]).expect("helper runs");
+                assert_eq!(out.code, 0);
+            }
+            let _ = done.send(());
+        });
+        let outcome = finished.recv_timeout(std::time::Duration::from_secs(60));
+        stop.store(true, Ordering::Relaxed);
+        allocator.join().unwrap();
+        assert!(
+            outcome.is_ok(),
+            "200 helpers did not all end within 60 s: one hung"
+        );
     }
 }
