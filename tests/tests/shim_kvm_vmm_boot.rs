@@ -1,6 +1,6 @@
 //! firecracker and cloud-hypervisor boot through containerd and our shim as each kind they
-//! are paired with (linux/firecracker, unikraft/firecracker, linux/cloud-hypervisor), in a pod
-//! whose eth0 has MTU 1400; the binaries come from `URUNC_TEST_FIRECRACKER` /
+//! are paired with (linux, unikraft and freebsd on firecracker, linux on cloud-hypervisor), in
+//! a pod whose eth0 has MTU 1400; the binaries come from `URUNC_TEST_FIRECRACKER` /
 //! `URUNC_TEST_CLOUD_HYPERVISOR` or PATH (SKIPPED without them: CI installs neither).
 //!
 //! The guest is the PVH stand-in (`urunc_tests::guests::pvh`), not a Linux or Unikraft
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use shim_support::kvm_vmm::{kvm_vmm_containerd, KvmVmmContainerd};
 use shim_support::{
-    assert_nothing_left, assert_sandbox_clean, ctr_ok, eventually, foreground_run,
+    assert_nothing_left, assert_sandbox_clean, ctr_ok, eventually, foreground_run_with,
     import_unikernel_files,
 };
 use urunc_tests::guests::{pvh_guest, spawn_with_console, PvhBehaviour};
@@ -56,6 +56,8 @@ struct Pair {
     vmm: KvmVmm,
     kind: &'static str,
     storage: Storage,
+    /// The container's process arguments (the freebsd kind starts args[0] as its init).
+    args: &'static [&'static str],
 }
 
 #[test]
@@ -66,6 +68,7 @@ fn linux_boots_on_firecracker_in_a_1400_mtu_pod_and_stops() {
             vmm: FIRECRACKER,
             kind: "linux",
             storage: Storage::Block,
+            args: &[],
         },
     );
 }
@@ -78,6 +81,7 @@ fn unikraft_boots_on_firecracker_in_a_1400_mtu_pod_and_stops() {
             vmm: FIRECRACKER,
             kind: "unikraft",
             storage: Storage::Initrd,
+            args: &[],
         },
     );
 }
@@ -90,6 +94,23 @@ fn linux_boots_on_cloud_hypervisor_in_a_1400_mtu_pod_and_stops() {
             vmm: CLOUD_HYPERVISOR,
             kind: "linux",
             storage: Storage::Block,
+            args: &[],
+        },
+    );
+}
+
+/// urunc's FreeBSD guest on firecracker: the stand-in plays the kernel, so what is checked is
+/// that firecracker accepts the freebsd plan (its two drives, `FCrootfs` and
+/// `FC_URUNIT_CONFIG`, and the FreeBSD boot arguments) and holds the disk.
+#[test]
+fn freebsd_boots_on_firecracker_in_a_1400_mtu_pod_and_stops() {
+    boots_and_stops(
+        "freebsd_boots_on_firecracker_in_a_1400_mtu_pod_and_stops",
+        Pair {
+            vmm: FIRECRACKER,
+            kind: "freebsd",
+            storage: Storage::Block,
+            args: &["/urunit", "/bin/app"],
         },
     );
 }
@@ -181,7 +202,7 @@ fn boot_then_signal(
 ) -> (ExitStatus, Duration) {
     let ctrd = &env.ctrd;
     let with_ns = format!("network:{}", sandbox.path().display());
-    let mut run = foreground_run(ctrd, &with_ns, image, id);
+    let mut run = foreground_run_with(ctrd, &with_ns, image, id, pair.args);
     let (console, mut run) = spawn_with_console(&mut run).expect("spawn ctr run");
     console
         .wait_for(marker, BOOT_LIMIT)

@@ -281,7 +281,20 @@ pub fn run_detached_with(
 /// the network namespace named by `with_ns`: the guest's console is its
 /// stdout and it returns when the task exits.
 pub fn foreground_run(ctrd: &PrivateContainerd, with_ns: &str, image: &str, id: &str) -> Command {
-    ctrd.ctr_command(&["run", "--runtime", RUNTIME, "--with-ns", with_ns, image, id])
+    foreground_run_with(ctrd, with_ns, image, id, &[])
+}
+
+/// Like [`foreground_run`], with the container's process arguments `args`.
+pub fn foreground_run_with(
+    ctrd: &PrivateContainerd,
+    with_ns: &str,
+    image: &str,
+    id: &str,
+    args: &[&str],
+) -> Command {
+    let mut command = vec!["run", "--runtime", RUNTIME, "--with-ns", with_ns, image, id];
+    command.extend_from_slice(args);
+    ctrd.ctr_command(&command)
 }
 
 /// Asserts the sandbox netns holds no urunc tap, ingress qdisc or tc
