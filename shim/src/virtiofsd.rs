@@ -122,7 +122,7 @@ pub fn spawn(
     router: &ExitRouter,
     plan: &VirtiofsdPlan,
     (confined, confinement): (ConfinePlan, Confinement),
-    cgroup_procs: Vec<CString>,
+    cgroup_join: Vec<CString>,
     log: &Path,
 ) -> Result<(ProcessIdentity, oneshot::Receiver<ExitCode>)> {
     let log_file = std::fs::OpenOptions::new()
@@ -142,7 +142,7 @@ pub fn spawn(
     };
     let setup = ChildSetup {
         namespaces: NamespacePlan::joins_only(&[])?,
-        cgroup_procs,
+        cgroup_join,
     };
     let program = confined.program.display().to_string();
     let mut command = container_command(&program, &plan.args, &[], stdio, setup);

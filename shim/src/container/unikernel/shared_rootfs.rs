@@ -84,8 +84,8 @@ pub(super) async fn start_virtiofsd(
             dir.join(VIRTIOFSD_ROOT_DIR),
         )
     };
-    let cgroup_procs = match cgroup {
-        Some(cgroup) => cgroup.procs_files()?,
+    let cgroup_join = match cgroup {
+        Some(cgroup) => cgroup.join_files()?,
         None => Vec::new(),
     };
     let mut record = VirtiofsdRecord::planned(&plan, socket);
@@ -110,7 +110,7 @@ pub(super) async fn start_virtiofsd(
             };
             let confined = virtiofsd::confine(&step_plan, &step_socket, &site)?;
             tracing::info!(id = %step_id, mounts = ?confined.0.mounts.iter().map(|m| m.path.display().to_string()).collect::<Vec<_>>(), capabilities = ?step_plan.capabilities, "virtiofsd confined");
-            virtiofsd::spawn(&router, &step_plan, confined, cgroup_procs, &step_log)
+            virtiofsd::spawn(&router, &step_plan, confined, cgroup_join, &step_log)
         })
         .await?;
     record.process = Some(identity);

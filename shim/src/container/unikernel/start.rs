@@ -128,8 +128,8 @@ impl Inner {
         let pid_namespace = PidNamespace::from_spec(&namespaces)?;
         let setup = ChildSetup {
             namespaces: NamespacePlan::from_spec(&namespaces)?.without_mount(),
-            cgroup_procs: match &self.cgroup {
-                Some(cgroup) => cgroup.procs_files()?,
+            cgroup_join: match &self.cgroup {
+                Some(cgroup) => cgroup.join_files()?,
                 None => Vec::new(),
             },
         };
