@@ -300,30 +300,50 @@ async fn plan(
             p.store.clone(),
         )
     };
-    // Before the guest's files: whether the configured virtiofsd exists is part of urunc's
-    // rootfs choice.
-    let source = lock(prepared).node_config.clone();
-    let shared = prepared.clone();
-    let node_config = steps
-        .run("load the node configuration", move || {
-            let node_config = node_config::load_source(&source)?;
-            Prepared::persist_change(&shared, |state| {
-                state.node_config = Some(node_config.clone())
-            })?;
-            Ok(node_config)
-        })
-        .await?;
-    timer.mark("node_config");
-    let shared = prepared.clone();
-    let files_config = config.clone();
-    let virtiofsd_found = shared_rootfs::virtiofsd_binary(&node_config).is_some();
-    let (guest, cgroup, mut timer) = steps
-        .run("resolve the guest files and make the cgroup", move || {
-            let files =
-                guest_files_and_cgroup(&shared, &files_config, virtiofsd_found, &mut timer)?;
-            Ok((files.0, files.1, timer))
-        })
-        .await?;
+    // The network is attached on the sandbox's worker while this Create's own steps (the node
+    // configuration, the guest's files, the cgroup) run on a blocking thread: they need nothing
+    // of each other, and each records its change of the state under the state's one lock. Both
+    // are waited for, so a failure of one leaves nothing of the other in flight for the undo.
+    let network_path = network_path(&spec.linux.namespaces);
+    let network = async {
+        match &network_path {
+            Some(netns_path) => attach_network(context, prepared, &spec, netns_path).await,
+            None => {
+                tracing::info!(%id, "no network namespace path: the guest runs without network");
+                Ok(None)
+            }
+        }
+    };
+    let own_steps = async {
+        // Before the guest's files: whether the configured virtiofsd exists is part of urunc's
+        // rootfs choice.
+        let source = lock(prepared).node_config.clone();
+        let shared = prepared.clone();
+        let node_config = steps
+            .run("load the node configuration", move || {
+                let node_config = node_config::load_source(&source)?;
+                Prepared::persist_change(&shared, |state| {
+                    state.node_config = Some(node_config.clone())
+                })?;
+                Ok(node_config)
+            })
+            .await?;
+        timer.mark("node_config");
+        let shared = prepared.clone();
+        let files_config = config.clone();
+        let virtiofsd_found = shared_rootfs::virtiofsd_binary(&node_config).is_some();
+        let (guest, cgroup, timer) = steps
+            .run("resolve the guest files and make the cgroup", move || {
+                let files =
+                    guest_files_and_cgroup(&shared, &files_config, virtiofsd_found, &mut timer)?;
+                Ok((files.0, files.1, timer))
+            })
+            .await?;
+        Ok::<_, ShimError>((node_config, guest, cgroup, timer))
+    };
+    let (network, own_steps) = tokio::join!(network, own_steps);
+    let (node_config, guest, cgroup, mut timer) = own_steps?;
+    let network = network?;
     let block_rootfs::GuestFiles {
         kernel,
         initrd,
@@ -331,14 +351,7 @@ async fn plan(
         block_is_device,
         shared_fs,
     } = guest;
-    let network = match network_path(&spec.linux.namespaces) {
-        Some(netns_path) => attach_network(context, prepared, &spec, &netns_path).await?,
-        None => {
-            tracing::info!(%id, "no network namespace path: the guest runs without network");
-            None
-        }
-    };
-
+    // What the attach took beyond the steps it ran alongside.
     timer.mark("network_attach");
     let monitor = node_config.monitor(config.hypervisor);
     let program_override = monitor.path.clone();

@@ -4,7 +4,7 @@
 //! shim makes it first (see `netns::create_pinned`), so the hooks that set up the network at
 //! Create (nerdctl's CNI hook) have a namespace to configure before the tap is attached.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use runtime_core::oci::NamespaceType;
 
@@ -55,25 +55,24 @@ pub(super) async fn make_fresh_netns(prepared: &Mutex<Prepared>) -> Result<()> {
 }
 
 /// Creates the tap and redirect in the sandbox at `netns_path` through its netns worker. The
-/// worker persists the record (through the state store) before it creates anything.
+/// worker persists the record (as a change of the container's state, so Create's steps that
+/// run meanwhile and record their own changes keep theirs) before it creates anything.
 pub(super) async fn attach_network(
     context: &ShimContext,
-    prepared: &Mutex<Prepared>,
+    prepared: &Arc<Mutex<Prepared>>,
     spec: &Spec,
     netns_path: &std::path::Path,
 ) -> Result<Option<GuestNetwork>> {
-    let (id, store, mut state) = {
-        let p = lock(prepared);
-        (p.id.clone(), p.store.clone(), p.state.clone())
-    };
+    let id = lock(prepared).id.clone();
     let (uid, gid) = vmm_owner(spec);
+    let shared = Arc::clone(prepared);
     let request = AttachRequest {
         container_id: id.clone(),
         owner_uid: uid,
         owner_gid: gid,
         persist: Box::new(move |record: &NetRecord| {
-            state.net = Some(record.clone());
-            store.write(&state)
+            Prepared::persist_change(&shared, |state| state.net = Some(record.clone()))
+                .map_err(std::io::Error::other)
         }),
     };
     let mode = match runtime_core::network_mode(&spec.annotations) {
