@@ -55,8 +55,9 @@ pub fn phase_end(request: TimedRequest, phase: &str) -> Option<UruncTimestamp> {
     match (request, phase) {
         // The urunc configuration is resolved: urunc has then built its unikontainer.
         (TimedRequest::Create, "bundle_config") => Some(ts("TS01", "CR.unikontainer_created", 1)),
-        // The container's state is first written: its setup has begun.
-        (TimedRequest::Create, "state_write") => Some(ts("TS02", "CR.initial_setup", 2)),
+        // The node configuration is read: the container's own setup (its files, cgroup and
+        // network) begins.
+        (TimedRequest::Create, "node_config") => Some(ts("TS02", "CR.initial_setup", 2)),
         (TimedRequest::Create, "hooks") => Some(ts("TS07", "CR.hooks_executed", 7)),
         (TimedRequest::Create, "network_attach") => {
             Some(ts("TS16", "RX.network_setup_completed", 16))

@@ -31,7 +31,7 @@ mod plan;
 mod root_helper;
 pub mod seccomp;
 
-pub use host_files::locate as locate_program;
+pub use host_files::{locate as locate_program, HostFiles};
 
 #[cfg(test)]
 mod confined_run_tests;
@@ -66,13 +66,30 @@ pub struct ConfineRequest<'a> {
 /// `plan.program` (absolute) and calls [`Confinement::install`] on its command after the
 /// namespace and cgroup setup.
 pub fn prepare(request: &ConfineRequest) -> Result<(ConfinePlan, Confinement)> {
-    let mut host = host_cache::discover_cached(request.program, request.search_path)?;
-    if let Some(dirs) = request.data_dirs {
-        host = host.with_data_dirs(dirs);
-    }
+    let host = host_files(request.program, request.search_path, request.data_dirs)?;
+    prepare_for(&request.target, &host)
+}
+
+/// What the VMM program needs from the host (reused per binary while its files are unchanged),
+/// with the node's data folders (`data_path`) in place of the host's when given. Create finds
+/// them while the network is attached, before it knows the rest of the confinement.
+pub fn host_files(
+    program: &str,
+    search_path: &str,
+    data_dirs: Option<&[PathBuf]>,
+) -> Result<HostFiles> {
+    let host = host_cache::discover_cached(program, search_path)?;
+    Ok(match data_dirs {
+        Some(dirs) => host.with_data_dirs(dirs),
+        None => host,
+    })
+}
+
+/// Plans and prepares the confinement of `target` for a program whose host files are `host`.
+pub fn prepare_for(target: &ConfineTarget, host: &HostFiles) -> Result<(ConfinePlan, Confinement)> {
     let plan = plan(&ConfineInput {
-        target: request.target,
-        host: &host,
+        target: *target,
+        host,
         last_capability: kernel_last_capability()?,
     })?;
     let confinement = Confinement::prepare(&plan)?;

@@ -17,7 +17,7 @@ use super::stop::undo;
 use super::{lock, run_hooks, ConfinedVmm, Inner, UnikernelKind};
 use crate::cgroup::Cgroup;
 use crate::confine::seccomp::SeccompFilter;
-use crate::confine::{self, ConfineRequest, ConfineTarget, GuestFiles};
+use crate::confine::{self, ConfineTarget, GuestFiles, HostFiles};
 use crate::container::blocking::BlockingSteps;
 use crate::container::core::ContainerCore;
 use crate::container::phase_timer::PhaseTimer;
@@ -42,16 +42,15 @@ const MAX_SOCKET_PATH: usize = 107;
 /// What Create planned: the VMM invocation and what it was built from.
 struct Planned {
     vmm: VmmPlan,
-    /// `[monitors.<vmm>] path` of the node configuration: the VMM binary to run instead of
-    /// the plan's program looked up in PATH.
-    program_override: Option<String>,
+    /// What the VMM binary (the plan's program looked up in PATH, or `[monitors.<vmm>] path`
+    /// of the node configuration) needs from the host, with `[monitors.qemu] data_path`'s
+    /// folders in place of the host's qemu data.
+    host_files: HostFiles,
     input: VmmInput,
     vmm_dir: PathBuf,
     cgroup: Option<Cgroup>,
     /// The guest's disk is the rootfs block device (`block_rootfs` handed it over).
     block_is_device: bool,
-    /// `[monitors.qemu] data_path`'s folders, mounted instead of the host's qemu data.
-    vmm_data_dirs: Option<Vec<PathBuf>>,
 }
 
 impl UnikernelKind {
@@ -78,7 +77,7 @@ impl UnikernelKind {
             let shared = prepared.clone();
             let router = context.router.clone();
             let (planned, confined, mut timer) = steps
-                .run("confine the VMM", move || {
+                .run("write the VMM's files and confine it", move || {
                     let (planned, mut timer) = planned;
                     let confined = confine_vmm(&shared, &router, &planned, &mut timer)?;
                     Ok((planned, confined, timer))
@@ -167,22 +166,28 @@ fn refuse_mount_namespace_path(namespaces: &[runtime_core::oci::Namespace]) -> R
     }
 }
 
-/// Plans the VMM's confinement from the spec's process and the files the VMM needs; refuses an
-/// impossible user or capability set before anything runs; starts building the VMM's root.
+/// Writes the VMM plan's files; plans the VMM's confinement from the spec's process and the
+/// files the VMM needs; refuses an impossible user or capability set before anything runs;
+/// starts building the VMM's root.
 fn confine_vmm(
     prepared: &Mutex<Prepared>,
     router: &ExitRouter,
     planned: &Planned,
     timer: &mut PhaseTimer,
 ) -> Result<ConfinedVmm> {
-    let (process, new_root, linux) = {
+    let (process, new_root, linux, owner) = {
         let p = lock(prepared);
         (
             p.spec.process.clone(),
             p.store.dir().join(VMM_ROOT_DIR),
             p.spec.linux.clone(),
+            vmm_owner(&p.spec),
         )
     };
+    for file in &planned.vmm.files {
+        write_private(&file.path, &file.contents, owner)?;
+    }
+    timer.mark("plan_files");
     // Refused here rather than at Start: what the VMM cannot be given (a user namespace, a
     // pid namespace path that does not open) fails Create and leaves nothing.
     NamespacePlan::from_spec(&linux.namespaces)?;
@@ -215,22 +220,16 @@ fn confine_vmm(
             .chain(shared_rootfs::shared_dir(input.shared_rootfs.as_ref()))
             .collect(),
     };
-    let search_path = host::vmm_search_path();
-    let (plan, confinement) = confine::prepare(&ConfineRequest {
-        program: planned
-            .program_override
-            .as_deref()
-            .unwrap_or(&planned.vmm.program),
-        search_path: &search_path,
-        target: ConfineTarget {
+    let (plan, confinement) = confine::prepare_for(
+        &ConfineTarget {
             new_root: &new_root,
             guest: &guest,
             accel: input.accel,
             networked: input.network.is_some(),
             process: process.as_ref(),
         },
-        data_dirs: planned.vmm_data_dirs.as_deref(),
-    })?;
+        &planned.host_files,
+    )?;
     timer.mark("confinement");
     // Built while containerd answers this Create and sends Start; Start waits for it.
     let root = confinement.start_building(router)?;
@@ -300,10 +299,13 @@ async fn plan(
             p.store.clone(),
         )
     };
+    let owner = vmm_owner(&spec);
+    let vmm_dir = store.dir().join(VMM_DIR);
     // The network is attached on the sandbox's worker while this Create's own steps (the node
-    // configuration, the guest's files, the cgroup) run on a blocking thread: they need nothing
-    // of each other, and each records its change of the state under the state's one lock. Both
-    // are waited for, so a failure of one leaves nothing of the other in flight for the undo.
+    // configuration, the guest's files, the cgroup, the VMM's folder) run on one blocking
+    // thread: they need nothing of each other, and each records its change of the state under
+    // the state's one lock. Both are waited for, so a failure of one leaves nothing of the other
+    // in flight for the undo.
     let network_path = network_path(&spec.linux.namespaces);
     let network = async {
         match &network_path {
@@ -314,35 +316,31 @@ async fn plan(
             }
         }
     };
-    let own_steps = async {
-        // Before the guest's files: whether the configured virtiofsd exists is part of urunc's
-        // rootfs choice.
-        let source = lock(prepared).node_config.clone();
+    let own_steps = {
         let shared = prepared.clone();
-        let node_config = steps
-            .run("load the node configuration", move || {
-                let node_config = node_config::load_source(&source)?;
-                Prepared::persist_change(&shared, |state| {
-                    state.node_config = Some(node_config.clone())
-                })?;
-                Ok(node_config)
-            })
-            .await?;
-        timer.mark("node_config");
-        let shared = prepared.clone();
-        let files_config = config.clone();
-        let virtiofsd_found = shared_rootfs::virtiofsd_binary(&node_config).is_some();
-        let (guest, cgroup, timer) = steps
-            .run("resolve the guest files and make the cgroup", move || {
-                let files =
-                    guest_files_and_cgroup(&shared, &files_config, virtiofsd_found, &mut timer)?;
-                Ok((files.0, files.1, timer))
-            })
-            .await?;
-        Ok::<_, ShimError>((node_config, guest, cgroup, timer))
+        let config = config.clone();
+        let dir = vmm_dir.clone();
+        steps.run(
+            "load the node configuration, resolve the guest files and make the cgroup",
+            move || {
+                let local = local_steps(&shared, &config, (&dir, owner), &mut timer)?;
+                Ok((local, timer))
+            },
+        )
     };
     let (network, own_steps) = tokio::join!(network, own_steps);
-    let (node_config, guest, cgroup, mut timer) = own_steps?;
+    let (
+        LocalSteps {
+            node_config,
+            guest,
+            cgroup,
+            solo5_manifest,
+            program,
+            host_files,
+            data_dirs,
+        },
+        mut timer,
+    ) = own_steps?;
     let network = network?;
     let block_rootfs::GuestFiles {
         kernel,
@@ -353,34 +351,19 @@ async fn plan(
     } = guest;
     // What the attach took beyond the steps it ran alongside.
     timer.mark("network_attach");
-    let monitor = node_config.monitor(config.hypervisor);
-    let program_override = monitor.path.clone();
-    let data_dirs = qemu_data_dirs(&id, config.hypervisor, &monitor)?;
-    let (memory_limit_bytes, vcpus) = monitor.apply(
+    let (memory_limit_bytes, vcpus) = node_config.monitor(config.hypervisor).apply(
         runtime_core::memory_limit_from_spec(&spec),
         runtime_core::vcpus_from_spec(&spec)?,
     );
-    let program = program_override
-        .clone()
-        .unwrap_or_else(|| runtime_core::vmm_program(config.hypervisor, host::arch()).to_owned());
     let accel = accel_probe::choose(&context.router, config.hypervisor, &program).await?;
     timer.mark("accel_probe");
+    let host_files = host_files?;
     tracing::info!(%id, accel = ?accel.accel, cpu_features_off = ?accel.cpu_features_off, reason = %accel.reason, "accelerator");
     let process = spec.process.clone().unwrap_or_default();
-    let owner = vmm_owner(&spec);
-    let vmm_dir = store.dir().join(VMM_DIR);
     let extra_kernel_args = match config.unikernel_type {
         UnikernelType::Linux => host::tsc_early_khz_arg().into_iter().collect(),
         _ => Vec::new(),
     };
-    let (manifest_id, manifest_config, manifest_kernel, dir) =
-        (id.clone(), config.clone(), kernel.clone(), vmm_dir.clone());
-    let solo5_manifest = steps
-        .run("read the solo5 manifest", move || {
-            create_dir(&dir, 0o700, Some(owner))?;
-            solo5_manifest(&manifest_id, &manifest_config, &manifest_kernel)
-        })
-        .await?;
     let shared = shared_fs.map(|kind| shared_rootfs::shared_rootfs(kind, &rootfs, &vmm_dir));
     let input = VmmInput {
         memory_limit_bytes,
@@ -408,16 +391,8 @@ async fn plan(
         block,
         network: network.clone(),
     };
+    // Its files are written by the step that confines the VMM (one trip to a blocking thread).
     let plan = runtime_core::plan_vmm(&input)?;
-    let files = plan.files.clone();
-    steps
-        .run("write the VMM's files", move || {
-            for file in &files {
-                write_private(&file.path, &file.contents, owner)?;
-            }
-            Ok(())
-        })
-        .await?;
     timer.mark("plan");
     if let Some(runtime_core::SharedRootfs::Virtiofs { socket }) = &shared {
         shared_rootfs::start_virtiofsd(
@@ -435,36 +410,68 @@ async fn plan(
     log_network(&id, network.as_ref());
     let planned = Planned {
         vmm: plan,
-        program_override,
+        host_files,
         input,
         vmm_dir,
         cgroup,
         block_is_device,
-        vmm_data_dirs: data_dirs,
     };
     Ok((planned, timer))
 }
 
-/// Records the kind, resolves the guest's files beneath the rootfs and makes the cgroup.
-fn guest_files_and_cgroup(
+/// What Create's own steps beside the network attach give the plan.
+struct LocalSteps {
+    node_config: runtime_core::NodeConfig,
+    guest: block_rootfs::GuestFiles,
+    cgroup: Option<Cgroup>,
+    solo5_manifest: Option<runtime_core::Solo5Manifest>,
+    /// The VMM binary: `[monitors.<vmm>] path`, or the plan's program, looked up in PATH.
+    program: String,
+    /// Its error is returned after the accelerator's choice, whose refusal (a VMM without
+    /// KVM) names the annotation and is the better first answer.
+    host_files: Result<HostFiles>,
+    /// `[monitors.qemu] data_path`'s folders, mounted instead of the host's qemu data.
+    data_dirs: Option<Vec<PathBuf>>,
+}
+
+/// Loads the node configuration, finds the VMM binary's host files, records the kind, resolves
+/// the guest files beneath the rootfs, makes the cgroup and the VMM's folder, reads a solo5
+/// manifest.
+fn local_steps(
     prepared: &Mutex<Prepared>,
     config: &UruncConfig,
-    virtiofsd_found: bool,
+    (vmm_dir, owner): (&Path, (u32, u32)),
     timer: &mut PhaseTimer,
-) -> Result<(block_rootfs::GuestFiles, Option<Cgroup>)> {
-    Prepared::persist_change(prepared, |state| state.kind = ContainerKind::Unikernel)?;
-    timer.mark("state_write");
-    let (id, rootfs, spec, store, request_mounts) = {
-        let p = lock(prepared);
+) -> Result<LocalSteps> {
+    let source = lock(prepared).node_config.clone();
+    let node_config = node_config::load_source(&source)?;
+    timer.mark("node_config");
+    let id = lock(prepared).id.clone();
+    let monitor = node_config.monitor(config.hypervisor);
+    let data_dirs = qemu_data_dirs(&id, config.hypervisor, &monitor)?;
+    let program = monitor
+        .path
+        .clone()
+        .unwrap_or_else(|| runtime_core::vmm_program(config.hypervisor, host::arch()).to_owned());
+    let host_files = confine::host_files(&program, &host::vmm_search_path(), data_dirs.as_deref());
+    timer.mark("host_files");
+    let (rootfs, spec, store, request_mounts) = {
+        let mut p = lock(prepared);
+        // Not written yet: neither creates anything (the kind only tells a crashed shim's
+        // `delete` to run poststop). The cgroup's record, next, carries both; without a cgroup
+        // they are written on their own.
+        p.state.node_config = Some(node_config.clone());
+        p.state.kind = ContainerKind::Unikernel;
         (
-            p.id.clone(),
             p.rootfs.clone(),
             p.spec.clone(),
             p.store.clone(),
             p.mounts.clone(),
         )
     };
-    let files = block_rootfs::guest_files(
+    // Whether the configured virtiofsd exists is part of urunc's rootfs choice.
+    let virtiofsd_found = shared_rootfs::virtiofsd_binary(&node_config).is_some();
+    let guest = block_rootfs::guest_files(
         &id,
         &rootfs,
         store.dir(),
@@ -475,14 +482,26 @@ fn guest_files_and_cgroup(
     timer.mark("guest_files");
     let cgroup = match &spec.linux.cgroups_path {
         Some(path) => Some(create_cgroup(prepared, path)?),
-        None => None,
+        None => {
+            Prepared::persist_change(prepared, |_| {})?;
+            None
+        }
     };
     timer.mark("cgroup");
-    Ok((files, cgroup))
+    create_dir(vmm_dir, 0o700, Some(owner))?;
+    let solo5_manifest = solo5_manifest(&id, config, &guest.kernel)?;
+    timer.mark("vmm_dir");
+    Ok(LocalSteps {
+        node_config,
+        guest,
+        cgroup,
+        solo5_manifest,
+        program,
+        host_files,
+        data_dirs,
+    })
 }
 
-/// The folders `data_path` names for qemu (runtime-core says which), those that exist: the
-/// firmware folder must. Other VMMs read no data files; their `data_path` is only logged.
 fn qemu_data_dirs(
     id: &str,
     hypervisor: Hypervisor,
