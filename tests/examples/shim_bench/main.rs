@@ -15,8 +15,8 @@
 //! pods on a node): the PSS per shim, where the shims' shared text is split
 //! between them, and the private memory (USS) each adds; then the density table
 //! (`density.rs`: the node-wide shim with 1, 8 and 32 pods next to per-pod shims and
-//! Go runc shims); then, over several rounds, the time from `ctr run` (Create) to the
-//! VMM's exec, and from the VMM's death (SIGKILL) to the TaskExit event; then where
+//! Go runc shims); then, over several rounds, how long `ctr run -d` takes (it returns once
+//! the VMM's exec succeeded), and from the VMM's death (SIGKILL) to the TaskExit event; then where
 //! the shim's share of Create → exec goes, phase by phase (`phases.rs`); then the floor of
 //! the exit path and `ctr run -d` next to runc's, side by side (`side_by_side.rs`); then the
 //! latency and phases again with the node-wide shim.
@@ -141,8 +141,10 @@ fn wait_no_shim(ctrd: &PrivateContainerd) -> Result<()> {
     Ok(())
 }
 
-/// ROUNDS unikernels `<prefix><round>`, one after the other: Create → VMM exec, VMM
-/// SIGKILL → TaskExit, then the shim's Create phases.
+/// ROUNDS unikernels `<prefix><round>`, one after the other: `ctr run -d` (it returns once
+/// Start answered, and Start answers once the VMM's exec succeeded), VMM SIGKILL → TaskExit,
+/// then the shim's Create phases. (The VMM's start time in `/proc/<pid>/stat` is its fork,
+/// in 10 ms ticks: it would miss what happens between fork and exec.)
 fn latency(ctrd: &PrivateContainerd, with_ns: &str, prefix: &str, mode: &str) -> Result<()> {
     let events = EventStream::start(ctrd)?;
     let (mut to_exec, mut to_exit) = (Vec::new(), Vec::new());
@@ -152,9 +154,8 @@ fn latency(ctrd: &PrivateContainerd, with_ns: &str, prefix: &str, mode: &str) ->
     for id in &ids {
         let started = Instant::now();
         run_unikernel_detached(ctrd, with_ns, id)?;
+        to_exec.push(started.elapsed());
         let vmm = vmm_pid(ctrd, id)?;
-        let exec_seen = exec_time(vmm, started)?;
-        to_exec.push(exec_seen);
         let killed = Instant::now();
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(vmm),
@@ -165,7 +166,7 @@ fn latency(ctrd: &PrivateContainerd, with_ns: &str, prefix: &str, mode: &str) ->
         remove(ctrd, id)?;
     }
     println!("{mode}:");
-    print_latency("  Create (ctr run) -> VMM exec", &mut to_exec);
+    print_latency("  ctr run -d (to the VMM's exec)", &mut to_exec);
     print_latency("  VMM SIGKILL -> TaskExit event", &mut to_exit);
     phases::print_phases(ctrd, &ids)
 }
@@ -357,28 +358,6 @@ fn vmm_pid(ctrd: &PrivateContainerd, id: &str) -> Result<i32> {
             (cols.next() == Some(id)).then(|| cols.next()?.parse().ok())?
         })
         .with_context(|| format!("task {id} not in {listing}"))
-}
-
-/// When the VMM's exec happened, relative to `since`: the process start time
-/// (field 22 of /proc/pid/stat, in clock ticks since boot) against the boot-
-/// relative time of `since`.
-fn exec_time(pid: i32, since: Instant) -> Result<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after_comm = stat.rsplit_once(')').context("malformed stat")?.1;
-    let start_ticks: u64 = after_comm
-        .split_whitespace()
-        .nth(19)
-        .context("no starttime")?
-        .parse()?;
-    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)?.context("CLK_TCK")? as f64;
-    let started_since_boot = Duration::from_secs_f64(start_ticks as f64 / ticks);
-    let uptime: f64 = std::fs::read_to_string("/proc/uptime")?
-        .split_whitespace()
-        .next()
-        .context("uptime")?
-        .parse()?;
-    let since_since_boot = Duration::from_secs_f64(uptime).saturating_sub(since.elapsed());
-    Ok(started_since_boot.saturating_sub(since_since_boot))
 }
 
 /// `ctr events`, read on a thread, so TaskExit arrivals can be awaited.

@@ -329,18 +329,7 @@ async fn plan(
         )
     };
     let (network, own_steps) = tokio::join!(network, own_steps);
-    let (
-        LocalSteps {
-            node_config,
-            guest,
-            cgroup,
-            solo5_manifest,
-            program,
-            host_files,
-            data_dirs,
-        },
-        mut timer,
-    ) = own_steps?;
+    let (local, mut timer) = own_steps?;
     let network = network?;
     let block_rootfs::GuestFiles {
         kernel,
@@ -348,16 +337,16 @@ async fn plan(
         block,
         block_is_device,
         shared_fs,
-    } = guest;
+    } = local.guest;
     // What the attach took beyond the steps it ran alongside.
     timer.mark("network_attach");
-    let (memory_limit_bytes, vcpus) = node_config.monitor(config.hypervisor).apply(
+    let (memory_limit_bytes, vcpus) = local.node_config.monitor(config.hypervisor).apply(
         runtime_core::memory_limit_from_spec(&spec),
         runtime_core::vcpus_from_spec(&spec)?,
     );
-    let accel = accel_probe::choose(&context.router, config.hypervisor, &program).await?;
+    let accel = accel_probe::choose(&context.router, config.hypervisor, &local.program).await?;
     timer.mark("accel_probe");
-    let host_files = host_files?;
+    let host_files = local.host_files?;
     tracing::info!(%id, accel = ?accel.accel, cpu_features_off = ?accel.cpu_features_off, reason = %accel.reason, "accelerator");
     let process = spec.process.clone().unwrap_or_default();
     let extra_kernel_args = match config.unikernel_type {
@@ -378,9 +367,9 @@ async fn plan(
         accel: accel.accel,
         arch: host::arch(),
         cpu_features_off: accel.cpu_features_off,
-        solo5_manifest,
+        solo5_manifest: local.solo5_manifest,
         shared_rootfs: shared.clone(),
-        firmware_dir: data_dirs.as_ref().map(|dirs| dirs[0].clone()),
+        firmware_dir: local.data_dirs.as_ref().map(|dirs| dirs[0].clone()),
         seccomp: runtime_core::seccomp_requested(&spec),
         control_socket: control_socket(&config, &vmm_dir),
         work_dir: vmm_dir.clone(),
@@ -399,9 +388,9 @@ async fn plan(
             context,
             steps,
             prepared,
-            &node_config,
+            &local.node_config,
             (&rootfs, socket),
-            cgroup.as_ref(),
+            local.cgroup.as_ref(),
             owner,
         )
         .await?;
@@ -413,7 +402,7 @@ async fn plan(
         host_files,
         input,
         vmm_dir,
-        cgroup,
+        cgroup: local.cgroup,
         block_is_device,
     };
     Ok((planned, timer))
