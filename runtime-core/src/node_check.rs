@@ -58,8 +58,8 @@ pub struct NodeFacts {
     pub vmms: Vec<VmmFact>,
     /// `/dev/net/tun` opens, or why not.
     pub tun: Result<(), String>,
-    /// The layout [`CgroupLayout::from_mounts`] read, described, or why it could not be told.
-    pub cgroup: Result<String, String>,
+    /// The layout [`CgroupLayout::from_mounts`] read, or why it could not be told.
+    pub cgroup: Result<CgroupLayout, String>,
     /// The kernel has seccomp filters (`Seccomp:` in /proc/self/status), or why not.
     pub seccomp: Result<String, String>,
 }
@@ -72,8 +72,8 @@ pub enum CgroupLayout {
     /// v1 hierarchies for the controllers plus a cgroup2 mount beside them (systemd's
     /// `/sys/fs/cgroup/unified`), which holds no controller the v1 mounts already have.
     Hybrid { hierarchies: usize, unified: String },
-    /// One cgroup2 tree and no v1 hierarchy.
-    V2 { unified: String },
+    /// One cgroup2 tree and no v1 hierarchy. `favordynmods`: mounted with that option.
+    V2 { unified: String, favordynmods: bool },
 }
 
 impl CgroupLayout {
@@ -91,15 +91,23 @@ impl CgroupLayout {
             };
             match fstype {
                 "cgroup" => hierarchies += 1,
-                "cgroup2" if unified.is_none() => unified = Some(mount_point.to_owned()),
+                "cgroup2" if unified.is_none() => {
+                    let favordynmods = fields
+                        .next()
+                        .is_some_and(|options| options.split(',').any(|o| o == "favordynmods"));
+                    unified = Some((mount_point.to_owned(), favordynmods));
+                }
                 _ => {}
             }
         }
         match (hierarchies, unified) {
             (0, None) => None,
-            (0, Some(unified)) => Some(CgroupLayout::V2 { unified }),
+            (0, Some((unified, favordynmods))) => Some(CgroupLayout::V2 {
+                unified,
+                favordynmods,
+            }),
             (hierarchies, None) => Some(CgroupLayout::V1 { hierarchies }),
-            (hierarchies, Some(unified)) => Some(CgroupLayout::Hybrid {
+            (hierarchies, Some((unified, _))) => Some(CgroupLayout::Hybrid {
                 hierarchies,
                 unified,
             }),
@@ -114,8 +122,24 @@ impl CgroupLayout {
                 hierarchies,
                 unified,
             } => format!("hybrid ({hierarchies} v1 hierarchies, cgroup2 at {unified})"),
-            CgroupLayout::V2 { unified } => format!("v2 (unified at {unified})"),
+            CgroupLayout::V2 { unified, .. } => format!("v2 (unified at {unified})"),
         }
+    }
+
+    /// Whether a VMM's move into its cgroup (its child writing `cgroup.procs` between fork and
+    /// exec, on v2) waits for an RCU grace period: the kernel takes the threadgroup lock for
+    /// write, and its first writer of a burst waits for one (5-25 ms measured on these 2-core
+    /// VMs), unless a cgroup2 mount has `favordynmods`, which keeps that lock ready for writers
+    /// (at some cost to every fork and exit). v1 and hybrid nodes never wait: there the child
+    /// moves its one thread through `tasks`, which the kernel does without that lock.
+    pub fn vmm_join_waits_for_grace_period(&self) -> bool {
+        matches!(
+            self,
+            CgroupLayout::V2 {
+                favordynmods: false,
+                ..
+            }
+        )
     }
 }
 
@@ -157,7 +181,16 @@ pub fn evaluate(facts: &NodeFacts) -> (Vec<CheckRow>, bool) {
         Err(why) => row("/dev/net/tun", Verdict::Unusable, why.clone()),
     });
     rows.push(match &facts.cgroup {
-        Ok(version) => row("cgroup", Verdict::Ok, version.clone()),
+        Ok(layout) if layout.vmm_join_waits_for_grace_period() => row(
+            "cgroup",
+            Verdict::Degraded,
+            format!(
+                "{}: each VMM start waits for an RCU grace period (5-25 ms) to join its \
+                 cgroup; mount cgroup2 with favordynmods to avoid it",
+                layout.describe()
+            ),
+        ),
+        Ok(layout) => row("cgroup", Verdict::Ok, layout.describe()),
         Err(why) => row("cgroup", Verdict::Unusable, why.clone()),
     });
     rows.push(match &facts.seccomp {
@@ -249,7 +282,10 @@ mod tests {
                 },
             ],
             tun: Ok(()),
-            cgroup: Ok("v2".into()),
+            cgroup: Ok(CgroupLayout::V2 {
+                unified: "/sys/fs/cgroup".into(),
+                favordynmods: true,
+            }),
             seccomp: Ok("filters supported".into()),
         }
     }
@@ -319,10 +355,41 @@ cgroup /sys/fs/cgroup/systemd cgroup rw,relatime,name=systemd 0 0
         )
         .expect("v2");
         assert_eq!(v2.describe(), "v2 (unified at /sys/fs/cgroup)");
+        assert!(v2.vmm_join_waits_for_grace_period());
+        let v2_dynmods = CgroupLayout::from_mounts(
+            "cgroup2 /sys/fs/cgroup cgroup2 rw,nsdelegate,favordynmods 0 0\n",
+        )
+        .expect("v2");
+        assert!(!v2_dynmods.vmm_join_waits_for_grace_period());
+        assert!(!v1.vmm_join_waits_for_grace_period());
         assert_eq!(
             CgroupLayout::from_mounts("proc /proc proc rw 0 0\nshort line\n"),
             None
         );
+    }
+
+    #[test]
+    fn v2_without_favordynmods_is_degraded_naming_the_option_and_still_usable() {
+        let mut facts = facts();
+        facts.cgroup = Ok(CgroupLayout::V2 {
+            unified: "/sys/fs/cgroup".into(),
+            favordynmods: false,
+        });
+        let (rows, usable) = evaluate(&facts);
+        let cgroup = rows
+            .iter()
+            .find(|r| r.item == "cgroup")
+            .expect("cgroup row");
+        assert_eq!(cgroup.verdict, Verdict::Degraded);
+        assert!(cgroup.detail.contains("favordynmods"), "{}", cgroup.detail);
+        assert!(cgroup.detail.starts_with("v2 (unified at /sys/fs/cgroup)"));
+        assert!(usable, "a slower join is not a failure");
+        let (rows, _) = evaluate(&super::tests::facts());
+        let cgroup = rows
+            .iter()
+            .find(|r| r.item == "cgroup")
+            .expect("cgroup row");
+        assert_eq!(cgroup.verdict, Verdict::Ok);
     }
 
     #[test]

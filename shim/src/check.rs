@@ -92,11 +92,10 @@ async fn version(router: &ExitRouter, program: &str) -> std::result::Result<Stri
 /// The host's cgroup layout as the mount table shows it (hybrid is told apart from v1: the
 /// shim places VMMs in the v1 controllers either way, but an operator reading `check` needs
 /// to know the node also has a unified tree).
-fn cgroup_version() -> std::result::Result<String, String> {
+fn cgroup_version() -> std::result::Result<runtime_core::CgroupLayout, String> {
     let mounts = std::fs::read_to_string("/proc/self/mounts")
         .map_err(|e| format!("read /proc/self/mounts: {e}"))?;
     runtime_core::CgroupLayout::from_mounts(&mounts)
-        .map(|layout| layout.describe())
         .ok_or_else(|| "no cgroup hierarchy is mounted (/proc/self/mounts)".to_owned())
 }
 
