@@ -96,7 +96,44 @@ fn write_entry(disk: &Path, file: &Path, entry: &Entry) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
     let temporary = file.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&temporary, bytes)?;
-    std::fs::rename(&temporary, file)
+    std::fs::rename(&temporary, file)?;
+    // Only on a miss (a new or changed binary): cheap enough to keep the folder to the VMMs
+    // that still exist.
+    remove_entries_of_gone_programs(disk, file);
+    Ok(())
+}
+
+/// The program field of an entry, all that pruning reads.
+#[derive(Deserialize)]
+struct EntryProgram {
+    program: PathBuf,
+}
+
+/// Removes the entries (other than `kept`) whose program no longer exists: a VMM installed
+/// under a versioned path and then removed would otherwise leave its entry for good. A
+/// failure is logged and left for the next miss: the cache only saves time.
+fn remove_entries_of_gone_programs(disk: &Path, kept: &Path) {
+    let entries = match std::fs::read_dir(disk) {
+        Ok(entries) => entries,
+        Err(error) => {
+            tracing::warn!(dir = %disk.display(), %error, "cannot list the VMMs' host files");
+            return;
+        }
+    };
+    for path in entries.filter_map(|entry| entry.ok().map(|entry| entry.path())) {
+        if path == kept || path.extension().is_none_or(|ext| ext != "json") {
+            continue;
+        }
+        let gone = std::fs::read(&path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<EntryProgram>(&bytes).ok())
+            .is_some_and(|entry| !entry.program.exists());
+        if gone {
+            if let Err(error) = std::fs::remove_file(&path) {
+                tracing::warn!(file = %path.display(), %error, "cannot remove the host files of a VMM that is gone");
+            }
+        }
+    }
 }
 
 /// One file per program: its path with `/` spelled `_`, then a hash of the path (a
@@ -162,6 +199,31 @@ mod tests {
         let second = discover_in(&disk, path, "/usr/bin").unwrap();
         assert_eq!(second, discover(path, "/usr/bin").unwrap());
         assert_ne!(before, lock(cache()).get(&key).unwrap().identities);
+    }
+
+    #[test]
+    fn a_miss_removes_the_entries_of_programs_that_are_gone_and_keeps_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = dir.path().join("cache");
+        let (gone, kept, new) = (
+            dir.path().join("gone"),
+            dir.path().join("kept"),
+            dir.path().join("new"),
+        );
+        for program in [&gone, &kept, &new] {
+            std::fs::copy("/bin/true", program).unwrap();
+        }
+        for program in [&gone, &kept] {
+            discover_in(&disk, program.to_str().unwrap(), "/usr/bin").unwrap();
+        }
+        std::fs::remove_file(&gone).unwrap();
+        discover_in(&disk, new.to_str().unwrap(), "/usr/bin").unwrap();
+        assert!(
+            !disk.join(file_name(&gone)).exists(),
+            "the gone VMM's entry stays"
+        );
+        assert!(disk.join(file_name(&kept)).exists());
+        assert!(disk.join(file_name(&new)).exists());
     }
 
     #[test]
