@@ -115,46 +115,43 @@ mod tests {
         };
         let mut command = container_command("/bin/sleep", &["30".to_string()], &[], stdio, setup);
         let router = crate::confine::test_reaper::shared();
-        let spawned = router.spawn(&mut command);
-        let (membership, members) = match &spawned {
-            Ok((child, _)) => (
-                std::fs::read_to_string(format!("/proc/{}/cgroup", child.id())).expect("cgroup"),
-                cgroup.pids().expect("the cgroup's pids"),
-            ),
-            Err(_) => (String::new(), Vec::new()),
+        let (child, exited) = match router.spawn(&mut command) {
+            Ok(spawned) => spawned,
+            Err(error) => {
+                cgroup.remove().expect("remove the cgroup");
+                panic!("spawn: {error}");
+            }
         };
+        let membership =
+            std::fs::read_to_string(format!("/proc/{}/cgroup", child.id())).expect("cgroup");
+        let members = cgroup.pids().expect("the cgroup's pids");
         let ours: Vec<String> = std::fs::read_dir("/proc/self/task")
             .expect("tasks")
             .map(|task| {
                 std::fs::read_to_string(task.expect("task").path().join("cgroup")).expect("cgroup")
             })
             .collect();
-        if let Ok((child, exited)) = spawned {
-            nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(child.id() as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            )
-            .expect("kill");
-            tokio::time::timeout(Duration::from_secs(10), exited)
-                .await
-                .expect("exit delivered")
-                .expect("exit");
-            cgroup.remove().expect("remove the cgroup");
-            let hierarchies: Vec<&str> = membership
-                .lines()
-                .filter(|line| cgroup.dirs.len() == 1 || !line.starts_with("0::"))
-                .collect();
-            assert_eq!(hierarchies.len(), cgroup.dirs.len(), "{membership}");
-            for line in hierarchies {
-                assert!(line.ends_with(&format!("/{name}")), "{line}");
-            }
-            assert_eq!(members, vec![child.id()], "the whole process, once");
-            for task in ours {
-                assert!(!task.contains(&name), "a shim thread moved: {task}");
-            }
-        } else {
-            cgroup.remove().expect("remove the cgroup");
-            panic!("spawn: {:?}", spawned.err());
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .expect("kill");
+        tokio::time::timeout(Duration::from_secs(10), exited)
+            .await
+            .expect("exit delivered")
+            .expect("exit");
+        cgroup.remove().expect("remove the cgroup");
+        let hierarchies: Vec<&str> = membership
+            .lines()
+            .filter(|line| cgroup.dirs.len() == 1 || !line.starts_with("0::"))
+            .collect();
+        assert_eq!(hierarchies.len(), cgroup.dirs.len(), "{membership}");
+        for line in hierarchies {
+            assert!(line.ends_with(&format!("/{name}")), "{line}");
+        }
+        assert_eq!(members, vec![child.id()], "the whole process, once");
+        for task in ours {
+            assert!(!task.contains(&name), "a shim thread moved: {task}");
         }
     }
 }

@@ -432,10 +432,12 @@ fn local_steps(
     (vmm_dir, owner): (&Path, (u32, u32)),
     timer: &mut PhaseTimer,
 ) -> Result<LocalSteps> {
-    let source = lock(prepared).node_config.clone();
+    let (id, source) = {
+        let p = lock(prepared);
+        (p.id.clone(), p.node_config.clone())
+    };
     let node_config = node_config::load_source(&source)?;
     timer.mark("node_config");
-    let id = lock(prepared).id.clone();
     let monitor = node_config.monitor(config.hypervisor);
     let data_dirs = qemu_data_dirs(&id, config.hypervisor, &monitor)?;
     let program = monitor
