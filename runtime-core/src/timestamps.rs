@@ -63,7 +63,7 @@ pub fn phase_end(request: TimedRequest, phase: &str) -> Option<UruncTimestamp> {
             Some(ts("TS16", "RX.network_setup_completed", 16))
         }
         (TimedRequest::Create, "guest_files") => Some(ts("TS17", "RX.disk_setup_completed", 17)),
-        (TimedRequest::Start, "fork_exec") => Some(ts("TS18", "RX.execve_hypervisor", 18)),
+        (TimedRequest::Start, "exec") => Some(ts("TS18", "RX.execve_hypervisor", 18)),
         _ => None,
     }
 }
@@ -121,7 +121,7 @@ mod tests {
             Some("TS07")
         );
         assert_eq!(
-            phase_end(TimedRequest::Start, "fork_exec").map(|t| t.id),
+            phase_end(TimedRequest::Start, "exec").map(|t| t.id),
             Some("TS18")
         );
         assert_eq!(phase_end(TimedRequest::Start, "hooks"), None);

@@ -146,6 +146,16 @@ impl ExitRouter {
         Ok((pid, receiver))
     }
 
+    /// Signals `pid`, a child of this shim, unless it was reaped already (its pid may then be
+    /// another process's): the check and the signal happen under the lock the reaper takes.
+    pub fn kill_unreaped(&self, pid: i32, signal: libc::c_int) {
+        let routes = self.lock();
+        if routes.waiting.contains_key(&pid) {
+            // SAFETY: kill(2) with plain integers; an ESRCH (a zombie) needs nothing.
+            unsafe { libc::kill(pid, signal) };
+        }
+    }
+
     /// Watches a process we did not fork ourselves but that is reparented to us (the init
     /// process `runc create` leaves behind). An exit already reaped is delivered at once.
     pub fn watch(&self, pid: i32) -> oneshot::Receiver<ExitCode> {

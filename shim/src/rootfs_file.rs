@@ -148,7 +148,26 @@ fn open_beneath(rootfs: &Path, relative: &Path) -> std::result::Result<OwnedFd, 
     let how = OpenHow::new()
         .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    openat2(&root, relative, how)
+    retrying_eagain(|| openat2(&root, relative, how))
+}
+
+/// How often [`open_beneath`] tries an openat2 that raced with the host's mounts.
+const OPENAT2_TRIES: u32 = 64;
+
+/// Runs `open` until it answers anything but EAGAIN, at most [`OPENAT2_TRIES`] times. EAGAIN:
+/// a `..` was resolved while a mount or rename happened anywhere on the host (every container
+/// start mounts), so the kernel could not prove the walk stayed beneath; openat2(2) says to
+/// retry. Each try is microseconds; one still racing after these is the error.
+fn retrying_eagain<T>(
+    mut open: impl FnMut() -> std::result::Result<T, Errno>,
+) -> std::result::Result<T, Errno> {
+    let mut tries = 1;
+    loop {
+        match open() {
+            Err(Errno::EAGAIN) if tries < OPENAT2_TRIES => tries += 1,
+            answer => return answer,
+        }
+    }
 }
 
 fn refusal(field: &str, value: &str, errno: Errno) -> ShimError {
@@ -207,6 +226,34 @@ mod tests {
             );
             assert!(error.contains(needle), "{value}: {error}");
         }
+    }
+
+    /// openat2's EAGAIN (a `..` raced with a mount or rename somewhere on the host) is tried
+    /// again; one that persists, and every other error, is the answer.
+    #[test]
+    fn eagain_is_retried_and_other_errors_are_not() {
+        let mut calls = 0;
+        let answer = retrying_eagain(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(Errno::EAGAIN)
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(answer, Ok(3));
+        let mut calls = 0;
+        let refused: std::result::Result<(), Errno> = retrying_eagain(|| {
+            calls += 1;
+            Err(Errno::EXDEV)
+        });
+        assert_eq!((refused, calls), (Err(Errno::EXDEV), 1));
+        let mut calls = 0;
+        let racing: std::result::Result<(), Errno> = retrying_eagain(|| {
+            calls += 1;
+            Err(Errno::EAGAIN)
+        });
+        assert_eq!((racing, calls), (Err(Errno::EAGAIN), OPENAT2_TRIES));
     }
 
     /// Runs `f` on another thread; fails the test when it takes more than a second (an open

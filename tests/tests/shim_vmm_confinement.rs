@@ -17,8 +17,8 @@ use nix::unistd::Pid;
 use serde_json::{json, Value};
 use shim_support::{
     assert_nothing_left, assert_sandbox_clean, containerd, ctr, ctr_ok, eventually, foreground_run,
-    import_pvh_unikernel, import_unikernel, sandbox_with_ns, shims_of, state_dir, vmms_mentioning,
-    RUNTIME,
+    import_pvh_unikernel, import_unikernel, processes_mentioning, sandbox_with_ns, shims_of,
+    state_dir, vmms_mentioning, RUNTIME,
 };
 use urunc_tests::guests::linux::{HTTP_ANSWER, HTTP_PORT, POWER_BUTTON_MARKER, READY_MARKER};
 use urunc_tests::guests::{linux_guest, spawn_with_console, LinuxGuest, PvhBehaviour};
@@ -84,6 +84,18 @@ fn assert_refused_create_left_no_network_and_no_vmm(sandbox: &SandboxNetns, root
         vmms_mentioning(&rootfs.display().to_string()).is_empty(),
         "a VMM runs"
     );
+}
+
+/// Container `id`'s task is gone and left no state: its record is removed, and nothing of the
+/// shim's is left.
+fn assert_container_gone(ctrd: &PrivateContainerd, id: &str) {
+    assert!(
+        !state_dir(ctrd).join(id).exists(),
+        "state left in {}",
+        state_dir(ctrd).display()
+    );
+    ctr_ok(ctrd, &["container", "rm", id]);
+    assert_nothing_left(ctrd);
 }
 
 /// `ctr run -d --config <spec> id`.
@@ -272,13 +284,7 @@ fn a_failing_create_runtime_hook_fails_create_and_leaves_nothing() {
     let kinds: Vec<String> = recorded_hooks(&log).into_iter().map(|(k, ..)| k).collect();
     assert_eq!(kinds, ["prestart", "createRuntime"]);
     assert_refused_create_left_no_network_and_no_vmm(&sandbox, &rootfs);
-    assert!(
-        !state_dir(&ctrd).join("refused").exists(),
-        "state left in {}",
-        state_dir(&ctrd).display()
-    );
-    ctr_ok(&ctrd, &["container", "rm", "refused"]);
-    assert_nothing_left(&ctrd);
+    assert_container_gone(&ctrd, "refused");
 }
 
 /// The spec asks for a new network namespace: the shim makes one at Create, pinned in the
@@ -381,6 +387,123 @@ fn an_impossible_capability_set_fails_create_naming_the_field_and_leaves_nothing
     );
     assert_refused_create_left_no_network_and_no_vmm(&sandbox, &rootfs);
     ctr_ok(&ctrd, &["container", "rm", "impossible"]);
+    assert_nothing_left(&ctrd);
+}
+
+/// What `ps` shows for the VMM's process between Create and Start.
+const WAITING_VMM: &str = "urunc-vmm-wait";
+
+/// `net:[inode]`, as /proc/<pid>/ns/net links name the sandbox's namespace.
+fn netns_link(sandbox: &SandboxNetns) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(sandbox.path())
+        .expect("the sandbox's netns")
+        .ino();
+    format!("net:[{inode}]")
+}
+
+/// VMM processes waiting at their exec in `sandbox` (other tests' run beside this one).
+fn waiting_vmms_in(sandbox: &SandboxNetns) -> Vec<(i32, String)> {
+    let netns = netns_link(sandbox);
+    processes_mentioning(WAITING_VMM)
+        .into_iter()
+        .filter(|(pid, _)| {
+            std::fs::read_link(format!("/proc/{pid}/ns/net"))
+                .is_ok_and(|link| link.display().to_string() == netns)
+        })
+        .collect()
+}
+
+/// No process of ours is left waiting at its exec, no VMM runs, the sandbox is clean.
+fn assert_failed_start_left_no_process(sandbox: &SandboxNetns, rootfs: &Path) {
+    assert!(
+        eventually(Duration::from_secs(10), || waiting_vmms_in(sandbox)
+            .is_empty()),
+        "the VMM's process outlived the failed Start: {:?}",
+        waiting_vmms_in(sandbox)
+    );
+    assert_sandbox_clean(sandbox, "after the failed Start");
+    assert!(
+        vmms_mentioning(&rootfs.display().to_string()).is_empty(),
+        "a VMM runs"
+    );
+}
+
+/// Create forks the VMM's process and leaves it waiting at its exec; a Start that fails before
+/// the exec (here in a `startContainer` hook) leaves the task created, and its Delete ends the
+/// process: no process, no network, no state. The hook sees the waiting process (Create made it, Start did not).
+#[test]
+fn a_start_failing_before_the_exec_ends_the_waiting_vmm_process_and_leaves_nothing() {
+    let test = "a_start_failing_before_the_exec_ends_the_waiting_vmm_process_and_leaves_nothing";
+    let Some(SpecCase {
+        dir,
+        ctrd,
+        sandbox,
+        rootfs,
+        mut spec,
+    }) = SpecCase::new(test)
+    else {
+        return;
+    };
+    let seen = dir.path().join("waiting.log");
+    // The network namespace of every process titled as the waiting VMM.
+    let list = format!(
+        "cat >/dev/null; for f in $(grep -l '^{WAITING_VMM}' /proc/[0-9]*/cmdline); do \
+         readlink ${{f%cmdline}}ns/net; done > {}; exit 3",
+        seen.display()
+    );
+    set(
+        &mut spec,
+        "/hooks/startContainer",
+        json!([{"path": "/bin/sh", "args": ["sh", "-c", list]}]),
+    );
+    assert_create_fails_in_hook(&ctrd, dir.path(), &spec, "unstarted", "startContainer", 3);
+    // `ctr run -d` leaves a task whose Start failed as it is, created: its Delete ends it.
+    ctr_ok(&ctrd, &["task", "delete", "unstarted"]);
+    let seen = std::fs::read_to_string(&seen).expect("the hook's list");
+    let netns = netns_link(&sandbox);
+    assert_eq!(
+        seen.lines().filter(|l| *l == netns).count(),
+        1,
+        "waiting VMM processes in {netns} when the hook ran: {seen}"
+    );
+    assert_failed_start_left_no_process(&sandbox, &rootfs);
+    assert_container_gone(&ctrd, "unstarted");
+}
+
+/// A spec whose seccomp profile forbids execve: the filter is installed last, so the exec
+/// itself fails. Start's error names the step, the program and the errno the profile gave,
+/// and nothing is left.
+#[test]
+fn an_exec_the_seccomp_profile_forbids_fails_start_naming_it_and_leaves_nothing() {
+    let test = "an_exec_the_seccomp_profile_forbids_fails_start_naming_it_and_leaves_nothing";
+    let Some(SpecCase {
+        dir,
+        ctrd,
+        sandbox,
+        rootfs,
+        mut spec,
+    }) = SpecCase::new(test)
+    else {
+        return;
+    };
+    set(
+        &mut spec,
+        "/linux/seccomp",
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+               "syscalls": [{"names": ["execve"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}),
+    );
+    let config = write_spec(dir.path(), &spec).expect("spec");
+    let out = run_spec(&ctrd, &config, "no-exec");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "Start succeeded without its exec");
+    assert!(
+        stderr.contains("exec /") && stderr.contains("qemu-system-x86_64: errno 13"),
+        "the error does not name the exec, the program and the errno: {stderr}"
+    );
+    ctr_ok(&ctrd, &["task", "delete", "no-exec"]);
+    assert_failed_start_left_no_process(&sandbox, &rootfs);
+    ctr_ok(&ctrd, &["container", "rm", "no-exec"]);
     assert_nothing_left(&ctrd);
 }
 

@@ -110,8 +110,15 @@ impl Confinement {
             &self.new_root,
         )?;
         check(unsafe { libc::chdir(c"/".as_ptr()) }, "chdir to", c"/")?;
-        // Mounted here, not by the helper: proc shows the pid namespace of whoever mounts it,
-        // and only this child is in the VMM's.
+        self.finish_inside()
+    }
+
+    /// In a process inside the built root and the VMM's pid namespace (the VMM's own process,
+    /// [`super::WaitingVmm`], or the child of [`Self::enter_built_root`]): mounts the proc of
+    /// that pid namespace, then sets the limits and the identity.
+    pub(super) fn finish_inside(&self) -> io::Result<()> {
+        // proc shows the pid namespace of whoever mounts it: only a process in the VMM's may.
+        // SAFETY: a raw mount(2) of static NUL-terminated strings.
         check(
             unsafe {
                 libc::mount(
@@ -462,7 +469,29 @@ fn check(result: libc::c_int, step: &str, path: &CStr) -> io::Result<()> {
 
 /// Reports a failed step on the child's stderr and returns its errno. Async-signal-safe: the
 /// message is written piecewise from static and pre-allocated bytes, the number from the stack.
-fn failure(step: &str, path: &CStr) -> io::Error {
+pub(super) fn failure(step: &str, path: &CStr) -> io::Error {
+    failure_on(libc::STDERR_FILENO, step, path)
+}
+
+/// [`failure`] of a step whose error came back as `error` (its errno may since have changed).
+pub(super) fn failed_step(error: &io::Error, step: &str, path: &CStr) -> io::Error {
+    failed_step_on(libc::STDERR_FILENO, error, step, path)
+}
+
+/// [`failed_step`], written to `fd`.
+pub(super) fn failed_step_on(
+    fd: libc::c_int,
+    error: &io::Error,
+    step: &str,
+    path: &CStr,
+) -> io::Error {
+    // SAFETY: errno is this thread's; setting it is async-signal-safe.
+    unsafe { *libc::__errno_location() = error.raw_os_error().unwrap_or(libc::EIO) };
+    failure_on(fd, step, path)
+}
+
+/// [`failure`], written to `fd`.
+pub(super) fn failure_on(fd: libc::c_int, step: &str, path: &CStr) -> io::Error {
     let code = errno();
     let mut digits = [0u8; DECIMAL_DIGITS];
     let digits = decimal(code.unsigned_abs().into(), &mut digits);
@@ -475,8 +504,8 @@ fn failure(step: &str, path: &CStr) -> io::Error {
         digits,
         b"\n",
     ] {
-        // SAFETY: write(2) to stderr from a live buffer; a failed diagnostic cannot be reported.
-        unsafe { libc::write(libc::STDERR_FILENO, part.as_ptr().cast(), part.len()) };
+        // SAFETY: write(2) from a live buffer; a failed diagnostic cannot be reported.
+        unsafe { libc::write(fd, part.as_ptr().cast(), part.len()) };
     }
     io::Error::from_raw_os_error(code)
 }

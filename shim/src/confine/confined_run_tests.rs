@@ -16,7 +16,7 @@ use super::host_files::HostFiles;
 use super::test_reaper::{self, find_program, is_root};
 use super::{elf, plan, ConfineInput, ConfineTarget, Confinement, GuestFiles};
 
-const BUSYBOX: &str = "/bin/busybox";
+pub(super) const BUSYBOX: &str = "/bin/busybox";
 const UID: u32 = 1000;
 
 /// uid/gid 1000, groups 1001 and 1002, CAP_NET_BIND_SERVICE only (ambient, so it survives
@@ -39,12 +39,12 @@ fn confined_process() -> Process {
 
 /// A container-like folder: a rootfs with the guest's files and an empty directory for the
 /// VMM's root. Removed on drop.
-struct Bundle {
-    dir: tempfile::TempDir,
+pub(super) struct Bundle {
+    pub(super) dir: tempfile::TempDir,
 }
 
 impl Bundle {
-    fn new() -> Bundle {
+    pub(super) fn new() -> Bundle {
         let dir = tempfile::tempdir().expect("tempdir");
         // The confined user must reach the guest's files, as a VMM user would in a real bundle.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
@@ -55,7 +55,7 @@ impl Bundle {
         bundle
     }
 
-    fn rootfs(&self) -> PathBuf {
+    pub(super) fn rootfs(&self) -> PathBuf {
         self.dir.path().join("rootfs")
     }
 
@@ -63,7 +63,7 @@ impl Bundle {
         self.dir.path().join("vmm-root")
     }
 
-    fn guest_file(&self, name: &str, contents: &[u8], owner: Option<u32>) -> PathBuf {
+    pub(super) fn guest_file(&self, name: &str, contents: &[u8], owner: Option<u32>) -> PathBuf {
         let path = self.rootfs().join(name);
         std::fs::write(&path, contents).expect("write guest file");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
@@ -119,7 +119,7 @@ fn sections(output: &str) -> Vec<Vec<&str>> {
         .collect()
 }
 
-fn preconditions(programs: &[&str]) -> bool {
+pub(super) fn preconditions(programs: &[&str]) -> bool {
     if !is_root() {
         skipped!("SKIPPED: confinement needs root (mount namespaces, pivot_root, setuid)");
         return false;
@@ -341,7 +341,15 @@ async fn a_root_never_used_ends_its_helper_when_dropped() {
 
 /// The root of the static busybox as the VMM program (as root, without network) with
 /// `kernel` as the guest's one file, being built in `bundle`.
-fn busybox_root(bundle: &Bundle, kernel: PathBuf) -> super::RootInProgress {
+fn busybox_root(bundle: &Bundle, kernel: PathBuf) -> super::root_helper::RootInProgress {
+    busybox_confinement(bundle, kernel)
+        .start_building(&test_reaper::shared())
+        .expect("fork the root helper")
+}
+
+/// The confinement of the static busybox as the VMM program (as root, without network) with
+/// `kernel` as the guest's one file, its root in `bundle`.
+pub(super) fn busybox_confinement(bundle: &Bundle, kernel: PathBuf) -> Confinement {
     let host = HostFiles {
         program: PathBuf::from(BUSYBOX),
         ..HostFiles::default()
@@ -362,14 +370,11 @@ fn busybox_root(bundle: &Bundle, kernel: PathBuf) -> super::RootInProgress {
         last_capability: super::kernel_last_capability().expect("cap_last_cap"),
     })
     .expect("plan");
-    Confinement::prepare(&plan)
-        .expect("prepare")
-        .start_building(&test_reaper::shared())
-        .expect("fork the root helper")
+    Confinement::prepare(&plan).expect("prepare")
 }
 
 /// Polls `done` for up to 10 s.
-async fn wait_for(mut done: impl FnMut() -> bool) -> bool {
+pub(super) async fn wait_for(mut done: impl FnMut() -> bool) -> bool {
     for _ in 0..1000 {
         if done() {
             return true;

@@ -4,23 +4,28 @@
 //! mount namespace whose root is a read-only tmpfs holding only the VMM program, its libraries,
 //! its data directories, the guest's files and a minimal `/dev` (null, zero, urandom, kvm when
 //! KVM is used, net/tun when networked, the block device), each bind-mounted at its host path;
-//! then the spec's rlimits, groups, gid, uid and capabilities, and no_new_privs. Seccomp is the
-//! VMM's own (qemu's `-sandbox`, chosen by runtime-core's driver when the spec has seccomp).
+//! then the spec's rlimits, groups, gid, uid and capabilities, and no_new_privs; the spec's
+//! seccomp filter last, just before exec (and qemu's own `-sandbox` on top, chosen by
+//! runtime-core's driver when the spec has seccomp).
 //!
 //! * [`host_files`]: what the VMM program needs from the host (ELF closure, data dirs), read in
 //!   the shim before the fork; [`host_cache`] reuses it per binary while its files are unchanged.
 //! * [`plan`]: the confinement as data (pure).
-//! * [`apply`]: prepared in the shim; the root built by [`root_helper`] at Create, the
-//!   identity applied in the VMM child between fork and exec.
-//! * [`root_helper`]: the helper process that builds the VMM's mount namespace at Create.
+//! * [`apply`]: prepared in the shim; the root built and entered, the identity applied, in a
+//!   forked child that has not exec'd yet.
+//! * [`waiting_vmm`]: the VMM's own process, forked at Create, confined and left waiting at its
+//!   exec until Start hands it its stdio (as `runc create` leaves `runc init`).
+//! * [`root_helper`]: a helper process that builds a mount namespace at Create for a process
+//!   spawned later (virtiofsd), and the report pipe every such child writes its steps to.
 //! * [`held_namespace`]: the VMM's mount namespace, held until its exit was reported.
 //!
 //! Wiring (`container::unikernel`): Create calls [`prepare`] (so an impossible user or
 //! capability set fails Create, naming the field), with the new root and the VMM's writable
-//! directory (its QMP socket) in the container's state directory, and starts building the root
-//! ([`Confinement::start_building`]); Start waits for it ([`RootInProgress::finish`]) and
-//! installs the [`BuiltRoot`] on the command `spawn::container_command` built, after its
-//! namespace and cgroup steps, for every VMM kind.
+//! directory (its QMP socket) in the container's state directory, and forks the
+//! [`WaitingVmm`] with its [`VmmLaunch`] (program, argv, env, cgroup, namespaces, the spec's
+//! seccomp filter), for every VMM kind. Start waits for its `ready` ([`WaitingVmm::ready`]),
+//! opens the stdio and lets it exec; Delete of a container never started kills it
+//! ([`WaitingVmm::abandon`]).
 
 mod apply;
 mod elf;
@@ -30,6 +35,7 @@ mod host_files;
 mod plan;
 mod root_helper;
 pub mod seccomp;
+mod waiting_vmm;
 
 pub use host_files::{locate as locate_program, HostFiles};
 
@@ -37,13 +43,15 @@ pub use host_files::{locate as locate_program, HostFiles};
 mod confined_run_tests;
 #[cfg(test)]
 pub(crate) mod test_reaper;
+#[cfg(test)]
+mod waiting_vmm_tests;
 
 use std::path::PathBuf;
 
 pub use apply::Confinement;
 pub use held_namespace::HeldMountNamespace;
 pub use plan::{plan, ConfineInput, ConfinePlan, ConfineTarget, GuestFiles};
-pub use root_helper::RootInProgress;
+pub use waiting_vmm::{VmmLaunch, WaitingVmm};
 
 use crate::error::{Result, ShimError};
 

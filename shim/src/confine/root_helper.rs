@@ -1,14 +1,13 @@
-//! The VMM's confined root, built at Create by a helper process so that Start's child only
-//! joins it.
+//! A confined root built at Create by a helper process, for a process spawned later (virtiofsd)
+//! that only joins it; and the report pipe such children (this helper, the VMM's own waiting
+//! process in [`super::waiting_vmm`]) write their steps and `ready` to.
 //!
 //! Building the root costs ~300 system calls (a mount point, a bind mount and its flags for
 //! each of qemu's ~110 files) and detaching the old root one RCU grace period (0.1-13 ms on
-//! these 2-core VMs). Done by the VMM child, all of it sat between Start's fork and exec. Now
-//! Create forks a helper (a child of the shim that never execs) that unshares a mount
-//! namespace, builds and enters the root, reports `ready` on a pipe and then only waits; Start
-//! reads that report (the helper is normally done long before: it ran while containerd answered
-//! Create and sent Start), opens the helper's namespace, releases the helper, and its VMM child
-//! `setns`es into the namespace before exec.
+//! these 2-core VMs): off Start's path. Create forks a helper (a child of the shim that never
+//! execs) that unshares a mount namespace, builds and enters the root, reports `ready` on a
+//! pipe and then only waits; the caller reads that report, opens the helper's namespace,
+//! releases the helper, and its child `setns`es into the namespace before exec.
 //!
 //! Nothing outlives the shim: the helper's only link is its `release` pipe, whose write end
 //! only the shim holds (close-on-exec, and every other helper closes what it inherited), so the
@@ -21,11 +20,9 @@ use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
-use std::time::Duration;
 
 use super::apply::{decimal, Confinement, DECIMAL_DIGITS};
 use super::held_namespace::HeldMountNamespace;
-use crate::container::cpu_sample::schedstat;
 use crate::error::{Result, ShimError};
 use crate::reaper::ExitRouter;
 use crate::spawn::retitle::{argv_area, retitle};
@@ -40,22 +37,15 @@ const READY: &[u8] = b"ready ";
 pub struct RootInProgress {
     confinement: Confinement,
     pid: i32,
-    forked_at_ns: u64,
-    report: File,
+    report: HelperReport,
     /// Closing it (dropping this) ends the helper.
     _release: OwnedFd,
 }
 
-/// A built root, held open, and what the VMM child still does before exec.
+/// A built root, held open, and what the child still does before exec.
 pub struct BuiltRoot {
     confinement: Confinement,
     namespace: File,
-    /// From the helper's fork to its `ready`.
-    pub build: Duration,
-    /// How long the root had been ready when Start asked for it (zero: Start waited).
-    pub ready_for: Duration,
-    /// The helper's time on a CPU and waiting for one (`/proc/<pid>/schedstat`), if readable.
-    pub helper_schedstat: Option<(Duration, Duration)>,
 }
 
 impl Confinement {
@@ -64,7 +54,6 @@ impl Confinement {
         let (report, report_end) = pipe()?;
         let (release_end, release) = pipe()?;
         let args = argv_area();
-        let forked_at_ns = monotonic_ns();
         let child_report = report_end.as_raw_fd();
         let child_release = release_end.as_raw_fd();
         let confinement = &self;
@@ -77,8 +66,7 @@ impl Confinement {
         Ok(RootInProgress {
             confinement: self,
             pid,
-            forked_at_ns,
-            report: File::from(report),
+            report: HelperReport::new(report),
             _release: release,
         })
     }
@@ -94,33 +82,78 @@ impl RootInProgress {
     /// Waits for the helper's report (blocking); on `ready`, opens its namespace and lets the
     /// helper go. The helper's failure is returned with its own line (step and path).
     pub fn finish(mut self) -> Result<BuiltRoot> {
-        let asked_at_ns = monotonic_ns();
-        let mut text = Vec::new();
-        let mut chunk = [0u8; 512];
-        let ready_at_ns = loop {
-            if let Some(at) = ready_time(&text) {
-                break at;
-            }
-            match self.report.read(&mut chunk) {
-                Ok(0) => return Err(failed(&text)),
-                Ok(n) => text.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(ShimError::io("read the VMM root helper's report", e)),
-            }
-        };
-        let path = format!("/proc/{}/ns/mnt", self.pid);
-        let namespace = File::open(&path)
-            .map_err(|e| ShimError::io(format!("open the VMM's built root {path}"), e))?;
-        let helper_schedstat = schedstat(self.pid);
+        self.report.wait_ready()?;
         Ok(BuiltRoot {
+            namespace: open_mount_namespace(self.pid)?,
             confinement: self.confinement,
-            namespace,
-            build: Duration::from_nanos(ready_at_ns.saturating_sub(self.forked_at_ns)),
-            ready_for: Duration::from_nanos(asked_at_ns.saturating_sub(ready_at_ns)),
-            helper_schedstat,
         })
         // Dropping the release end here ends the helper; the shim's file now holds the root.
     }
+}
+
+/// The read end of a helper's report pipe: its `ready` line, or the line of its failed step.
+pub(super) struct HelperReport {
+    file: File,
+    text: Vec<u8>,
+}
+
+impl HelperReport {
+    pub(super) fn new(file: OwnedFd) -> Self {
+        Self {
+            file: File::from(file),
+            text: Vec::new(),
+        }
+    }
+
+    /// Blocks until the `ready` line (its CLOCK_MONOTONIC time in ns); the end of the pipe
+    /// before it is the helper's failure, with its line.
+    pub(super) fn wait_ready(&mut self) -> Result<u64> {
+        loop {
+            if let Some(at) = ready_time(&self.text) {
+                return Ok(at);
+            }
+            if !self.read_more()? {
+                return Err(failed(&self.text));
+            }
+        }
+    }
+
+    /// Blocks until the pipe's end (every writer closed it, or exec'd: its copies are
+    /// close-on-exec); what the helper wrote after its `ready` line is a failed step's line.
+    pub(super) fn wait_end(&mut self) -> Result<()> {
+        while self.read_more()? {}
+        let after_ready = match self.text.iter().position(|&b| b == b'\n') {
+            Some(end) => &self.text[end + 1..],
+            None => &self.text[..],
+        };
+        if after_ready.is_empty() {
+            Ok(())
+        } else {
+            Err(failed(after_ready))
+        }
+    }
+
+    /// One read; false at the end of the pipe.
+    fn read_more(&mut self) -> Result<bool> {
+        let mut chunk = [0u8; 512];
+        loop {
+            match self.file.read(&mut chunk) {
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    self.text.extend_from_slice(&chunk[..n]);
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ShimError::io("read the VMM root helper's report", e)),
+            }
+        }
+    }
+}
+
+/// The helper's mount namespace, the VMM's confined root, opened to be held.
+pub(super) fn open_mount_namespace(pid: i32) -> Result<File> {
+    let path = format!("/proc/{pid}/ns/mnt");
+    File::open(&path).map_err(|e| ShimError::io(format!("open the VMM's built root {path}"), e))
 }
 
 impl BuiltRoot {
@@ -160,11 +193,7 @@ fn helper(
         retitle(TITLE, args);
         let code = match confinement.build_root_and_enter() {
             Ok(()) => {
-                let mut digits = [0u8; DECIMAL_DIGITS];
-                let at = decimal(monotonic_ns(), &mut digits);
-                for part in [READY, at, b"\n"] {
-                    libc::write(libc::STDOUT_FILENO, part.as_ptr().cast(), part.len());
-                }
+                report_ready();
                 // Until the shim opened the namespace and closed its end (or died).
                 let mut byte = 0u8;
                 while libc::read(libc::STDIN_FILENO, (&mut byte as *mut u8).cast(), 1) < 0
@@ -176,6 +205,17 @@ fn helper(
             Err(error) => error.raw_os_error().unwrap_or(libc::EIO),
         };
         libc::_exit(code)
+    }
+}
+
+/// In a helper: writes its `ready` line, with the time, to its stdout (the report pipe).
+/// Async-signal-safe.
+pub(super) fn report_ready() {
+    let mut digits = [0u8; DECIMAL_DIGITS];
+    let at = decimal(monotonic_ns(), &mut digits);
+    for part in [READY, at, b"\n"] {
+        // SAFETY: write(2) from live buffers.
+        unsafe { libc::write(libc::STDOUT_FILENO, part.as_ptr().cast(), part.len()) };
     }
 }
 
@@ -208,7 +248,7 @@ fn failed(text: &[u8]) -> ShimError {
     }
 }
 
-fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+pub(super) fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: pipe2 fills two descriptors that nothing else owns.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
@@ -222,7 +262,7 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
 }
 
 /// CLOCK_MONOTONIC in ns (async-signal-safe: a vDSO call).
-fn monotonic_ns() -> u64 {
+pub(super) fn monotonic_ns() -> u64 {
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -14,8 +14,6 @@
 use std::fs::File;
 use std::io::{self, Read, Seek};
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
-use std::process::Command;
 
 use libseccomp::error::SeccompError;
 use libseccomp::ScmpSyscall;
@@ -123,9 +121,12 @@ impl SeccompFilter {
         Ok(())
     }
 
-    /// Makes `command`'s child install the filter just before exec. Call it after every other
-    /// `pre_exec` registration (after `Confinement::install`): hooks run in registration order.
-    pub fn install_last(self, command: &mut Command) {
+    /// Makes `command`'s child install the filter just before exec (the tests' children; the
+    /// VMM's process installs it itself). Call it after every other `pre_exec` registration:
+    /// hooks run in registration order.
+    #[cfg(test)]
+    pub fn install_last(self, command: &mut std::process::Command) {
+        use std::os::unix::process::CommandExt;
         // SAFETY: `install` is async-signal-safe and uses only memory owned by the closure.
         unsafe {
             command.pre_exec(move || self.install());

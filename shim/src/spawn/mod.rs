@@ -64,7 +64,7 @@ pub fn container_command(
 }
 
 /// Writes "0" (the writing thread, the child's only one) to a cgroup's join file.
-fn join_cgroup(file: &CString) -> std::io::Result<()> {
+pub(crate) fn join_cgroup(file: &CString) -> std::io::Result<()> {
     // SAFETY: raw syscalls on a NUL-terminated path prepared by the parent.
     unsafe {
         let fd = libc::open(file.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);

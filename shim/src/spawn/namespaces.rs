@@ -76,6 +76,14 @@ impl NamespacePlan {
         self
     }
 
+    /// The descriptors of the namespaces to join, which the child must keep open until then.
+    pub(crate) fn fds(&self) -> Vec<std::os::fd::RawFd> {
+        self.joins
+            .iter()
+            .map(|(file, _)| file.as_raw_fd())
+            .collect()
+    }
+
     /// In the forked child only: join, then unshare. Async-signal-safe.
     pub(crate) fn enter(&self) -> std::io::Result<()> {
         for (file, flag) in &self.joins {

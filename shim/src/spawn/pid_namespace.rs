@@ -15,13 +15,9 @@
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
-use std::process::{Child, Command};
-
-use runtime_core::oci::{Namespace, NamespaceType};
-use tokio::sync::oneshot;
 
 use crate::error::Result;
-use crate::reaper::{ExitCode, ExitRouter};
+use runtime_core::oci::{Namespace, NamespaceType};
 
 /// Where the VMM's pid lives, from the spec's `linux.namespaces`.
 pub enum PidNamespace {
@@ -30,7 +26,7 @@ pub enum PidNamespace {
     /// A pid namespace without a path: the VMM is pid 1 of a new one.
     Fresh,
     /// A pid namespace with a path (a pod sharing its process namespace): opened before the
-    /// spawn, so a vanished path is an error at Start, not in the child.
+    /// spawn, so a vanished path is an error at Create, not in the child.
     Join(File),
 }
 
@@ -51,21 +47,21 @@ impl PidNamespace {
         }
     }
 
-    /// Spawns `command` through `router` so that its process is born in this pid namespace.
-    pub fn spawn(
+    /// Runs `fork` so that the process it forks is born in this pid namespace: on a short-lived
+    /// `vmm-spawn` thread that entered it, or on the caller's thread when the spec has none.
+    pub fn fork_in<R: Send>(
         &self,
-        router: &ExitRouter,
-        command: &mut Command,
-    ) -> std::io::Result<(Child, oneshot::Receiver<ExitCode>)> {
+        fork: impl FnOnce() -> std::io::Result<R> + Send,
+    ) -> std::io::Result<R> {
         if matches!(self, PidNamespace::Shim) {
-            return router.spawn(command);
+            return fork();
         }
         std::thread::scope(|scope| {
             let spawner = std::thread::Builder::new()
                 .name("vmm-spawn".to_string())
                 .spawn_scoped(scope, || {
                     self.enter_for_children()?;
-                    router.spawn(command)
+                    fork()
                 })?;
             spawner
                 .join()
@@ -93,7 +89,20 @@ impl PidNamespace {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::{Child, Command};
     use std::time::Duration;
+
+    use tokio::sync::oneshot;
+
+    use crate::reaper::{ExitCode, ExitRouter};
+
+    fn spawn_in(
+        plan: &PidNamespace,
+        router: &ExitRouter,
+        command: &mut Command,
+    ) -> std::io::Result<(Child, oneshot::Receiver<ExitCode>)> {
+        plan.fork_in(|| router.spawn(command))
+    }
 
     fn spec_namespaces(json: &str) -> Vec<Namespace> {
         serde_json::from_str(json).expect("namespaces")
@@ -126,7 +135,7 @@ mod tests {
         let router = crate::confine::test_reaper::shared();
         let plan = PidNamespace::from_spec(&spec_namespaces(r#"[{"type":"pid"}]"#)).unwrap();
         assert!(matches!(plan, PidNamespace::Fresh));
-        let (child, exited) = plan.spawn(&router, &mut sleeper()).expect("spawn");
+        let (child, exited) = spawn_in(&plan, &router, &mut sleeper()).expect("spawn");
         let ids = nspid(child.id());
         let own = std::fs::read_link("/proc/self/ns/pid").unwrap();
         let its = std::fs::read_link(format!("/proc/{}/ns/pid", child.id())).unwrap();
@@ -160,13 +169,13 @@ mod tests {
         let router = crate::confine::test_reaper::shared();
         // A pod's shared pid namespace: one made by a first process (its pause).
         let fresh = PidNamespace::Fresh;
-        let (pause, pause_exit) = fresh.spawn(&router, &mut sleeper()).expect("spawn pause");
+        let (pause, pause_exit) = spawn_in(&fresh, &router, &mut sleeper()).expect("spawn pause");
         let path = format!("/proc/{}/ns/pid", pause.id());
         let plan = PidNamespace::from_spec(&spec_namespaces(&format!(
             r#"[{{"type":"pid","path":"{path}"}}]"#
         )))
         .unwrap();
-        let (member, member_exit) = plan.spawn(&router, &mut sleeper()).expect("spawn member");
+        let (member, member_exit) = spawn_in(&plan, &router, &mut sleeper()).expect("spawn member");
         let joined = std::fs::read_link(format!("/proc/{}/ns/pid", member.id())).unwrap();
         let target = std::fs::read_link(&path).unwrap();
         let member_ids = nspid(member.id());

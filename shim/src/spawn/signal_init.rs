@@ -3,7 +3,7 @@
 //! pid 1 of a pid namespace gets only the signals it installed a handler for: firecracker and
 //! solo5-spt install none for SIGTERM, so as pid 1 they never see the caller's SIGTERM and
 //! every stop waits for the whole grace period. So the child forks once more between fork and
-//! exec (after the confinement, before the VMM's seccomp filter): the VMM becomes pid 2, where
+//! exec (after the confinement, before the VMM's seccomp filter and its stdio): the VMM becomes pid 2, where
 //! SIGTERM has its default effect, and pid 1 stays behind as a minimal init that forwards
 //! every signal it receives to the VMM and exits with the VMM's status (128 + the signal when
 //! a signal ended it, containerd's encoding). The init has every signal blocked and takes
@@ -11,26 +11,19 @@
 //! descriptor it inherited (it never execs, so close-on-exec would not close them): it pins
 //! nothing, and the VMM's stdio reaches EOF when the VMM ends. Only async-signal-safe calls.
 
-use std::os::unix::process::CommandExt;
-use std::process::Command;
-
-use super::retitle::{argv_area, retitle, ArgvArea};
+use super::retitle::{retitle, ArgvArea};
 
 /// What `ps` shows for the init (see [`retitle`]).
 const TITLE: &[u8] = b"urunc-vmm-init\0";
 
-/// Registers the fork on `command`; call after the confinement was installed.
-pub fn install(command: &mut Command) {
-    let args = argv_area();
-    // SAFETY: the closure only calls async-signal-safe functions (sigprocmask, fork, prctl,
-    // close_range, sigwaitinfo, waitpid, kill, _exit), writes only its own argv memory and
-    // allocates nothing.
-    unsafe {
-        command.pre_exec(move || split_off_init(args));
-    }
-}
-
-fn split_off_init(args: ArgvArea) -> std::io::Result<()> {
+/// In the VMM's process, after its confinement and before its seccomp filter: forks; returns
+/// in the child, which goes on to become the VMM, while this process stays behind as pid 1.
+///
+/// # Safety
+/// In a forked child of the shim only, with `args` read before that fork: it only calls
+/// async-signal-safe functions (sigprocmask, fork, prctl, close_range, sigwaitinfo, waitpid,
+/// kill, _exit), writes only its own argv memory and allocates nothing.
+pub(crate) unsafe fn split_off_init(args: ArgvArea) -> std::io::Result<()> {
     // SAFETY: plain system calls on local, initialised signal sets.
     unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();

@@ -3,6 +3,8 @@
 //! the cgroup and network made, the VMM planned and its confinement prepared, then the
 //! `createContainer` hooks run; any failure undoes it all.
 
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -17,7 +19,7 @@ use super::stop::undo;
 use super::{lock, run_hooks, ConfinedVmm, Inner, UnikernelKind};
 use crate::cgroup::Cgroup;
 use crate::confine::seccomp::SeccompFilter;
-use crate::confine::{self, ConfineTarget, GuestFiles, HostFiles};
+use crate::confine::{self, ConfineTarget, GuestFiles, HostFiles, VmmLaunch, WaitingVmm};
 use crate::container::blocking::BlockingSteps;
 use crate::container::core::ContainerCore;
 use crate::container::phase_timer::PhaseTimer;
@@ -83,14 +85,19 @@ impl UnikernelKind {
                     Ok((planned, confined, timer))
                 })
                 .await?;
-            run_hooks(
+            let hooks = run_hooks(
                 &context,
                 &prepared,
                 HookKind::CreateContainer,
                 Status::Creating,
                 None,
             )
-            .await?;
+            .await;
+            if let Err(error) = hooks {
+                // Gone before the undo removes the cgroup it joined.
+                confined.process.abandon().await;
+                return Err(error);
+            }
             timer.mark("hooks");
             Ok((planned, confined, timer))
         }
@@ -190,9 +197,9 @@ fn confine_vmm(
     timer.mark("plan_files");
     // Refused here rather than at Start: what the VMM cannot be given (a user namespace, a
     // pid namespace path that does not open) fails Create and leaves nothing.
-    NamespacePlan::from_spec(&linux.namespaces)?;
+    let namespaces = NamespacePlan::from_spec(&linux.namespaces)?.without_mount();
     refuse_mount_namespace_path(&linux.namespaces)?;
-    PidNamespace::from_spec(&linux.namespaces)?;
+    let pid_namespace = PidNamespace::from_spec(&linux.namespaces)?;
     timer.mark("confinement");
     let seccomp = linux
         .seccomp
@@ -231,13 +238,40 @@ fn confine_vmm(
         &planned.host_files,
     )?;
     timer.mark("confinement");
-    // Built while containerd answers this Create and sends Start; Start waits for it.
-    let root = confinement.start_building(router)?;
-    timer.mark("vmm_root_fork");
+    let launch = VmmLaunch {
+        program: c_string("the VMM program", plan.program.as_os_str().as_bytes())?,
+        argv: std::iter::once(&planned.vmm.program)
+            .chain(&planned.vmm.args)
+            .map(|arg| c_string("the VMM's argv", arg.as_bytes()))
+            .collect::<Result<_>>()?,
+        env: vec![c_string(
+            "the VMM's PATH",
+            format!("PATH={}", host::vmm_search_path()).as_bytes(),
+        )?],
+        cgroup_join: match &planned.cgroup {
+            Some(cgroup) => cgroup.join_files()?,
+            None => Vec::new(),
+        },
+        namespaces,
+        pid_namespace,
+        seccomp,
+    };
+    // Prepared while containerd answers this Create and sends Start; Start lets it exec.
+    let process = WaitingVmm::fork(&confinement, &launch, router)?;
+    timer.mark("vmm_fork");
     Ok(ConfinedVmm {
         program: plan.program,
-        root,
-        seccomp,
+        process,
+    })
+}
+
+fn c_string(field: &str, bytes: &[u8]) -> Result<CString> {
+    CString::new(bytes).map_err(|_| {
+        ShimError::invalid(
+            field,
+            String::from_utf8_lossy(bytes),
+            "holds a NUL byte, which no argument of exec can",
+        )
     })
 }
 

@@ -46,8 +46,7 @@ use super::prepared::Prepared;
 use super::process::Process;
 use super::{ShimContext, UpdateRequest};
 use crate::cgroup::Cgroup;
-use crate::confine::seccomp::SeccompFilter;
-use crate::confine::RootInProgress;
+use crate::confine::WaitingVmm;
 use crate::error::{Result, ShimError};
 use crate::hooks::{self, HookKind};
 use crate::log_binary::LogBinary;
@@ -74,14 +73,13 @@ struct Inner {
     created_at: Instant,
 }
 
-/// The VMM's program (absolute, visible at the same path inside its root) and its
-/// confinement, prepared at Create (its root built by a helper; dropping this ends it).
+/// The VMM's program (absolute, visible at the same path inside its root) and its process,
+/// forked and confined at Create, waiting at its exec (dropping this ends it). The spec's
+/// `linux.seccomp` was compiled at Create, so a profile that cannot be honoured fails Create;
+/// the process installs it last, after its confinement dropped privileges.
 struct ConfinedVmm {
     program: PathBuf,
-    root: RootInProgress,
-    /// The spec's `linux.seccomp`, compiled at Create so a profile that cannot be honoured
-    /// fails Create; installed last in the child, after the confinement dropped privileges.
-    seccomp: Option<SeccompFilter>,
+    process: WaitingVmm,
 }
 
 impl Inner {
@@ -108,6 +106,10 @@ async fn run_hooks(
 ) -> Result<()> {
     let (spec, state) = {
         let p = lock(prepared);
+        // Most specs have none: no copy of the spec for them.
+        if kind.select(&p.spec.hooks).is_empty() {
+            return Ok(());
+        }
         let state = hooks::oci_state(&p.spec, &p.id, &p.bundle, status, pid);
         (p.spec.clone(), state)
     };

@@ -2,7 +2,6 @@
 //! `startContainer` and `poststart` hooks; its exit is watched, its network detached before
 //! TaskExit is reported.
 
-use std::os::unix::process::CommandExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,15 +14,12 @@ use crate::cgroup::Cgroup;
 use crate::confine::HeldMountNamespace;
 use crate::console::Console;
 use crate::container::core::{ExitFindings, ExitSteps};
-use crate::container::cpu_sample::schedstat;
 use crate::container::phase_timer::PhaseTimer;
 use crate::container::prepared::Prepared;
 use crate::error::{Result, ShimError};
 use crate::hooks::HookKind;
-use crate::host;
 use crate::log_binary::{LogBinary, LoggerInputs};
 use crate::reaper::ExitCode;
-use crate::spawn::{container_command, signal_init, ChildSetup, NamespacePlan, PidNamespace};
 use crate::state::ProcessIdentity;
 use crate::stderr_tee::{self, StderrTee};
 use crate::stdio::ProcessStdio;
@@ -93,23 +89,11 @@ impl Inner {
 
     fn start_vmm(self: &Arc<Self>, logger: Option<LoggerInputs>) -> Result<u32> {
         let mut timer = PhaseTimer::with_cpu();
-        let ConfinedVmm {
-            program,
-            root,
-            seccomp,
-        } = lock(&self.confined)
+        let ConfinedVmm { program, process } = lock(&self.confined)
             .take()
             .ok_or_else(|| ShimError::precondition(self.id(), "the VMM was already started"))?;
-        // Normally built already, while containerd answered Create and sent Start.
-        let root = root.finish()?;
-        timer.mark("vmm_root");
-        let (root_build, root_ready_for) = (root.build, root.ready_for);
-        let (helper_cpu, helper_runq) = root.helper_schedstat.unwrap_or_default();
         // Copied out so the FIFOs and the console are opened without the container's lock.
-        let (paths, namespaces) = {
-            let p = lock(&self.prepared);
-            (p.stdio.clone(), p.spec.linux.namespaces.clone())
-        };
+        let paths = lock(&self.prepared).stdio.clone();
         // On a terminal the VMM's stderr is the pty, shared with its console: not teed.
         let (stdio, stderr_tee) = if paths.terminal {
             let (console, slave) = Console::open()?;
@@ -125,51 +109,25 @@ impl Inner {
             (stdio, Some(tee))
         };
         timer.mark("stdio");
-        let pid_namespace = PidNamespace::from_spec(&namespaces)?;
-        let setup = ChildSetup {
-            namespaces: NamespacePlan::from_spec(&namespaces)?.without_mount(),
-            cgroup_join: match &self.cgroup {
-                Some(cgroup) => cgroup.join_files()?,
-                None => Vec::new(),
-            },
-        };
-        let env = vec![("PATH".to_string(), host::vmm_search_path())];
-        let program_text = program.display().to_string();
-        let mut command = container_command(&program_text, &self.plan.args, &env, stdio, setup);
-        // argv[0] stays the plan's program name, as ps and the host's tools know the VMM.
-        command.arg0(&self.plan.program);
-        // After the namespace and cgroup hooks container_command registered: those need the
-        // privileges the confinement drops.
-        let mount_namespace = root.install(&mut command)?;
-        if matches!(pid_namespace, PidNamespace::Fresh) {
-            // The VMM would be pid 1, which never sees a SIGTERM it has no handler for.
-            signal_init::install(&mut command);
-        }
-        if let Some(filter) = seccomp {
-            // Last: the profile may forbid what the confinement itself does (unshare, mount).
-            filter.install_last(&mut command);
-        }
-        timer.mark("command");
+        // Opened first: the process may still be preparing (it was forked at the end of
+        // Create), and the stdio does not depend on it.
+        let launched = process.ready().and_then(|ready| {
+            timer.mark("vmm_ready");
+            let (prepared_in, ready_for) = (ready.prepared_in, ready.ready_for);
+            ready
+                .exec(stdio)
+                .map(|launched| (launched, prepared_in, ready_for))
+        });
+        timer.mark("exec");
         let started_at = Instant::now();
-        let spawned = pid_namespace.spawn(&self.context.router, &mut command);
-        timer.mark("fork_exec");
-        // The pipe's write end is the VMM's alone: the copy sees EOF when it dies.
-        drop(command);
-        let (child, exit) = match spawned {
-            Ok(spawned) => spawned,
-            Err(e) => {
-                self.init().close_stdin();
-                mount_namespace.release();
-                return Err(ShimError::io(
-                    format!("start VMM {program_text} confined (the container's stderr has the failed step)"),
-                    e,
-                ));
-            }
-        };
-        let pid = child.id();
-        // The child's own time from its fork to just past its exec (a sliver of the VMM's
-        // loader too): on a CPU, and waiting for one.
-        let (child_cpu, child_runq) = schedstat(pid as i32).unwrap_or_default();
+        let (launched, prepared_in, ready_for) = launched.inspect_err(|error| {
+            self.init().close_stdin();
+            tracing::error!(id = %self.id(), program = %program.display(), %error, "the VMM did not start");
+        })?;
+        let pid = launched.pid;
+        // The process's own time from its fork at Create to just past its exec (a sliver of
+        // the VMM's loader too): on a CPU, and waiting for one.
+        let (process_cpu, process_runq) = launched.schedstat.unwrap_or_default();
         let cpu = timer.cpu_spent().unwrap_or_default();
         tracing::info!(
             id = %self.id(),
@@ -178,12 +136,10 @@ impl Inner {
             cpu_user_us = cpu.user.as_micros() as u64,
             cpu_sys_us = cpu.system.as_micros() as u64,
             runq_us = cpu.run_queue.as_micros() as u64,
-            vmm_child_cpu_us = child_cpu.as_micros() as u64,
-            vmm_child_runq_us = child_runq.as_micros() as u64,
-            root_build_us = root_build.as_micros() as u64,
-            root_ready_for_us = root_ready_for.as_micros() as u64,
-            root_helper_cpu_us = helper_cpu.as_micros() as u64,
-            root_helper_runq_us = helper_runq.as_micros() as u64,
+            vmm_process_cpu_us = process_cpu.as_micros() as u64,
+            vmm_process_runq_us = process_runq.as_micros() as u64,
+            vmm_prepared_in_us = prepared_in.as_micros() as u64,
+            vmm_ready_for_us = ready_for.as_micros() as u64,
             phases_us = %timer,
             "VMM started"
         );
@@ -202,10 +158,10 @@ impl Inner {
             started_at,
             timer: PhaseTimer::start(),
             died_at: started_at,
-            mount_namespace,
+            mount_namespace: launched.namespace,
         };
         self.core
-            .watch_exit(self.init().clone(), exit, Box::new(steps));
+            .watch_exit(self.init().clone(), launched.exit, Box::new(steps));
         Prepared::persist_change(&self.prepared, |state| {
             state.vmm = ProcessIdentity::of(pid as i32)
         })?;

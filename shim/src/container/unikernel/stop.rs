@@ -66,8 +66,11 @@ impl Inner {
     /// Removes everything Create made, running the poststop hooks once the container is gone
     /// (see `teardown`).
     pub(super) async fn teardown(&self) -> Result<()> {
-        // Never started: its root's helper ends (freeing the namespace) when this is dropped.
-        drop(lock(&self.confined).take());
+        // Never started: its process ends before the cgroup it joined is removed.
+        let never_started = lock(&self.confined).take();
+        if let Some(confined) = never_started {
+            confined.process.abandon().await;
+        }
         // The VMM is gone: its logging binary has read everything (or gets SIGTERM to flush).
         let logger = lock(&self.logger).clone();
         let stopped = match logger {
