@@ -37,6 +37,8 @@ use crate::vmm::{Arch, GracefulStop, PlanFile, PreparedGuest, VmmInput, VmmPlan}
 pub(super) const PROGRAM: &str = "firecracker";
 /// The least severe of firecracker's own log lines it prints (see `plan`).
 const LOG_LEVEL: &str = "Warning";
+/// Where firecracker writes its own log lines: its stderr (see `plan`).
+const LOG_PATH: &str = "/proc/self/fd/2";
 const CONFIG_FILE_NAME: &str = "fc.json";
 const MAX_VCPUS: u32 = 32;
 
@@ -145,9 +147,13 @@ pub(super) fn plan(input: &VmmInput, guest: &PreparedGuest) -> Result<VmmPlan, C
         None => vec!["--no-api".into()],
     };
     // firecracker's logger writes to its stdout, which is the guest's serial console as
-    // containerd sees it: at its default level (Info) its start-up lines land in the middle of
-    // the guest's first output line. Warnings and errors still show there.
+    // containerd sees it: its lines landed in the middle of the guest's (at its default level,
+    // Info, every start-up; a warning such as "Requested a vCPU run with immediate_exit
+    // enabled" in 3 of 12 boots here). Its stderr instead: the container's stderr, where the
+    // shim's early-exit report reads them too. The confined root always has its proc.
     args.extend([
+        "--log-path".into(),
+        LOG_PATH.into(),
         "--level".into(),
         LOG_LEVEL.into(),
         "--config-file".into(),
