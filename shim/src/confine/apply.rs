@@ -469,11 +469,11 @@ fn check(result: libc::c_int, step: &str, path: &CStr) -> io::Result<()> {
 
 /// Reports a failed step on the child's stderr and returns its errno. Async-signal-safe: the
 /// message is written piecewise from static and pre-allocated bytes, the number from the stack.
-pub(super) fn failure(step: &str, path: &CStr) -> io::Error {
+fn failure(step: &str, path: &CStr) -> io::Error {
     failure_on(libc::STDERR_FILENO, step, path)
 }
 
-/// [`failure`] of a step whose error came back as `error` (its errno may since have changed).
+/// [`failure`] of a step whose error came back as `error` (errno may since have changed).
 pub(super) fn failed_step(error: &io::Error, step: &str, path: &CStr) -> io::Error {
     failed_step_on(libc::STDERR_FILENO, error, step, path)
 }
@@ -485,14 +485,16 @@ pub(super) fn failed_step_on(
     step: &str,
     path: &CStr,
 ) -> io::Error {
-    // SAFETY: errno is this thread's; setting it is async-signal-safe.
-    unsafe { *libc::__errno_location() = error.raw_os_error().unwrap_or(libc::EIO) };
-    failure_on(fd, step, path)
+    report_on(fd, error.raw_os_error().unwrap_or(libc::EIO), step, path)
 }
 
-/// [`failure`], written to `fd`.
+/// [`failure`] (of the step that just set errno), written to `fd`.
 pub(super) fn failure_on(fd: libc::c_int, step: &str, path: &CStr) -> io::Error {
-    let code = errno();
+    report_on(fd, errno(), step, path)
+}
+
+/// Writes the line of step `step` on `path` failed with errno `code` to `fd`; that error.
+fn report_on(fd: libc::c_int, code: libc::c_int, step: &str, path: &CStr) -> io::Error {
     let mut digits = [0u8; DECIMAL_DIGITS];
     let digits = decimal(code.unsigned_abs().into(), &mut digits);
     for part in [

@@ -144,7 +144,12 @@ impl HelperReport {
                     return Ok(true);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(ShimError::io("read the VMM root helper's report", e)),
+                Err(e) => {
+                    return Err(ShimError::io(
+                        "read the report of the VMM's helper process",
+                        e,
+                    ))
+                }
             }
         }
     }

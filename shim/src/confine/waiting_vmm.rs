@@ -246,9 +246,17 @@ unsafe fn vmm_process(
     keep: &[RawFd],
     args: ArgvArea,
 ) -> ! {
-    libc::dup2(control, CONTROL_FD);
-    libc::dup2(report, REPORT_FD);
-    libc::dup2(report, libc::STDERR_FILENO);
+    // Nothing can be reported before the report pipe is in place: a failed move is the exit
+    // status alone (Start then reads the pipe's end without a `ready`).
+    for (from, to) in [
+        (control, CONTROL_FD),
+        (report, REPORT_FD),
+        (report, libc::STDERR_FILENO),
+    ] {
+        if libc::dup2(from, to) < 0 {
+            libc::_exit(errno_of(std::io::Error::last_os_error()));
+        }
+    }
     close_all_above_stdio_but(keep);
     retitle(TITLE, args);
     let code = match prepare(confinement, launch, args) {
@@ -256,7 +264,7 @@ unsafe fn vmm_process(
             report_ready();
             wait_and_exec(launch, exec)
         }
-        Err(error) => error.raw_os_error().unwrap_or(libc::EIO),
+        Err(error) => errno_of(error),
     };
     libc::_exit(code)
 }

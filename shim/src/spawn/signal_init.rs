@@ -3,10 +3,10 @@
 //! pid 1 of a pid namespace gets only the signals it installed a handler for: firecracker and
 //! solo5-spt install none for SIGTERM, so as pid 1 they never see the caller's SIGTERM and
 //! every stop waits for the whole grace period. So the child forks once more between fork and
-//! exec (after the confinement, before the VMM's seccomp filter and its stdio): the VMM becomes pid 2, where
-//! SIGTERM has its default effect, and pid 1 stays behind as a minimal init that forwards
-//! every signal it receives to the VMM and exits with the VMM's status (128 + the signal when
-//! a signal ended it, containerd's encoding). The init has every signal blocked and takes
+//! exec (after the confinement, before the VMM's seccomp filter and its stdio): the VMM
+//! becomes pid 2, where SIGTERM has its default effect, and pid 1 stays behind as a minimal
+//! init that forwards every signal it receives to the VMM and exits with the VMM's status
+//! (128 + the signal when a signal ended it, containerd's encoding). The init has every signal blocked and takes
 //! them with `sigwaitinfo`: a blocked signal is queued even for pid 1. It closes every file
 //! descriptor it inherited (it never execs, so close-on-exec would not close them): it pins
 //! nothing, and the VMM's stdio reaches EOF when the VMM ends. Only async-signal-safe calls.
