@@ -1,15 +1,26 @@
 //! detach: remove exactly what a record lists, then prove it is gone.
 
+use std::time::{Duration, Instant};
+
 use crate::error::{Leftover, NetnsError, Result};
 use crate::record::NetRecord;
 use crate::rtnl::Rtnl;
+
+/// A verified detach, and what it cost the kernel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Detached {
+    /// How long the tap's deletion took (`None` when no tap was left to delete): an RCU
+    /// barrier, the floor under a VMM exit's TaskExit, against which the rest is the shim's.
+    pub tap_deletion: Option<Duration>,
+}
 
 /// Removes the record's filters, tap and (if ours) the uplink's ingress qdisc,
 /// each "maybe created": an item already gone is fine. Then re-reads the
 /// namespace; anything of the record still there, or any removal that
 /// failed, is returned as `Leftovers`.
-pub(crate) async fn teardown(rtnl: &Rtnl, record: &NetRecord) -> Result<()> {
+pub(crate) async fn teardown(rtnl: &Rtnl, record: &NetRecord) -> Result<Detached> {
     let mut problems = Vec::new();
+    let mut detached = Detached::default();
     let uplink = rtnl.link_by_name(&record.uplink).await?;
     if let Some(uplink) = &uplink {
         if let Err(e) = rtnl
@@ -22,9 +33,11 @@ pub(crate) async fn teardown(rtnl: &Rtnl, record: &NetRecord) -> Result<()> {
     // Deleting the tap also deletes its ingress qdisc and its filter.
     if let Some(tap) = rtnl.link_by_name(&record.tap).await? {
         if is_tap(tap.kind.as_deref()) {
+            let started = Instant::now();
             if let Err(e) = rtnl.delete_link(&tap).await {
                 problems.push(Leftover::RemovalFailed(e));
             }
+            detached.tap_deletion = Some(started.elapsed());
         }
     }
     if let (Some(uplink), true) = (&uplink, record.uplink_qdisc_added) {
@@ -37,7 +50,7 @@ pub(crate) async fn teardown(rtnl: &Rtnl, record: &NetRecord) -> Result<()> {
     }
     problems.extend(leftovers(rtnl, record).await?);
     if problems.is_empty() {
-        Ok(())
+        Ok(detached)
     } else {
         Err(NetnsError::Leftovers {
             path: record.netns.path.clone(),

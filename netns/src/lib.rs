@@ -31,6 +31,7 @@ mod pool;
 mod program;
 mod record;
 mod request;
+mod retirement;
 mod rtnl;
 mod setup;
 mod static_nat;
@@ -39,6 +40,7 @@ mod tap;
 mod worker;
 
 pub use audit::{netns_inode_of, thread_netns_audit, ThreadNetns};
+pub use detach::Detached;
 pub use error::{ErrorKind, Leftover, NetnsError};
 pub use identity::{open_netns, NetnsIdentity};
 pub use nat_rules::{STATIC_GUEST_IP, STATIC_PREFIX_LEN, STATIC_TAP_IP};
@@ -49,6 +51,7 @@ pub use record::{NetRecord, StaticNat, FILTER_PRIORITY};
 pub use request::{
     AttachOutcome, AttachRequest, GuestAttachment, NetworkMode, PersistRecord, UPLINK,
 };
+pub use retirement::Retirement;
 pub use rtnl::IngressFilter;
 pub use sweep::SweepReport;
 pub use tap::{is_urunc_tap_name, tap_name};

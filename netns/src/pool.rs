@@ -10,10 +10,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::oneshot;
 
+use crate::detach::Detached;
 use crate::error::{NetnsError, Result};
 use crate::identity::{open_netns, NetnsIdentity};
 use crate::record::NetRecord;
 use crate::request::{AttachOutcome, AttachRequest, NetworkMode};
+use crate::retirement::Retirement;
 use crate::sweep::SweepReport;
 use crate::worker::{Request, Worker};
 
@@ -82,7 +84,20 @@ impl NetnsPool {
     /// Removes what `record` lists and verifies the namespace is clean. Works
     /// from the record alone (a new process after a crash). When the
     /// namespace no longer exists, there is nothing left to remove: Ok.
-    pub async fn detach(&self, record: &NetRecord) -> Result<()> {
+    /// Returns once a worker left with nothing to serve has ended too.
+    pub async fn detach(&self, record: &NetRecord) -> Result<Detached> {
+        let (result, retirement) = self.detach_before_retirement(record).await;
+        retirement.wait().await;
+        result
+    }
+
+    /// Like [`NetnsPool::detach`], but answers as soon as the namespace is verified clean:
+    /// the worker's ending, when this was its last container, is the [`Retirement`] the
+    /// caller waits for once it has reported the detach.
+    pub async fn detach_before_retirement(
+        &self,
+        record: &NetRecord,
+    ) -> (Result<Detached>, Retirement) {
         let key = record.netns.key();
         if !self.join_existing(key) {
             // No worker: a new process finishing a dead one's work. Reach the
@@ -96,19 +111,24 @@ impl NetnsPool {
                     netns = ?record.netns.path,
                     "sandbox namespace is gone; its devices went with it"
                 );
-                return Ok(());
+                return (Ok(Detached::default()), Retirement::none());
             };
-            let (netns, identity) = open_netns(&path)?;
+            let (netns, identity) = match open_netns(&path) {
+                Ok(opened) => opened,
+                Err(error) => return (Err(error), Retirement::none()),
+            };
             if identity.key() != key {
                 tracing::warn!(
                     container_id = record.container_id,
                     netns = ?path,
                     "the path to the sandbox namespace was replaced while detaching; ours is gone"
                 );
-                return Ok(());
+                return (Ok(Detached::default()), Retirement::none());
             }
             let mut workers = self.lock();
-            Self::entry(&mut workers, key, netns, identity)?;
+            if let Err(error) = Self::entry(&mut workers, key, netns, identity) {
+                return (Err(error), Retirement::none());
+            }
         }
         let (reply, answer) = oneshot::channel();
         let result = self
@@ -116,12 +136,11 @@ impl NetnsPool {
             .await;
         let result = match result {
             Err(NetnsError::WorkerGone { .. }) if self.tore_down(key, &record.container_id) => {
-                Ok(())
+                Ok(Detached::default())
             }
             other => other,
         };
-        self.finish(key, Some(&record.container_id)).await;
-        result
+        (result, self.leave(key, Some(&record.container_id)))
     }
 
     /// Removes every urunc tap and redirect in the namespace (recovery).
@@ -205,14 +224,19 @@ impl NetnsPool {
         answer.await.unwrap_or(Err(NetnsError::WorkerGone { path }))
     }
 
-    /// Ends a request: drops `leaving` from the members and retires the
-    /// worker when nothing is attached or in flight. Waits for the thread to
-    /// end, so the namespace is released when this returns.
+    /// Ends a request and waits for the worker's thread when it was retired (see
+    /// [`NetnsPool::leave`]), so the namespace is released when this returns.
     async fn finish(&self, key: Key, leaving: Option<&String>) {
+        self.leave(key, leaving).wait().await;
+    }
+
+    /// Ends a request: drops `leaving` from the members and retires the
+    /// worker when nothing is attached or in flight.
+    fn leave(&self, key: Key, leaving: Option<&String>) -> Retirement {
         let retired = {
             let mut workers = self.lock();
             let Some(entry) = workers.get_mut(&key) else {
-                return;
+                return Retirement::none();
             };
             entry.in_flight -= 1;
             if let Some(container_id) = leaving {
@@ -224,13 +248,10 @@ impl NetnsPool {
                 None
             }
         };
-        let Some(entry) = retired else { return };
+        let Some(entry) = retired else {
+            return Retirement::none();
+        };
         let path = entry.worker.identity().path.clone();
-        let thread = entry.worker.retire();
-        match tokio::task::spawn_blocking(move || thread.join()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => tracing::error!(netns = ?path, "netns worker panicked"),
-            Err(e) => tracing::error!(netns = ?path, error = %e, "joining netns worker failed"),
-        }
+        Retirement::of(entry.worker.retire(), path)
     }
 }

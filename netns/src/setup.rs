@@ -54,7 +54,7 @@ pub(crate) async fn persist_then_create(
         return Ok(());
     };
     Err(match teardown(rtnl, record).await {
-        Ok(()) => cause,
+        Ok(_) => cause,
         Err(rollback) => NetnsError::RollbackFailed {
             cause: Box::new(cause),
             rollback: Box::new(rollback),

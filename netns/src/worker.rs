@@ -16,7 +16,7 @@ use nix::sched::{setns, CloneFlags};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::attach::attach;
-use crate::detach::teardown;
+use crate::detach::{teardown, Detached};
 use crate::error::{NetnsError, Result};
 use crate::identity::NetnsIdentity;
 use crate::record::NetRecord;
@@ -37,7 +37,7 @@ pub(crate) enum Request {
         NetworkMode,
         oneshot::Sender<Result<AttachOutcome>>,
     ),
-    Detach(NetRecord, oneshot::Sender<Result<()>>),
+    Detach(NetRecord, oneshot::Sender<Result<Detached>>),
     Sweep(oneshot::Sender<Result<SweepReport>>),
 }
 

@@ -79,3 +79,31 @@ fn retired_worker_releases_the_namespace() {
         "a retired worker still holds netns {ino}"
     );
 }
+
+#[test]
+fn a_detach_answered_before_its_worker_ends_is_clean_and_its_retirement_releases_the_namespace() {
+    let name = "a_detach_answered_before_its_worker_ends_is_clean_and_its_retirement_releases_the_namespace";
+    if !require_root(name) {
+        return;
+    }
+    let sandbox = SandboxNetns::create().unwrap();
+    let ino = sandbox.inode().unwrap();
+    let pool = NetnsPool::new();
+    runtime().block_on(async {
+        let (record, _) = attach_networked(&pool, &sandbox, request("e1")).await;
+        let (detached, retirement) = pool.detach_before_retirement(&record).await;
+        let detached = detached.unwrap();
+        assert!(
+            detached.tap_deletion.is_some(),
+            "the tap's deletion is timed: {detached:?}"
+        );
+        // Verified clean when answered, whether or not the thread has ended yet.
+        assert_sandbox_clean(&sandbox);
+        assert_eq!(pool.live_workers(), 0, "the worker left the pool at once");
+        retirement.wait().await;
+    });
+    assert!(
+        threads_in(ino).is_empty(),
+        "the waited retirement left a thread in netns {ino}"
+    );
+}

@@ -18,6 +18,8 @@ pub const STATE_ROOT: &str = "/run/urunc-rs";
 const STATE_FILE: &str = "state.json";
 /// Bumped when the format changes incompatibly; `delete` refuses a version it does not know.
 pub const STATE_VERSION: u32 = 1;
+/// The write order's mark of a removed state: newer than any snapshot.
+const REMOVED: u64 = u64::MAX;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -194,13 +196,22 @@ impl StateStore {
         Ok(Some(state))
     }
 
-    /// Removes the state directory, then the namespace directory when it became empty.
+    /// Removes the state directory, then the namespace directory when it became empty. A
+    /// snapshot taken before and written after (the VMM's exit writes its last change once
+    /// TaskExit is out, and Delete may be quicker) is dropped: a removed state stays removed.
     pub fn remove(&self) -> Result<()> {
+        let mut last = self
+            .order
+            .last_written
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         match fs::remove_dir_all(&self.dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(ShimError::io(format!("remove {}", self.dir.display()), e)),
         }
+        *last = Some(REMOVED);
+        drop(last);
         if let Some(namespace_dir) = self.dir.parent() {
             // Fails harmlessly while other containers of the namespace still have state.
             let _ = fs::remove_dir(namespace_dir);
@@ -263,6 +274,21 @@ mod tests {
         store.write_snapshot(older).expect("write older");
         let on_disk = store.read().expect("read").expect("present");
         assert_eq!(on_disk.cgroup_dirs, [PathBuf::from("/newer")]);
+    }
+
+    #[test]
+    fn a_snapshot_written_after_the_removal_does_not_bring_the_state_back() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let store = StateStore::under(root.path(), "ns1", "c1").expect("store");
+        let state = ContainerState::new("ns1", "c1", Path::new("/b"), ContainerKind::Unikernel);
+        store.write(&state).expect("write");
+        let late = store.snapshot(&state).expect("snapshot");
+        store.clone().remove().expect("remove");
+        store
+            .write_snapshot(late)
+            .expect("a dropped write is no error");
+        assert!(!store.dir().exists(), "{} came back", store.dir().display());
+        assert!(store.read().expect("read").is_none());
     }
 
     #[test]

@@ -9,8 +9,23 @@ use runtime_core::oci::Spec;
 
 use crate::error::{Result, ShimError};
 use crate::mounts::{self, RequestMount};
-use crate::state::{ContainerKind, ContainerState, StateStore};
+use crate::state::{ContainerKind, ContainerState, StateSnapshot, StateStore};
 use crate::stdio::StdioPaths;
+
+/// A change of the state made and serialized, not yet on disk.
+pub struct StateWrite {
+    store: StateStore,
+    snapshot: StateSnapshot,
+}
+
+impl StateWrite {
+    /// Writes the change, unless a newer one is already on disk or the state was removed.
+    pub fn write(self) -> Result<()> {
+        self.store
+            .write_snapshot(self.snapshot)
+            .map_err(|e| write_failed(&self.store, e))
+    }
+}
 
 /// A container whose state exists and whose rootfs is mounted.
 pub struct Prepared {
@@ -88,6 +103,17 @@ impl Prepared {
         prepared: &Mutex<Prepared>,
         change: impl FnOnce(&mut ContainerState),
     ) -> Result<()> {
+        Self::change_then_write_later(prepared, change)?.write()
+    }
+
+    /// Makes `change` now and serializes it in the order of the changes, but leaves its write
+    /// to the caller ([`StateWrite::write`]). Only for a change that narrows what the record
+    /// lists (a network removed): until the write, the record on disk still lists what is
+    /// already gone, and every teardown step takes "already gone" as done.
+    pub fn change_then_write_later(
+        prepared: &Mutex<Prepared>,
+        change: impl FnOnce(&mut ContainerState),
+    ) -> Result<StateWrite> {
         let (store, snapshot) = {
             let mut p = prepared.lock().unwrap_or_else(|p| p.into_inner());
             change(&mut p.state);
@@ -95,9 +121,7 @@ impl Prepared {
             (p.store.clone(), snapshot)
         };
         let snapshot = snapshot.map_err(|e| write_failed(&store, e))?;
-        store
-            .write_snapshot(snapshot)
-            .map_err(|e| write_failed(&store, e))
+        Ok(StateWrite { store, snapshot })
     }
 
     /// The last steps of every teardown (see `teardown::finish`): unmounts the rootfs, then

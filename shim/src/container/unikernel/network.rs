@@ -5,16 +5,17 @@
 //! Create (nerdctl's CNI hook) have a namespace to configure before the tap is attached.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use runtime_core::oci::NamespaceType;
 
-use netns::{AttachOutcome, AttachRequest, GuestAttachment, NetRecord, NetworkMode};
+use netns::{AttachOutcome, AttachRequest, GuestAttachment, NetRecord, NetworkMode, Retirement};
 use runtime_core::oci::Spec;
 use runtime_core::{GuestNetwork, GuestNetworkMode};
 
 use super::create::vmm_owner;
 use super::lock;
-use crate::container::prepared::Prepared;
+use crate::container::prepared::{Prepared, StateWrite};
 use crate::container::ShimContext;
 use crate::error::{Result, ShimError};
 use crate::spawn::asks_new_network;
@@ -113,15 +114,56 @@ pub(super) fn log_network(id: &str, network: Option<&GuestNetwork>) {
     }
 }
 
-/// Detaches (and verifies) the container's network; forgets the record once it is gone.
+/// A network detached and verified gone, with what is left of the detach after TaskExit.
+pub(super) struct DetachedNetwork {
+    /// The tap's deletion, the kernel's part of the detach (see `netns::Detached`).
+    pub tap_deletion: Option<Duration>,
+    record_write: StateWrite,
+    retirement: Retirement,
+}
+
+impl DetachedNetwork {
+    /// The rest of the detach, once TaskExit is out: the record written without the network
+    /// (until then it still lists a network already gone, which a crash cleanup finds gone),
+    /// and the end of the worker this container was the last of.
+    pub async fn settle(self, id: String) {
+        let write = tokio::task::spawn_blocking(move || self.record_write.write()).await;
+        match write {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::error!(%id, %error, "recording the network's removal failed; the record still lists it")
+            }
+            Err(error) => tracing::error!(%id, %error, "recording the network's removal failed"),
+        }
+        self.retirement.wait().await;
+    }
+}
+
+/// Detaches (and verifies) the container's network and forgets it in the container's state;
+/// the state's write and the worker's end are left to [`DetachedNetwork::settle`]. `None`:
+/// there was no network.
 pub(super) async fn detach_network(
     context: &ShimContext,
     prepared: &Mutex<Prepared>,
-) -> Result<()> {
+) -> Result<Option<DetachedNetwork>> {
     let record = lock(prepared).state.net.clone();
     let Some(record) = record else {
-        return Ok(());
+        return Ok(None);
     };
-    context.pool.detach(&record).await?;
-    Prepared::persist_change(prepared, |state| state.net = None)
+    let (detached, retirement) = context.pool.detach_before_retirement(&record).await;
+    let forgotten = detached.map_err(ShimError::from).and_then(|detached| {
+        let write = Prepared::change_then_write_later(prepared, |state| state.net = None)?;
+        Ok((detached, write))
+    });
+    match forgotten {
+        Ok((detached, record_write)) => Ok(Some(DetachedNetwork {
+            tap_deletion: detached.tap_deletion,
+            record_write,
+            retirement,
+        })),
+        Err(error) => {
+            retirement.wait().await;
+            Err(error)
+        }
+    }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use runtime_core::oci::Status;
 
-use super::network::detach_network;
+use super::network::{detach_network, DetachedNetwork};
 use super::{lock, run_hooks, ConfinedVmm, Inner};
 use crate::cgroup::Cgroup;
 use crate::confine::HeldMountNamespace;
@@ -159,6 +159,7 @@ impl Inner {
             timer: PhaseTimer::start(),
             died_at: started_at,
             mount_namespace: launched.namespace,
+            network: None,
         };
         self.core
             .watch_exit(self.init().clone(), launched.exit, Box::new(steps));
@@ -171,7 +172,7 @@ impl Inner {
 
 /// The VMM's exit: why it died (when right after its start), its network detached and
 /// verified before the exit is reported (invariant 2), its OOM kill told; once reported, its
-/// mount namespace is let go.
+/// mount namespace is let go and the detach settled (the state written, the worker ended).
 struct VmmExit {
     inner: Arc<Inner>,
     stderr: Option<StderrTee>,
@@ -180,6 +181,7 @@ struct VmmExit {
     timer: PhaseTimer,
     died_at: Instant,
     mount_namespace: HeldMountNamespace,
+    network: Option<DetachedNetwork>,
 }
 
 #[async_trait]
@@ -194,10 +196,18 @@ impl ExitSteps for VmmExit {
                 .await;
         }
         self.timer.mark("stderr_drain");
-        if let Err(error) = detach_network(&inner.context, &inner.prepared).await {
-            tracing::error!(id = %inner.id(), %error, "network teardown after VMM exit failed; Delete will retry");
+        match detach_network(&inner.context, &inner.prepared).await {
+            Ok(network) => self.network = network,
+            Err(error) => {
+                tracing::error!(id = %inner.id(), %error, "network teardown after VMM exit failed; Delete will retry")
+            }
         }
-        self.timer.mark("network_detach");
+        // The tap's deletion is the kernel's (an RCU barrier); `network_detach` is the rest.
+        let tap_deletion = self.network.as_ref().and_then(|n| n.tap_deletion);
+        self.timer.mark_with_part(
+            "network_detach",
+            tap_deletion.map(|took| ("tap_delete", took)),
+        );
         let oom_killed = inner.cgroup.as_ref().is_some_and(Cgroup::oom_killed);
         self.timer.mark("oom_check");
         ExitFindings { oom_killed }
@@ -216,5 +226,8 @@ impl ExitSteps for VmmExit {
         );
         // After TaskExit: freeing the namespace waits for an RCU grace period.
         self.mount_namespace.release();
+        if let Some(network) = self.network.take() {
+            tokio::spawn(network.settle(self.inner.id().to_string()));
+        }
     }
 }
