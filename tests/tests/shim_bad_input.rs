@@ -46,6 +46,9 @@ const TYPE: &str = "com.urunc.unikernel.unikernelType";
 const HYPERVISOR: &str = "com.urunc.unikernel.hypervisor";
 const BINARY: &str = "com.urunc.unikernel.binary";
 const INITRD: &str = "com.urunc.unikernel.initrd";
+/// An override under this key is `ctr run`'s flag (the spec's `linux.cgroupsPath`), not an
+/// annotation.
+const CTR_CGROUP_FLAG: &str = "--cgroup";
 
 /// A hostile Create: its name, the urunc keys it overrides, the netns it joins, and what the
 /// error must mention.
@@ -141,6 +144,13 @@ fn hostile_configurations_are_refused_at_create_and_leave_nothing() {
             &own_mount_ns,
             vec!["linux.namespaces[", &own_mount_ns_path, "mount namespace"],
         ),
+        // Made beside the network's attach: refused once the tap exists, which is undone.
+        (
+            "cgroups-path-escape",
+            vec![(CTR_CGROUP_FLAG, "/../escape")],
+            &good_ns,
+            vec!["linux.cgroupsPath", "/../escape", "without `..`"],
+        ),
         (
             "not-a-netns",
             vec![],
@@ -162,8 +172,13 @@ fn hostile_configurations_are_refused_at_create_and_leave_nothing() {
             config.retain(|(k, _)| *k != key);
             config.push((key, value));
         }
+        let (flags, config): (Vec<_>, Vec<_>) =
+            config.into_iter().partition(|(k, _)| k.starts_with("--"));
         let annotations: Vec<String> = config.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let mut args = vec!["run", "-d", "--runtime", RUNTIME, "--with-ns", with_ns];
+        for (flag, value) in flags {
+            args.extend([flag, value]);
+        }
         for annotation in &annotations {
             args.extend(["--annotation", annotation.as_str()]);
         }

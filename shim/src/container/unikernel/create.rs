@@ -335,11 +335,14 @@ async fn plan(
     };
     let owner = vmm_owner(&spec);
     let vmm_dir = store.dir().join(VMM_DIR);
-    // The network is attached on the sandbox's worker while this Create's own steps (the node
-    // configuration, the guest's files, the cgroup, the VMM's folder) run on one blocking
-    // thread: they need nothing of each other, and each records its change of the state under
-    // the state's one lock. Both are waited for, so a failure of one leaves nothing of the other
-    // in flight for the undo.
+    // The network is attached on the sandbox's worker while the cgroup is made on one blocking
+    // thread and this Create's own steps (the node configuration, the VMM's host files, the
+    // guest's files, the VMM's folder) run on another: they need nothing of each other, and
+    // each records its change of the state under the state's one lock. All three are waited
+    // for, so a failure of one leaves nothing of the others in flight for the undo. The kind is
+    // set first, so whichever writes the state first tells a crashed shim's `delete` that this
+    // is a unikernel (whose poststop hooks it runs).
+    lock(prepared).state.kind = ContainerKind::Unikernel;
     let network_path = network_path(&spec.linux.namespaces);
     let network = async {
         match &network_path {
@@ -362,8 +365,16 @@ async fn plan(
             },
         )
     };
-    let (network, own_steps) = tokio::join!(network, own_steps);
+    let cgroup = {
+        let shared = prepared.clone();
+        let cgroups_path = spec.linux.cgroups_path.clone();
+        steps.run("make the cgroup", move || {
+            make_cgroup(&shared, cgroups_path.as_deref())
+        })
+    };
+    let (network, own_steps, cgroup) = tokio::join!(network, own_steps, cgroup);
     let (local, mut timer) = own_steps?;
+    let cgroup = cgroup?;
     let network = network?;
     let block_rootfs::GuestFiles {
         kernel,
@@ -372,7 +383,8 @@ async fn plan(
         block_is_device,
         shared_fs,
     } = local.guest;
-    // What the attach took beyond the steps it ran alongside.
+    // What the attach and the cgroup took beyond the steps they ran alongside (the phase keeps
+    // the attach's name: urunc's TS16, the network set up, is its end).
     timer.mark("network_attach");
     let (memory_limit_bytes, vcpus) = local.node_config.monitor(config.hypervisor).apply(
         runtime_core::memory_limit_from_spec(&spec),
@@ -424,7 +436,7 @@ async fn plan(
             prepared,
             &local.node_config,
             (&rootfs, socket),
-            local.cgroup.as_ref(),
+            cgroup.as_ref(),
             owner,
         )
         .await?;
@@ -436,17 +448,16 @@ async fn plan(
         host_files,
         input,
         vmm_dir,
-        cgroup: local.cgroup,
+        cgroup,
         block_is_device,
     };
     Ok((planned, timer))
 }
 
-/// What Create's own steps beside the network attach give the plan.
+/// What Create's own steps beside the network attach and the cgroup give the plan.
 struct LocalSteps {
     node_config: runtime_core::NodeConfig,
     guest: block_rootfs::GuestFiles,
-    cgroup: Option<Cgroup>,
     solo5_manifest: Option<runtime_core::Solo5Manifest>,
     /// The VMM binary: `[monitors.<vmm>] path`, or the plan's program, looked up in PATH.
     program: String,
@@ -457,9 +468,8 @@ struct LocalSteps {
     data_dirs: Option<Vec<PathBuf>>,
 }
 
-/// Loads the node configuration, finds the VMM binary's host files, records the kind, resolves
-/// the guest files beneath the rootfs, makes the cgroup and the VMM's folder, reads a solo5
-/// manifest.
+/// Loads the node configuration, finds the VMM binary's host files, resolves the guest files
+/// beneath the rootfs, makes the VMM's folder, reads a solo5 manifest.
 fn local_steps(
     prepared: &Mutex<Prepared>,
     config: &UruncConfig,
@@ -480,19 +490,11 @@ fn local_steps(
         .unwrap_or_else(|| runtime_core::vmm_program(config.hypervisor, host::arch()).to_owned());
     let host_files = confine::host_files(&program, &host::vmm_search_path(), data_dirs.as_deref());
     timer.mark("host_files");
-    let (rootfs, spec, store, request_mounts) = {
+    let (rootfs, store, request_mounts) = {
         let mut p = lock(prepared);
-        // Not written yet: neither creates anything (the kind only tells a crashed shim's
-        // `delete` to run poststop). The cgroup's record, next, carries both; without a cgroup
-        // they are written on their own.
+        // Not written here: it creates nothing, and the next write of the state carries it.
         p.state.node_config = Some(node_config.clone());
-        p.state.kind = ContainerKind::Unikernel;
-        (
-            p.rootfs.clone(),
-            p.spec.clone(),
-            p.store.clone(),
-            p.mounts.clone(),
-        )
+        (p.rootfs.clone(), p.store.clone(), p.mounts.clone())
     };
     // Whether the configured virtiofsd exists is part of urunc's rootfs choice.
     let virtiofsd_found = shared_rootfs::virtiofsd_binary(&node_config).is_some();
@@ -505,21 +507,12 @@ fn local_steps(
         virtiofsd_found,
     )?;
     timer.mark("guest_files");
-    let cgroup = match &spec.linux.cgroups_path {
-        Some(path) => Some(create_cgroup(prepared, path)?),
-        None => {
-            Prepared::persist_change(prepared, |_| {})?;
-            None
-        }
-    };
-    timer.mark("cgroup");
     create_dir(vmm_dir, 0o700, Some(owner))?;
     let solo5_manifest = solo5_manifest(&id, config, &guest.kernel)?;
     timer.mark("vmm_dir");
     Ok(LocalSteps {
         node_config,
         guest,
-        cgroup,
         solo5_manifest,
         program,
         host_files,
@@ -579,11 +572,17 @@ fn solo5_manifest(
 }
 
 /// Records the cgroup's directories in the state, then creates them.
-fn create_cgroup(prepared: &Mutex<Prepared>, cgroups_path: &str) -> Result<Cgroup> {
-    let cgroup = Cgroup::from_spec_path(cgroups_path)?;
+/// Makes the spec's cgroup, recorded first. Without one, the state is written all the same:
+/// that write carries the kind (see `plan`).
+fn make_cgroup(prepared: &Mutex<Prepared>, cgroups_path: Option<&str>) -> Result<Option<Cgroup>> {
+    let Some(path) = cgroups_path else {
+        Prepared::persist_change(prepared, |_| {})?;
+        return Ok(None);
+    };
+    let cgroup = Cgroup::from_spec_path(path)?;
     Prepared::persist_change(prepared, |state| state.cgroup_dirs = cgroup.dirs.clone())?;
     cgroup.create()?;
-    Ok(cgroup)
+    Ok(Some(cgroup))
 }
 
 /// Writes a file of the VMM plan, readable by the VMM's user only.
