@@ -51,7 +51,7 @@ use std::path::PathBuf;
 pub use apply::Confinement;
 pub use held_namespace::HeldMountNamespace;
 pub use plan::{plan, ConfineInput, ConfinePlan, ConfineTarget, GuestFiles};
-pub use waiting_vmm::{VmmLaunch, WaitingVmm};
+pub use waiting_vmm::{NotStarted, VmmLaunch, WaitingVmm};
 
 use crate::error::{Result, ShimError};
 

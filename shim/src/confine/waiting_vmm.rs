@@ -88,6 +88,23 @@ pub struct ReadyVmm {
     pub ready_for: Duration,
 }
 
+/// A Start that failed (a step of the process, or its exec), with the process it failed in:
+/// ending on its own, not yet reaped. [`WaitingVmm::abandon`] it before its cgroup is removed.
+/// Boxed where returned: the process's descriptors and report make it large.
+pub struct NotStarted {
+    pub error: ShimError,
+    pub process: WaitingVmm,
+}
+
+impl std::fmt::Debug for NotStarted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotStarted")
+            .field("error", &self.error)
+            .field("pid", &self.process.pid)
+            .finish()
+    }
+}
+
 /// The exec'd VMM.
 pub struct LaunchedVmm {
     pub pid: u32,
@@ -167,10 +184,21 @@ impl WaitingVmm {
     /// Blocks until the process reported `ready` (normally long before: it ran while
     /// containerd answered Create), then opens its mount namespace; a failed step is the
     /// error, with its line (step and path).
-    pub fn ready(mut self) -> Result<ReadyVmm> {
+    pub fn ready(mut self) -> Result<ReadyVmm, Box<NotStarted>> {
         let asked_at_ns = monotonic_ns();
-        let ready_at_ns = self.report.wait_ready()?;
-        let namespace = open_mount_namespace(self.pid)?;
+        let opened = self
+            .report
+            .wait_ready()
+            .and_then(|ready_at_ns| Ok((ready_at_ns, open_mount_namespace(self.pid)?)));
+        let (ready_at_ns, namespace) = match opened {
+            Ok(opened) => opened,
+            Err(error) => {
+                return Err(Box::new(NotStarted {
+                    error,
+                    process: self,
+                }))
+            }
+        };
         Ok(ReadyVmm {
             prepared_in: Duration::from_nanos(ready_at_ns.saturating_sub(self.forked_at_ns)),
             ready_for: Duration::from_nanos(asked_at_ns.saturating_sub(ready_at_ns)),
@@ -205,7 +233,7 @@ impl ReadyVmm {
     /// Hands the process its stdio and blocks until it exec'd the VMM (its report pipe ended)
     /// or reported the step that failed. The shim's copies of `stdio` are closed: the VMM
     /// holds the only write ends of its output pipes.
-    pub fn exec(self, stdio: ProcessStdio) -> Result<LaunchedVmm> {
+    pub fn exec(self, stdio: ProcessStdio) -> Result<LaunchedVmm, Box<NotStarted>> {
         let ReadyVmm {
             mut waiting,
             namespace,
@@ -216,16 +244,21 @@ impl ReadyVmm {
             stdio.stdout.as_raw_fd(),
             stdio.stderr.as_raw_fd(),
         ];
-        sendmsg::<()>(
+        let handed = sendmsg::<()>(
             waiting.control.as_raw_fd(),
             &[IoSlice::new(&[GO])],
             &[ControlMessage::ScmRights(&fds)],
             MsgFlags::MSG_NOSIGNAL,
             None,
         )
-        .map_err(|e| ShimError::sys("hand the VMM's process its stdio", e))?;
+        .map_err(|e| ShimError::sys("hand the VMM's process its stdio", e));
         drop(stdio);
-        waiting.report.wait_end()?;
+        if let Err(error) = handed.and_then(|_| waiting.report.wait_end()) {
+            return Err(Box::new(NotStarted {
+                error,
+                process: waiting,
+            }));
+        }
         Ok(LaunchedVmm {
             pid: waiting.pid as u32,
             schedstat: schedstat(waiting.pid),

@@ -1,6 +1,6 @@
 //! The VMM's waiting process for real (root only), the static busybox as the "VMM": it execs
-//! on Start with the stdio it was handed, a failed exec is Start's error naming the program,
-//! and a process never started ends, whether dropped (the shim's death closes the same
+//! on Start with the stdio it was handed, a failed exec is Start's error naming the program
+//! (its process handed back, to be waited for), and a process never started ends, whether dropped (the shim's death closes the same
 //! socket) or abandoned (Delete, which waits for its exit).
 
 use std::ffi::CString;
@@ -83,14 +83,21 @@ async fn a_failed_exec_is_starts_error_naming_the_program() {
         .expect("fork")
         .ready()
         .expect("ready");
-    let error = ready
+    let failed = ready
         .exec(stdio_to(&bundle.dir.path().join("out")))
         .err()
         .expect("the exec of a missing program fails");
-    let message = error.to_string();
+    let message = failed.error.to_string();
     assert!(
         message.contains(&format!("exec {absent}")) && message.contains("errno 2"),
         "{message}"
+    );
+    // Handed back with the error, so that Delete waits for it before removing its cgroup.
+    let pid = failed.process.pid();
+    failed.process.abandon().await;
+    assert!(
+        !PathBuf::from(format!("/proc/{pid}")).exists(),
+        "abandon returned before the failed process was gone"
     );
 }
 

@@ -11,7 +11,7 @@ use runtime_core::oci::Status;
 use super::network::{detach_network, DetachedNetwork};
 use super::{lock, run_hooks, ConfinedVmm, Inner};
 use crate::cgroup::Cgroup;
-use crate::confine::HeldMountNamespace;
+use crate::confine::{HeldMountNamespace, NotStarted};
 use crate::console::Console;
 use crate::container::core::{ExitFindings, ExitSteps};
 use crate::container::phase_timer::PhaseTimer;
@@ -120,10 +120,18 @@ impl Inner {
         });
         timer.mark("exec");
         let started_at = Instant::now();
-        let (launched, prepared_in, ready_for) = launched.inspect_err(|error| {
-            self.init().close_stdin();
-            tracing::error!(id = %self.id(), program = %program.display(), %error, "the VMM did not start");
-        })?;
+        let (launched, prepared_in, ready_for) = match launched {
+            Ok(launched) => launched,
+            Err(not_started) => {
+                let NotStarted { error, process } = *not_started;
+                self.init().close_stdin();
+                tracing::error!(id = %self.id(), program = %program.display(), %error, "the VMM did not start");
+                // Ending on its own: kept for Delete, which waits for its exit before the
+                // cgroup is removed, as for a VMM never started.
+                *lock(&self.confined) = Some(ConfinedVmm { program, process });
+                return Err(error);
+            }
+        };
         let pid = launched.pid;
         // The process's own time from its fork at Create to just past its exec (a sliver of
         // the VMM's loader too): on a CPU, and waiting for one.
