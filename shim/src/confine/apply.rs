@@ -445,9 +445,12 @@ fn c_path(path: &Path) -> Result<CString> {
 }
 
 fn errno() -> libc::c_int {
-    io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
+    errno_of(&io::Error::last_os_error())
+}
+
+/// The errno `error` carries; EIO for one that carries none. A forked child's exit code.
+pub(super) fn errno_of(error: &io::Error) -> libc::c_int {
+    error.raw_os_error().unwrap_or(libc::EIO)
 }
 
 /// mount(2) with flags only (no source, type or data): a propagation change or a remount of
@@ -485,7 +488,7 @@ pub(super) fn failed_step_on(
     step: &str,
     path: &CStr,
 ) -> io::Error {
-    report_on(fd, error.raw_os_error().unwrap_or(libc::EIO), step, path)
+    report_on(fd, errno_of(error), step, path)
 }
 
 /// [`failure`] (of the step that just set errno), written to `fd`.

@@ -21,7 +21,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use super::apply::{decimal, Confinement, DECIMAL_DIGITS};
+use super::apply::{decimal, errno_of, Confinement, DECIMAL_DIGITS};
 use super::held_namespace::HeldMountNamespace;
 use crate::error::{Result, ShimError};
 use crate::reaper::ExitRouter;
@@ -207,7 +207,7 @@ fn helper(
                 }
                 0
             }
-            Err(error) => error.raw_os_error().unwrap_or(libc::EIO),
+            Err(error) => errno_of(&error),
         };
         libc::_exit(code)
     }

@@ -30,7 +30,7 @@ use nix::sys::socket::{
 };
 use tokio::sync::oneshot;
 
-use super::apply::{failed_step, failed_step_on, failure_on, Confinement};
+use super::apply::{errno_of, failed_step, failed_step_on, failure_on, Confinement};
 use super::held_namespace::HeldMountNamespace;
 use super::root_helper::{monotonic_ns, open_mount_namespace, pipe, report_ready, HelperReport};
 use super::seccomp::SeccompFilter;
@@ -287,7 +287,7 @@ unsafe fn vmm_process(
         (report, libc::STDERR_FILENO),
     ] {
         if libc::dup2(from, to) < 0 {
-            libc::_exit(errno_of(std::io::Error::last_os_error()));
+            libc::_exit(errno_of(&std::io::Error::last_os_error()));
         }
     }
     close_all_above_stdio_but(keep);
@@ -297,7 +297,7 @@ unsafe fn vmm_process(
             report_ready();
             wait_and_exec(launch, exec)
         }
-        Err(error) => errno_of(error),
+        Err(error) => errno_of(&error),
     };
     libc::_exit(code)
 }
@@ -349,7 +349,7 @@ unsafe fn wait_and_exec(launch: &VmmLaunch, exec: &ExecArrays) -> libc::c_int {
     }
     for (target, fd) in stdio.iter().enumerate() {
         if libc::dup2(*fd, target as RawFd) < 0 {
-            return errno_of(failure_on(
+            return errno_of(&failure_on(
                 report,
                 "put in place the stdio of",
                 &launch.program,
@@ -367,7 +367,7 @@ unsafe fn wait_and_exec(launch: &VmmLaunch, exec: &ExecArrays) -> libc::c_int {
     if let Some(filter) = &launch.seccomp {
         // Last: the profile may forbid what the steps before it do.
         if let Err(error) = filter.install() {
-            return errno_of(failed_step_on(
+            return errno_of(&failed_step_on(
                 report,
                 &error,
                 "install the seccomp filter of",
@@ -380,7 +380,7 @@ unsafe fn wait_and_exec(launch: &VmmLaunch, exec: &ExecArrays) -> libc::c_int {
         exec.argv.as_ptr(),
         exec.envp.as_ptr(),
     );
-    errno_of(failure_on(report, "exec", &launch.program))
+    errno_of(&failure_on(report, "exec", &launch.program))
 }
 
 /// Start's message on the control socket: its three descriptors (close-on-exec until moved),
@@ -438,8 +438,4 @@ unsafe fn close_all_above_stdio_but(keep: &[RawFd]) {
         from = from.max(fd + 1);
     }
     libc::syscall(libc::SYS_close_range, from, u32::MAX, 0u32);
-}
-
-fn errno_of(error: std::io::Error) -> libc::c_int {
-    error.raw_os_error().unwrap_or(libc::EIO)
 }

@@ -83,8 +83,9 @@ pub fn print_phases(ctrd: &PrivateContainerd, ids: &[String]) -> Result<()> {
         .zip(&tap_deletions)
         .map(|(total, tap)| total - tap)
         .collect();
+    let every_round_timed_its_tap = tap_deletions.len() == exited.len();
     print_spread("exit path (Exit phases)", exit);
-    if tap_deletions.len() == exited.len() {
+    if every_round_timed_its_tap {
         print_spread("exit path less its own tap deletion (the shim's part)", own);
     } else {
         println!("    (this shim does not time its tap deletion apart)");
