@@ -1,9 +1,17 @@
 //! [`discover`] once per VMM binary: reading the ELF headers of qemu, its modules and its
 //! ~100 libraries was the largest share of Create (10-20 ms on the development VM). The
-//! result is reused while every file it was computed from is unchanged: the program, each
-//! library of the closure, the data directories (a module added or replaced changes its
-//! directory) and the loader's configuration and cache (a library package's install runs
-//! ldconfig). Checking that costs one `stat` per file, a fraction of a millisecond.
+//! result is reused while what it was computed from is unchanged: the program, the folders
+//! its libraries are in (by the paths the loader opens and by the files those name), the
+//! data directories (a module added or replaced changes its directory) and the loader's
+//! configuration and cache (a library package's install runs ldconfig).
+//!
+//! Folders, not each library: a library installed, replaced or removed is a directory entry
+//! made, renamed over or unlinked, which changes its folder's mtime; dpkg, rpm, install(1)
+//! and `ln -sf` all replace that way. Only an overwrite in place (plain `cp` onto a library)
+//! keeps the folder, and the entry then still lists that path, which the VMM's root mounts
+//! with its new content; what the new content needs beyond the old closure is found at the
+//! next change of its folder or of the loader's cache. qemu's 90 libraries live in 3 folders:
+//! 10 `stat`s instead of 97, 0.45 ms less of Create here.
 //!
 //! A shim per pod serves one Create, so the result is also kept on disk, in
 //! `/run/urunc-rs/.host-files/` (root's, beside the containers' state; a containerd
@@ -29,12 +37,24 @@ struct Entry {
     /// The key, kept in the file so a file is only ever used for its own program.
     program: PathBuf,
     files: HostFiles,
+    /// What the entry stays valid with (see the module), in a fixed order.
+    watched: Vec<PathBuf>,
     identities: Vec<Identity>,
 }
 
 impl Entry {
+    fn of(program: PathBuf, files: HostFiles) -> Self {
+        let watched = watched_paths(&files);
+        Entry {
+            program,
+            identities: identities(&watched),
+            watched,
+            files,
+        }
+    }
+
     fn is_current(&self) -> bool {
-        identities(&self.files) == self.identities
+        identities(&self.watched) == self.identities
     }
 }
 
@@ -63,12 +83,7 @@ fn discover_in(disk: &Path, program: &str, search_path: &str) -> Result<HostFile
     let entry = match read_entry(&file, &key) {
         Some(entry) => entry,
         None => {
-            let files = discover(program, search_path)?;
-            let entry = Entry {
-                program: key.clone(),
-                identities: identities(&files),
-                files,
-            };
+            let entry = Entry::of(key.clone(), discover(program, search_path)?);
             if let Err(error) = write_entry(disk, &file, &entry) {
                 tracing::warn!(file = %file.display(), %error, "cannot keep the VMM's host files for the next shim");
             }
@@ -161,15 +176,30 @@ fn lock(cache: &Cache) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Entry>> {
     cache.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The identity of every file `files` was computed from, in a fixed order.
-fn identities(files: &HostFiles) -> Vec<Identity> {
-    let loader = [Path::new(LD_SO_CONF), Path::new(LD_SO_CACHE)];
-    std::iter::once(files.program.as_path())
-        .chain(files.libraries.iter().map(PathBuf::as_path))
-        .chain(files.data_dirs.iter().map(PathBuf::as_path))
+/// The program, the folders of its libraries (of the paths the loader opens and of the files
+/// those resolve to, once, here), its data directories and the loader's files.
+fn watched_paths(files: &HostFiles) -> Vec<PathBuf> {
+    let mut folders = std::collections::BTreeSet::new();
+    for library in &files.libraries {
+        folders.extend(library.parent().map(Path::to_path_buf));
+        let resolved = std::fs::canonicalize(library).ok();
+        folders.extend(
+            resolved
+                .as_deref()
+                .and_then(Path::parent)
+                .map(Path::to_path_buf),
+        );
+    }
+    let loader = [PathBuf::from(LD_SO_CONF), PathBuf::from(LD_SO_CACHE)];
+    std::iter::once(files.program.clone())
+        .chain(folders)
+        .chain(files.data_dirs.iter().cloned())
         .chain(loader)
-        .map(identity)
         .collect()
+}
+
+fn identities(watched: &[PathBuf]) -> Vec<Identity> {
+    watched.iter().map(|path| identity(path)).collect()
 }
 
 fn identity(path: &Path) -> Identity {
@@ -199,6 +229,76 @@ mod tests {
         let second = discover_in(&disk, path, "/usr/bin").unwrap();
         assert_eq!(second, discover(path, "/usr/bin").unwrap());
         assert_ne!(before, lock(cache()).get(&key).unwrap().identities);
+    }
+
+    /// `program`, and `lib/libx.so.1`, a link to `store/libx.so.1.2`: a library as the
+    /// loader opens it, in another folder than its file.
+    fn files_with_a_linked_library(dir: &Path) -> HostFiles {
+        let (lib, store) = (dir.join("lib"), dir.join("store"));
+        std::fs::create_dir_all(&lib).unwrap();
+        std::fs::create_dir_all(&store).unwrap();
+        std::fs::copy("/bin/true", dir.join("program")).unwrap();
+        std::fs::write(store.join("libx.so.1.2"), b"v1").unwrap();
+        std::os::unix::fs::symlink(store.join("libx.so.1.2"), lib.join("libx.so.1")).unwrap();
+        HostFiles {
+            program: dir.join("program"),
+            libraries: vec![lib.join("libx.so.1")],
+            data_dirs: Vec::new(),
+            loader_cache: None,
+        }
+    }
+
+    /// Replaces `path` as installers do: a new file renamed over it. After a tick of the
+    /// kernel's coarse clock, which stamps directories on kernels without multigrain
+    /// timestamps (before 6.13): a change in the same tick as the entry's stat keeps the
+    /// mtime there (the loader cache's change after an install is then what shows it).
+    fn replace_by_rename(path: &Path, contents: &[u8]) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let new = path.with_extension("new");
+        std::fs::write(&new, contents).unwrap();
+        std::fs::rename(&new, path).unwrap();
+    }
+
+    #[test]
+    fn one_stat_per_folder_of_the_libraries_and_of_the_files_they_link_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = files_with_a_linked_library(dir.path());
+        let entry = Entry::of(files.program.clone(), files);
+        let watched: Vec<&Path> = entry.watched.iter().map(PathBuf::as_path).collect();
+        let program = dir.path().join("program");
+        let (lib, store) = (dir.path().join("lib"), dir.path().join("store"));
+        let store = std::fs::canonicalize(store).unwrap();
+        assert_eq!(watched[0], program.as_path());
+        assert!(watched.contains(&lib.as_path()), "{watched:?}");
+        assert!(watched.contains(&store.as_path()), "{watched:?}");
+        assert!(
+            !watched.iter().any(|p| p.ends_with("libx.so.1")),
+            "{watched:?}"
+        );
+        assert!(entry.is_current());
+    }
+
+    #[test]
+    fn a_library_replaced_or_added_beside_the_closure_makes_the_entry_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = files_with_a_linked_library(dir.path());
+        let entry = Entry::of(files.program.clone(), files.clone());
+        // The file the link names, replaced in its own folder (a package upgrade).
+        replace_by_rename(&dir.path().join("store/libx.so.1.2"), b"v2");
+        assert!(
+            !entry.is_current(),
+            "the linked file's folder is not watched"
+        );
+
+        let entry = Entry::of(files.program.clone(), files.clone());
+        // A new library beside the closure's (it may now be the one the loader finds).
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(dir.path().join("lib/liby.so.1"), b"new").unwrap();
+        assert!(!entry.is_current(), "the library's folder is not watched");
+
+        let entry = Entry::of(files.program.clone(), files);
+        replace_by_rename(&dir.path().join("program"), b"other");
+        assert!(!entry.is_current(), "the program is not watched");
     }
 
     #[test]
