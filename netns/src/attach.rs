@@ -4,7 +4,9 @@
 use crate::error::{NetnsError, Result};
 use crate::identity::NetnsIdentity;
 use crate::record::{NetRecord, FILTER_PRIORITY};
-use crate::request::{AttachOutcome, AttachRequest, GuestAttachment, NetworkMode, UPLINK};
+use crate::request::{
+    Announce, AttachOutcome, AttachRequest, GuestAttachment, NetworkMode, UPLINK,
+};
 use crate::rtnl::{Link, Rtnl};
 use crate::setup::{create_tap, ensure_no_guest_network, persist_then_create};
 use crate::static_nat::attach_static;
@@ -17,13 +19,14 @@ pub(crate) async fn attach(
     identity: &NetnsIdentity,
     request: AttachRequest,
     mode: NetworkMode,
+    announce: Announce,
 ) -> Result<AttachOutcome> {
     let Some(uplink) = rtnl.link_by_name(UPLINK).await? else {
         return Ok(AttachOutcome::NoNetwork);
     };
     match mode {
-        NetworkMode::Redirect => attach_redirect(rtnl, identity, request, uplink).await,
-        NetworkMode::StaticNat => attach_static(rtnl, identity, request, uplink).await,
+        NetworkMode::Redirect => attach_redirect(rtnl, identity, request, uplink, announce).await,
+        NetworkMode::StaticNat => attach_static(rtnl, identity, request, uplink, announce).await,
     }
 }
 
@@ -34,6 +37,7 @@ async fn attach_redirect(
     identity: &NetnsIdentity,
     request: AttachRequest,
     uplink: Link,
+    announce: Announce,
 ) -> Result<AttachOutcome> {
     let (ipv4, prefix_len) = rtnl
         .ipv4_of(&uplink)
@@ -62,7 +66,16 @@ async fn attach_redirect(
         owner_uid: request.owner_uid,
         owner_gid: request.owner_gid,
     };
-    persist_then_create(rtnl, &record, request.persist, async {
+    let guest = GuestAttachment {
+        tap: record.tap.clone(),
+        mac: format_mac(uplink.mac.unwrap_or_default()),
+        ipv4,
+        prefix_len,
+        gateway,
+        mtu: uplink.mtu,
+    };
+    let persist = (request.persist, announce, &guest);
+    persist_then_create(rtnl, &record, persist, async {
         let tap_link = create_tap(rtnl, identity, &tap, uplink.mtu).await?;
         rtnl.add_ingress_qdisc(&tap_link).await?;
         if record.uplink_qdisc_added {
@@ -74,13 +87,5 @@ async fn attach_redirect(
             .await
     })
     .await?;
-    let guest = GuestAttachment {
-        tap: record.tap.clone(),
-        mac: format_mac(uplink.mac.unwrap_or_default()),
-        ipv4,
-        prefix_len,
-        gateway,
-        mtu: uplink.mtu,
-    };
     Ok(AttachOutcome::Attached { record, guest })
 }

@@ -14,7 +14,7 @@ use crate::detach::Detached;
 use crate::error::{NetnsError, Result};
 use crate::identity::{open_netns, NetnsIdentity};
 use crate::record::NetRecord;
-use crate::request::{AttachOutcome, AttachRequest, NetworkMode};
+use crate::request::{Announce, AttachOutcome, AttachRequest, GuestAttachment, NetworkMode};
 use crate::retirement::Retirement;
 use crate::sweep::SweepReport;
 use crate::worker::{Request, Worker};
@@ -55,6 +55,33 @@ impl NetnsPool {
         request: AttachRequest,
         mode: NetworkMode,
     ) -> Result<AttachOutcome> {
+        self.attach_with(netns_path, request, mode, None).await
+    }
+
+    /// Like [`NetnsPool::attach_in_mode`], and sends on `announce` the guest's side of the
+    /// attach (its tap's name, its address, MAC and MTU) as soon as the worker has decided
+    /// it, before it persists the record and makes the tap, its qdiscs and its filters: the
+    /// caller can plan the VMM meanwhile, then await this for the network to exist. Nothing is
+    /// sent when there is no network or the attach fails before deciding; a failure after it
+    /// is this call's error, with nothing left, as always.
+    pub async fn attach_announcing(
+        &self,
+        netns_path: &Path,
+        request: AttachRequest,
+        mode: NetworkMode,
+        announce: oneshot::Sender<GuestAttachment>,
+    ) -> Result<AttachOutcome> {
+        self.attach_with(netns_path, request, mode, Some(announce))
+            .await
+    }
+
+    async fn attach_with(
+        &self,
+        netns_path: &Path,
+        request: AttachRequest,
+        mode: NetworkMode,
+        announce: Announce,
+    ) -> Result<AttachOutcome> {
         let (netns, identity) = open_netns(netns_path)?;
         let container_id = request.container_id.clone();
         let key = identity.key();
@@ -74,7 +101,7 @@ impl NetnsPool {
         }
         let (reply, answer) = oneshot::channel();
         let outcome = self
-            .call(key, Request::Attach(request, mode, reply), answer)
+            .call(key, Request::Attach(request, mode, announce, reply), answer)
             .await;
         let stays = matches!(outcome, Ok(AttachOutcome::Attached { .. }));
         self.finish(key, (!stays).then_some(&container_id)).await;

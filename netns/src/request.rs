@@ -2,6 +2,8 @@
 
 use std::net::Ipv4Addr;
 
+use tokio::sync::oneshot;
+
 use crate::record::NetRecord;
 
 /// The interface a CNI gives a pod; its traffic becomes the guest's.
@@ -10,6 +12,10 @@ pub const UPLINK: &str = "eth0";
 /// Persists a record before anything in it exists (invariant 3). It runs on
 /// the worker thread; an error aborts the attach with nothing created.
 pub type PersistRecord = Box<dyn FnOnce(&NetRecord) -> std::io::Result<()> + Send>;
+
+/// Where an attach sends the guest's side as soon as it is decided, before the record is
+/// persisted and the tap made (see `NetnsPool::attach_announcing`).
+pub(crate) type Announce = Option<oneshot::Sender<GuestAttachment>>;
 
 /// What a container asks of its sandbox's network.
 pub struct AttachRequest {

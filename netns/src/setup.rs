@@ -6,7 +6,7 @@ use crate::error::{NetnsError, Result};
 use crate::identity::NetnsIdentity;
 use crate::nat_rules::STATIC_TAP_IP;
 use crate::record::{NetRecord, FILTER_PRIORITY};
-use crate::request::PersistRecord;
+use crate::request::{Announce, GuestAttachment, PersistRecord};
 use crate::rtnl::{Link, Rtnl};
 use crate::tap::TapDevice;
 
@@ -38,14 +38,20 @@ pub(crate) async fn ensure_no_guest_network(
     Ok(())
 }
 
-/// Persists `record` (invariant 3), then runs `create`; when creating fails
-/// halfway, removes whatever of the record exists before returning the error.
+/// Announces `guest` (the attach's caller may plan with it from here on: nothing in it
+/// depends on what is still to be made), persists `record` (invariant 3), then runs
+/// `create`; when creating fails halfway, removes whatever of the record exists before
+/// returning the error.
 pub(crate) async fn persist_then_create(
     rtnl: &Rtnl,
     record: &NetRecord,
-    persist: PersistRecord,
+    (persist, announce, guest): (PersistRecord, Announce, &GuestAttachment),
     create: impl std::future::Future<Output = Result<()>>,
 ) -> Result<()> {
+    if let Some(announce) = announce {
+        // The caller may have stopped listening; the attach's outcome still reaches it.
+        let _ = announce.send(guest.clone());
+    }
     persist(record).map_err(|source| NetnsError::Persist {
         container_id: record.container_id.clone(),
         source,

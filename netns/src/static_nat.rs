@@ -12,7 +12,7 @@ use crate::nat_rules::{
     STATIC_PREFIX_LEN, STATIC_TAP_IP,
 };
 use crate::record::{NetRecord, StaticNat, FILTER_PRIORITY};
-use crate::request::{AttachOutcome, AttachRequest, GuestAttachment};
+use crate::request::{Announce, AttachOutcome, AttachRequest, GuestAttachment};
 use crate::rtnl::{Link, Rtnl};
 use crate::setup::{create_tap, ensure_no_guest_network, persist_then_create};
 use crate::tap::{first_free_tap_name, format_mac, TapDevice};
@@ -24,6 +24,7 @@ pub(crate) async fn attach_static(
     identity: &NetnsIdentity,
     request: AttachRequest,
     uplink: Link,
+    announce: Announce,
 ) -> Result<AttachOutcome> {
     ensure_no_guest_network(rtnl, identity, &uplink).await?;
     let links = rtnl.links().await?;
@@ -47,7 +48,16 @@ pub(crate) async fn attach_static(
         owner_uid: request.owner_uid,
         owner_gid: request.owner_gid,
     };
-    persist_then_create(rtnl, &record, request.persist, async {
+    let guest = GuestAttachment {
+        tap: record.tap.clone(),
+        mac: format_mac(uplink.mac.unwrap_or_default()),
+        ipv4: STATIC_GUEST_IP,
+        prefix_len: STATIC_PREFIX_LEN,
+        gateway: Some(STATIC_TAP_IP),
+        mtu: uplink.mtu,
+    };
+    let persist = (request.persist, announce, &guest);
+    persist_then_create(rtnl, &record, persist, async {
         let tap_link = create_tap(rtnl, identity, &tap, uplink.mtu).await?;
         rtnl.add_ipv4(&tap_link, nat.tap_address, nat.prefix_len)
             .await?;
@@ -57,13 +67,5 @@ pub(crate) async fn attach_static(
         iptables(identity, "-A", &nat.masquerade_rule)
     })
     .await?;
-    let guest = GuestAttachment {
-        tap: record.tap.clone(),
-        mac: format_mac(uplink.mac.unwrap_or_default()),
-        ipv4: STATIC_GUEST_IP,
-        prefix_len: STATIC_PREFIX_LEN,
-        gateway: Some(STATIC_TAP_IP),
-        mtu: uplink.mtu,
-    };
     Ok(AttachOutcome::Attached { record, guest })
 }

@@ -20,7 +20,7 @@ use crate::detach::{teardown, Detached};
 use crate::error::{NetnsError, Result};
 use crate::identity::NetnsIdentity;
 use crate::record::NetRecord;
-use crate::request::{AttachOutcome, AttachRequest, NetworkMode};
+use crate::request::{Announce, AttachOutcome, AttachRequest, NetworkMode};
 use crate::rtnl::Rtnl;
 use crate::sweep::{sweep, SweepReport};
 
@@ -35,6 +35,7 @@ pub(crate) enum Request {
     Attach(
         AttachRequest,
         NetworkMode,
+        Announce,
         oneshot::Sender<Result<AttachOutcome>>,
     ),
     Detach(NetRecord, oneshot::Sender<Result<Detached>>),
@@ -167,8 +168,8 @@ async fn handle_request(
     request: Request,
 ) {
     match request {
-        Request::Attach(request, mode, reply) => {
-            let outcome = attach(rtnl, identity, request, mode).await;
+        Request::Attach(request, mode, announce, reply) => {
+            let outcome = attach(rtnl, identity, request, mode, announce).await;
             if let Ok(AttachOutcome::Attached { record, .. }) = &outcome {
                 attached.insert(record.container_id.clone(), record.clone());
             }
@@ -220,7 +221,7 @@ fn refuse_all(
     while let Some(request) = requests.blocking_recv() {
         // A send fails only when the caller stopped waiting: nobody to tell.
         let _ = match request {
-            Request::Attach(_, _, reply) => reply.send(Err(error())).is_ok(),
+            Request::Attach(_, _, _, reply) => reply.send(Err(error())).is_ok(),
             Request::Detach(_, reply) => reply.send(Err(error())).is_ok(),
             Request::Sweep(reply) => reply.send(Err(error())).is_ok(),
         };

@@ -59,7 +59,7 @@ pub fn phase_end(request: TimedRequest, phase: &str) -> Option<UruncTimestamp> {
         // network) begins.
         (TimedRequest::Create, "node_config") => Some(ts("TS02", "CR.initial_setup", 2)),
         (TimedRequest::Create, "hooks") => Some(ts("TS07", "CR.hooks_executed", 7)),
-        (TimedRequest::Create, "network_attach") => {
+        (TimedRequest::Create, "network_ready") => {
             Some(ts("TS16", "RX.network_setup_completed", 16))
         }
         (TimedRequest::Create, "guest_files") => Some(ts("TS17", "RX.disk_setup_completed", 17)),

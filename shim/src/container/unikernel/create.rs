@@ -1,7 +1,8 @@
 //! Create: a fresh network namespace is made if the spec asks for one, the `prestart` and
 //! `createRuntime` hooks run, the urunc configuration's files are resolved beneath the rootfs,
-//! the cgroup and network made, the VMM planned and its confinement prepared, then the
-//! `createContainer` hooks run; any failure undoes it all.
+//! the cgroup and network made, the VMM planned and its confinement prepared (while the
+//! netns worker still makes the tap, once the guest's side of the network is decided), then
+//! the `createContainer` hooks run; any failure undoes it all.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -13,7 +14,7 @@ use std::time::Instant;
 use runtime_core::oci::{Spec, Status};
 use runtime_core::{Hypervisor, UnikernelType, UruncConfig, VmmInput, VmmPlan};
 
-use super::network::{attach_network, log_network, make_fresh_netns};
+use super::network::{attach_network, log_network, make_fresh_netns, PendingNetwork};
 use super::shared_rootfs;
 use super::stop::undo;
 use super::{lock, run_hooks, ConfinedVmm, Inner, UnikernelKind};
@@ -66,6 +67,9 @@ impl UnikernelKind {
     ) -> Result<Container> {
         let created_at = Instant::now();
         let prepared = Arc::new(Mutex::new(prepared));
+        // The network's attach, from when its guest side is decided until it is made: every
+        // way out of Create waits for it, so the undo finds its record.
+        let mut network_in_flight: Option<PendingNetwork<'_>> = None;
         let planned = async {
             let mut timer = timer;
             make_fresh_netns(&prepared).await?;
@@ -75,7 +79,13 @@ impl UnikernelKind {
                 run_hooks(&context, &prepared, kind, Status::Creating, None).await?;
             }
             timer.mark("runtime_hooks");
-            let planned = plan(&context, steps, &prepared, config, timer).await?;
+            let planned = plan(
+                (&context, steps, &prepared),
+                config,
+                timer,
+                &mut network_in_flight,
+            )
+            .await?;
             let shared = prepared.clone();
             let router = context.router.clone();
             let (planned, confined, mut timer) = steps
@@ -85,6 +95,14 @@ impl UnikernelKind {
                     Ok((planned, confined, timer))
                 })
                 .await?;
+            if let Some(network) = network_in_flight.take() {
+                if let Err(error) = network.ready().await {
+                    confined.process.abandon().await;
+                    return Err(error);
+                }
+            }
+            // The network exists: the createContainer hooks see it (urunc's TS16 is this end).
+            timer.mark("network_ready");
             let hooks = run_hooks(
                 &context,
                 &prepared,
@@ -104,6 +122,8 @@ impl UnikernelKind {
         .await;
         match planned {
             Ok((planned, confined, timer)) => {
+                // Awaited before the hooks; gone here, as its borrow of the context must be.
+                drop(network_in_flight);
                 let core = ContainerCore::of_prepared(&lock(&prepared), context.exits.clone());
                 let id = core.id().to_string();
                 let plan = planned.vmm;
@@ -143,6 +163,10 @@ impl UnikernelKind {
                 Ok(Container::new(core, Box::new(kind)))
             }
             Err(error) => {
+                let error = match network_in_flight.take() {
+                    Some(network) => with_undo(error, network.ready().await),
+                    None => error,
+                };
                 let undo = undo(&context, &prepared).await;
                 Err(with_undo(error, undo))
             }
@@ -316,13 +340,14 @@ fn control_socket(config: &UruncConfig, vmm_dir: &Path) -> Option<PathBuf> {
 }
 
 /// Everything Create does after the rootfs is mounted, its blocking work as `steps`; returns
-/// the plan with the timer. On error the caller undoes it all.
-async fn plan(
-    context: &ShimContext,
-    steps: &BlockingSteps,
-    prepared: &Arc<Mutex<Prepared>>,
+/// the plan with the timer, and leaves in `network_in_flight` the attach the worker is still
+/// making (its guest side is in the plan). On error the caller waits for that attach, then
+/// undoes it all.
+async fn plan<'a>(
+    (context, steps, prepared): (&'a ShimContext, &BlockingSteps, &'a Arc<Mutex<Prepared>>),
     config: UruncConfig,
     mut timer: PhaseTimer,
+    network_in_flight: &mut Option<PendingNetwork<'a>>,
 ) -> Result<(Planned, PhaseTimer)> {
     let (id, rootfs, spec, store) = {
         let p = lock(prepared);
@@ -339,14 +364,18 @@ async fn plan(
     // thread and this Create's own steps (the node configuration, the VMM's host files, the
     // guest's files, the VMM's folder) run on another: they need nothing of each other, and
     // each records its change of the state under the state's one lock. All three are waited
-    // for, so a failure of one leaves nothing of the others in flight for the undo. The kind is
+    // for (the attach until its guest side is decided; the rest is `network_in_flight`, which
+    // every way out waits for), so a failure of one leaves nothing of the others in flight
+    // for the undo. The kind is
     // set first, so whichever writes the state first tells a crashed shim's `delete` that this
     // is a unikernel (whose poststop hooks it runs).
     lock(prepared).state.kind = ContainerKind::Unikernel;
     let network_path = network_path(&spec.linux.namespaces);
     let network = async {
-        match &network_path {
-            Some(netns_path) => attach_network(context, prepared, &spec, netns_path).await,
+        match network_path {
+            Some(netns_path) => attach_network(context, prepared, &spec, netns_path)
+                .await
+                .map(Some),
             None => {
                 tracing::info!(%id, "no network namespace path: the guest runs without network");
                 Ok(None)
@@ -373,9 +402,11 @@ async fn plan(
         })
     };
     let (network, own_steps, cgroup) = tokio::join!(network, own_steps, cgroup);
+    // Kept before any `?`: whatever fails, Create waits for the attach before its undo.
+    *network_in_flight = network?;
+    let network = network_in_flight.as_ref().and_then(|n| n.guest.clone());
     let (local, mut timer) = own_steps?;
     let cgroup = cgroup?;
-    let network = network?;
     let block_rootfs::GuestFiles {
         kernel,
         initrd,
@@ -383,8 +414,8 @@ async fn plan(
         block_is_device,
         shared_fs,
     } = local.guest;
-    // What the attach and the cgroup took beyond the steps they ran alongside (the phase keeps
-    // the attach's name: urunc's TS16, the network set up, is its end).
+    // What the attach's decision (the worker's lookups) and the cgroup took beyond the steps
+    // they ran alongside; the tap, its qdiscs and filters are made while Create goes on.
     timer.mark("network_attach");
     let (memory_limit_bytes, vcpus) = local.node_config.monitor(config.hypervisor).apply(
         runtime_core::memory_limit_from_spec(&spec),

@@ -4,8 +4,13 @@
 //! shim makes it first (see `netns::create_pinned`), so the hooks that set up the network at
 //! Create (nerdctl's CNI hook) have a namespace to configure before the tap is attached.
 
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::sync::oneshot;
 
 use runtime_core::oci::NamespaceType;
 
@@ -55,17 +60,78 @@ pub(super) async fn make_fresh_netns(prepared: &Mutex<Prepared>) -> Result<()> {
     Ok(())
 }
 
-/// Creates the tap and redirect in the sandbox at `netns_path` through its netns worker. The
-/// worker persists the record (as a change of the container's state, so Create's steps that
-/// run meanwhile and record their own changes keep theirs) before it creates anything.
-pub(super) async fn attach_network(
+/// A network attach whose guest side is decided while the worker still makes it.
+pub(super) struct PendingNetwork<'a> {
+    /// What the VMM plan needs of the network (`None`: the guest runs without one).
+    pub guest: Option<GuestNetwork>,
+    /// The rest of the attach: the record persisted, then the tap, its qdiscs and filters
+    /// made. The worker does it whether or not this is polled; awaiting it is learning that
+    /// the network exists, or why it does not.
+    rest: Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>,
+}
+
+impl PendingNetwork<'_> {
+    /// Waits until the network exists (its failure leaves nothing of it: see netns).
+    pub async fn ready(self) -> Result<()> {
+        self.rest.await
+    }
+}
+
+/// Starts the attach of the sandbox at `netns_path` and returns as soon as the worker has
+/// decided the guest's side (before the tap exists): Create plans the VMM, confines it and
+/// forks its process while the worker makes the network, and waits for it before the
+/// `createContainer` hooks. The worker persists the record (as a change of the container's
+/// state, so Create's steps that run meanwhile and record their own changes keep theirs)
+/// before it creates anything.
+pub(super) async fn attach_network<'a>(
+    context: &'a ShimContext,
+    prepared: &'a Arc<Mutex<Prepared>>,
+    spec: &Spec,
+    netns_path: PathBuf,
+) -> Result<PendingNetwork<'a>> {
+    let mode = match runtime_core::network_mode(&spec.annotations) {
+        GuestNetworkMode::Redirect => NetworkMode::Redirect,
+        GuestNetworkMode::StaticNat => NetworkMode::StaticNat,
+    };
+    let (announce, announced) = oneshot::channel();
+    let mut attach = Box::pin(attach_announcing(
+        context,
+        prepared,
+        (vmm_owner(spec), mode),
+        netns_path,
+        announce,
+    ));
+    tokio::select! {
+        // An attach that ends first (without a network, or failing before deciding) says so.
+        biased;
+        finished = &mut attach => Ok(PendingNetwork {
+            guest: finished?,
+            rest: Box::pin(std::future::ready(Ok(()))),
+        }),
+        announced = announced => match announced {
+            Ok(guest) => Ok(PendingNetwork {
+                guest: Some(guest_network(guest)),
+                rest: Box::pin(async move { attach.await.map(|_| ()) }),
+            }),
+            // Dropped unannounced: the attach ended without a guest; its outcome says how.
+            Err(_) => Ok(PendingNetwork {
+                guest: attach.await?,
+                rest: Box::pin(std::future::ready(Ok(()))),
+            }),
+        },
+    }
+}
+
+/// The attach through the sandbox's worker, announcing the guest's side on `announce`;
+/// its record is the container's state's once it is made.
+async fn attach_announcing(
     context: &ShimContext,
     prepared: &Arc<Mutex<Prepared>>,
-    spec: &Spec,
-    netns_path: &std::path::Path,
+    ((uid, gid), mode): ((u32, u32), NetworkMode),
+    netns_path: PathBuf,
+    announce: oneshot::Sender<GuestAttachment>,
 ) -> Result<Option<GuestNetwork>> {
     let id = lock(prepared).id.clone();
-    let (uid, gid) = vmm_owner(spec);
     let shared = Arc::clone(prepared);
     let request = AttachRequest {
         container_id: id.clone(),
@@ -76,13 +142,9 @@ pub(super) async fn attach_network(
                 .map_err(std::io::Error::other)
         }),
     };
-    let mode = match runtime_core::network_mode(&spec.annotations) {
-        GuestNetworkMode::Redirect => NetworkMode::Redirect,
-        GuestNetworkMode::StaticNat => NetworkMode::StaticNat,
-    };
     match context
         .pool
-        .attach_in_mode(netns_path, request, mode)
+        .attach_announcing(&netns_path, request, mode, announce)
         .await?
     {
         AttachOutcome::Attached { record, guest } => {
