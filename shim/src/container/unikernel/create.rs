@@ -366,9 +366,8 @@ async fn plan<'a>(
     // each records its change of the state under the state's one lock. All three are waited
     // for (the attach until its guest side is decided; the rest is `network_in_flight`, which
     // every way out waits for), so a failure of one leaves nothing of the others in flight
-    // for the undo. The kind is
-    // set first, so whichever writes the state first tells a crashed shim's `delete` that this
-    // is a unikernel (whose poststop hooks it runs).
+    // for the undo. The kind is set first, so whichever writes the state first tells a
+    // crashed shim's `delete` that this is a unikernel (whose poststop hooks it runs).
     lock(prepared).state.kind = ContainerKind::Unikernel;
     let network_path = network_path(&spec.linux.namespaces);
     let network = async {

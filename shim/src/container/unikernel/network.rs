@@ -71,6 +71,14 @@ pub(super) struct PendingNetwork<'a> {
 }
 
 impl PendingNetwork<'_> {
+    /// An attach already over: nothing is left to wait for.
+    fn done(guest: Option<GuestNetwork>) -> Self {
+        PendingNetwork {
+            guest,
+            rest: Box::pin(std::future::ready(Ok(()))),
+        }
+    }
+
     /// Waits until the network exists (its failure leaves nothing of it: see netns).
     pub async fn ready(self) -> Result<()> {
         self.rest.await
@@ -104,20 +112,14 @@ pub(super) async fn attach_network<'a>(
     tokio::select! {
         // An attach that ends first (without a network, or failing before deciding) says so.
         biased;
-        finished = &mut attach => Ok(PendingNetwork {
-            guest: finished?,
-            rest: Box::pin(std::future::ready(Ok(()))),
-        }),
+        finished = &mut attach => Ok(PendingNetwork::done(finished?)),
         announced = announced => match announced {
             Ok(guest) => Ok(PendingNetwork {
                 guest: Some(guest_network(guest)),
                 rest: Box::pin(async move { attach.await.map(|_| ()) }),
             }),
             // Dropped unannounced: the attach ended without a guest; its outcome says how.
-            Err(_) => Ok(PendingNetwork {
-                guest: attach.await?,
-                rest: Box::pin(std::future::ready(Ok(()))),
-            }),
+            Err(_) => Ok(PendingNetwork::done(attach.await?)),
         },
     }
 }
